@@ -1,0 +1,270 @@
+"""Feature readers of the MS-SL layout: caption files, h5 and BigFile.
+
+Every reader validates what it returns (shape, dimension, finiteness) and
+raises :class:`PRVRDataError` naming the file, the key and the expected
+shape.  File handles are opened lazily in each process (DataLoader workers,
+``spawn`` or ``fork``) and never pickled.
+"""
+import ast
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+
+class PRVRDataError(ValueError):
+    """Invalid or missing PRVR data; the message names file, key, shape."""
+
+
+def video_id_of(cap_id: str) -> str:
+    """Video id of a caption id: the part before the first ``#``."""
+    return cap_id.split('#', 1)[0]
+
+
+def teacher_text_key(cap_id: str) -> str:
+    """Key of a caption in the CLIP text h5 (``#enc#`` -> ``#``)."""
+    return cap_id.replace('#enc#', '#')
+
+
+def parse_caption_file(path: str) -> List[Tuple[str, str]]:
+    """Read ``<cap_id> <sentence>`` lines.
+
+    Args:
+        path (str): caption txt file.
+
+    Returns:
+        list[tuple[str, str]]: ``(cap_id, sentence)`` in file order.
+
+    Raises:
+        PRVRDataError: missing file, malformed line (with its number),
+            duplicate cap_id, or no query at all.
+    """
+    if not osp.isfile(path):
+        raise PRVRDataError(f'caption file not found: {path}')
+    out, seen = [], {}
+    with open(path, encoding='utf-8') as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.split(' ', 1)
+            if len(parts) != 2 or not parts[1].strip() or '#' not in parts[0]:
+                raise PRVRDataError(
+                    f'{path}:{lineno}: malformed caption line {line!r}; '
+                    "expected '<video_id>#enc#<n> <sentence>'")
+            cap_id = parts[0]
+            if cap_id in seen:
+                raise PRVRDataError(
+                    f'{path}:{lineno}: duplicate cap_id {cap_id!r} '
+                    f'(first on line {seen[cap_id]})')
+            seen[cap_id] = lineno
+            out.append((cap_id, parts[1].strip()))
+    if not out:
+        raise PRVRDataError(f'{path}: the split has no queries')
+    return out
+
+
+def check_features(feats: np.ndarray,
+                   source: str,
+                   key: str,
+                   dim: Optional[int] = None) -> np.ndarray:
+    """Validate a (T, D) feature array; (D,) and (1, ..., D) are reshaped.
+
+    Args:
+        feats (np.ndarray): the array read.
+        source (str): file it came from (for the message).
+        key (str): key it was read under (for the message).
+        dim (int, optional): expected last dimension.
+
+    Returns:
+        np.ndarray: float32 (T, D) array.
+    """
+    feats = np.asarray(feats, dtype=np.float32)
+    if feats.ndim == 1:
+        feats = feats[None]
+    elif feats.ndim > 2:
+        feats = feats.reshape(-1, feats.shape[-1])
+    expected = f'(T, {dim if dim else "D"}) with T >= 1'
+    if feats.shape[0] == 0 or feats.size == 0:
+        raise PRVRDataError(f'{source}: key {key!r} has no frames/tokens '
+                            f'(shape {feats.shape}), expected {expected}')
+    if dim is not None and feats.shape[-1] != dim:
+        raise PRVRDataError(f'{source}: key {key!r} has shape {feats.shape}, '
+                            f'expected {expected} (feature dimension '
+                            'mismatch with the config)')
+    if not np.isfinite(feats).all():
+        raise PRVRDataError(f'{source}: key {key!r} (shape {feats.shape}) '
+                            'contains NaN or inf values')
+    return feats
+
+
+class _LazyHandle:
+    """Per-process lazily opened handle; dropped when pickled."""
+
+    _handle = None
+    _pid = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state['_handle'] = None
+        state['_pid'] = None
+        return state
+
+
+class H5FeatureReader(_LazyHandle):
+    """Features stored in one h5 file: key -> (T, D) (or (D,)) array.
+
+    Args:
+        path (str): the h5 file.
+        dim (int, optional): expected feature dimension.
+        cache (bool): keep every array read in RAM. Defaults to False.
+    """
+
+    def __init__(self,
+                 path: str,
+                 dim: Optional[int] = None,
+                 cache: bool = False) -> None:
+        if not osp.isfile(path):
+            raise PRVRDataError(f'feature file not found: {path}')
+        self.path = path
+        self.dim = dim
+        self.cache = {} if cache else None
+
+    @property
+    def file(self):
+        """The h5py handle of this process (opened on first use)."""
+        if self._handle is None or self._pid != os.getpid():
+            import h5py
+            self._handle = h5py.File(self.path, 'r')
+            self._pid = os.getpid()
+        return self._handle
+
+    def keys(self) -> List[str]:
+        """All keys of the file."""
+        return list(self.file.keys())
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.file
+
+    def read(self, key: str) -> np.ndarray:
+        """Read and validate ``key``; returns float32 (T, D)."""
+        if self.cache is not None and key in self.cache:
+            return self.cache[key]
+        if key not in self.file:
+            raise PRVRDataError(
+                f'{self.path}: missing key {key!r} (expected an array of '
+                f'shape (T, {self.dim or "D"}))')
+        feats = check_features(self.file[key][()], self.path, key, self.dim)
+        if self.cache is not None:
+            self.cache[key] = feats
+        return feats
+
+
+class BigFileReader(_LazyHandle):
+    """The BigFile layout of MS-SL feature packs, read through ``np.memmap``.
+
+    ``root`` holds ``shape.txt`` ("N D"), ``id.txt`` (N whitespace separated
+    frame ids), ``feature.bin`` (N x D float32, row-major) and
+    ``video2frames.txt`` (a dict literal video id -> ordered frame ids).
+
+    Args:
+        root (str): the BigFile folder.
+        dim (int, optional): expected feature dimension.
+        cache (bool): keep every video read in RAM. Defaults to False.
+    """
+
+    def __init__(self,
+                 root: str,
+                 dim: Optional[int] = None,
+                 cache: bool = False) -> None:
+        for name in ('shape.txt', 'id.txt', 'feature.bin',
+                     'video2frames.txt'):
+            if not osp.isfile(osp.join(root, name)):
+                raise PRVRDataError(
+                    f'BigFile {root}: missing {name} (expected shape.txt, '
+                    'id.txt, feature.bin, video2frames.txt)')
+        self.path = root
+        self.dim = dim
+        self.cache = {} if cache else None
+        with open(osp.join(root, 'shape.txt')) as f:
+            try:
+                self.num, self.feat_dim = (int(x) for x in f.read().split())
+            except ValueError as e:
+                raise PRVRDataError(f'{root}/shape.txt: expected "N D"') from e
+        size = osp.getsize(osp.join(root, 'feature.bin'))
+        if size != self.num * self.feat_dim * 4:
+            raise PRVRDataError(
+                f'{root}/feature.bin has {size} bytes but shape.txt says '
+                f'{self.num} x {self.feat_dim} float32 = '
+                f'{self.num * self.feat_dim * 4} bytes')
+        if dim is not None and self.feat_dim != dim:
+            raise PRVRDataError(
+                f'{root}: features are {self.feat_dim}-d (shape.txt), '
+                f'expected (T, {dim}) (feature dimension mismatch with '
+                'the config)')
+        with open(osp.join(root, 'id.txt')) as f:
+            ids = f.read().split()
+        if len(ids) != self.num:
+            raise PRVRDataError(f'{root}/id.txt lists {len(ids)} ids, '
+                                f'shape.txt says {self.num}')
+        self.row_of: Dict[str, int] = {k: i for i, k in enumerate(ids)}
+        with open(osp.join(root, 'video2frames.txt')) as f:
+            try:
+                v2f = ast.literal_eval(f.read())
+            except (ValueError, SyntaxError) as e:
+                raise PRVRDataError(f'{root}/video2frames.txt is not a '
+                                    'Python dict literal') from e
+        self.frames: Dict[str, np.ndarray] = OrderedDict()
+        for vid, frame_ids in v2f.items():
+            unknown = [x for x in frame_ids if x not in self.row_of]
+            if unknown:
+                raise PRVRDataError(
+                    f'{root}/video2frames.txt: video {vid!r} names frame id '
+                    f'{unknown[0]!r} absent from id.txt')
+            self.frames[vid] = np.array(
+                [self.row_of[x] for x in frame_ids], dtype=np.int64)
+
+    @property
+    def matrix(self) -> np.memmap:
+        """(N, D) float32 memmap of ``feature.bin`` for this process."""
+        if self._handle is None or self._pid != os.getpid():
+            self._handle = np.memmap(
+                osp.join(self.path, 'feature.bin'),
+                dtype=np.float32,
+                mode='r',
+                shape=(self.num, self.feat_dim))
+            self._pid = os.getpid()
+        return self._handle
+
+    def keys(self) -> List[str]:
+        """All video ids of ``video2frames.txt``."""
+        return list(self.frames)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.frames
+
+    def read(self, key: str) -> np.ndarray:
+        """Frames of video ``key`` in order; returns float32 (T, D)."""
+        if self.cache is not None and key in self.cache:
+            return self.cache[key]
+        if key not in self.frames:
+            raise PRVRDataError(
+                f'{self.path}/video2frames.txt: missing video id {key!r} '
+                f'(expected frames of shape (T, {self.feat_dim}))')
+        feats = check_features(self.matrix[self.frames[key]],
+                               f'{self.path}/feature.bin', key, self.dim)
+        if self.cache is not None:
+            self.cache[key] = feats
+        return feats
+
+
+def build_feature_reader(path: str,
+                         dim: Optional[int] = None,
+                         cache: bool = False):
+    """A :class:`BigFileReader` for a folder, else a
+    :class:`H5FeatureReader` for an h5 file."""
+    if osp.isdir(path):
+        return BigFileReader(path, dim, cache)
+    return H5FeatureReader(path, dim, cache)

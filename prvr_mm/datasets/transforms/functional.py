@@ -1,0 +1,62 @@
+"""Clip resampling helpers (vectorised), equal to the authors' helpers."""
+from typing import Optional, Tuple
+
+import numpy as np
+
+
+def _segment_bounds(num: int, out_len: int) -> Tuple[np.ndarray, np.ndarray]:
+    idx = np.round(np.arange(out_len + 1, dtype=np.float64) / out_len * num)
+    idx = np.minimum(idx.astype(np.int64), num - 1)
+    return idx[:-1], idx[1:]
+
+
+def _segment_means(feats: np.ndarray, starts: np.ndarray,
+                   ends: np.ndarray) -> np.ndarray:
+    csum = np.concatenate([
+        np.zeros((1, feats.shape[1])),
+        np.cumsum(feats, axis=0, dtype=np.float64)
+    ])
+    width = (ends - starts)[:, None]
+    means = (csum[ends] - csum[starts]) / np.maximum(width, 1)
+    return np.where(width > 0, means, feats[starts]).astype(feats.dtype)
+
+
+def uniform_feature_sampling(feats: np.ndarray,
+                             max_len: Optional[int]) -> np.ndarray:
+    """Average (T, D) features into at most ``max_len`` uniform segments.
+
+    Identity when ``T <= max_len`` (or ``max_len`` is None); otherwise row
+    ``i`` is the mean of ``feats[b_i:b_{i+1}]`` with
+    ``b = round(linspace(0, T, max_len + 1))`` clipped to ``T - 1``
+    (``feats[b_i]`` when that slice is empty).
+
+    Args:
+        feats (np.ndarray): (T, D) features.
+        max_len (int, optional): the maximum number of rows.
+
+    Returns:
+        np.ndarray: (min(T, max_len), D).
+    """
+    num = feats.shape[0]
+    if max_len is None or num <= max_len:
+        return feats
+    return _segment_means(feats, *_segment_bounds(num, max_len))
+
+
+def average_to_fixed_length(feats: np.ndarray, length: int) -> np.ndarray:
+    """Like :func:`uniform_feature_sampling` but always ``length`` rows
+    (short inputs are up-sampled by repetition).
+
+    Args:
+        feats (np.ndarray): (T, D) features.
+        length (int): number of output rows.
+
+    Returns:
+        np.ndarray: (length, D).
+    """
+    return _segment_means(feats, *_segment_bounds(feats.shape[0], length))
+
+
+def l2_normalize(feats: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """``x / (||x||_2 + eps)`` along the last dim (zero rows stay zero)."""
+    return feats / (np.linalg.norm(feats, axis=-1, keepdims=True) + eps)

@@ -1,0 +1,3 @@
+from .dynamic_kd_hook import DynamicKDHook
+
+__all__ = ['DynamicKDHook']

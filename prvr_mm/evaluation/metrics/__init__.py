@@ -1,0 +1,3 @@
+from .prvr_metric import PRVRMetric
+
+__all__ = ['PRVRMetric']

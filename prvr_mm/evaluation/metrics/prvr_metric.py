@@ -1,0 +1,114 @@
+"""PRVR retrieval metric: ranks every video for every query, per branch and
+fused, from the clip and query embeddings that the model predicts."""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.evaluator import BaseMetric
+from torch.nn.utils.rnn import pad_sequence
+
+from mmaction.registry import METRICS
+from ..functional import chunked_max_scores, fuse_scores, retrieval_metrics
+
+
+@METRICS.register_module()
+class PRVRMetric(BaseMetric):
+    """R@1/5/10/100, SumR, MedR, MnR and mAP of text-to-video retrieval.
+
+    ``process`` stores, per video, its clip embeddings and the embeddings of
+    its queries (the ground truth of a query is the video it came with, so
+    several queries may share a video).  ``compute_metrics`` scores every
+    query against every video (cosine, max over valid clips, in chunks),
+    fuses the branches with ``w * inher + (1 - w) * explore`` and ranks.
+    The fused results are reported as ``prvr/R@1``... ``prvr/SumR``, each
+    branch as ``prvr/{branch}/R@1``...
+
+    Args:
+        fusion_weight (float): ``w``. Defaults to 0.7.
+        branches (Sequence[str]): branch names predicted by the model.
+            Defaults to ``('inher', 'explore')``.
+        query_chunk (int): queries scored at once. Defaults to 1024.
+        video_chunk (int): videos scored at once. Defaults to 1024.
+        half (bool): half-precision products, float32 ranking.
+        device (str, optional): where to score; None = CUDA when available.
+        collect_device (str): ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
+        prefix (str, optional): defaults to ``'prvr'``.
+    """
+
+    default_prefix = 'prvr'
+
+    def __init__(self,
+                 fusion_weight: float = 0.7,
+                 branches: Sequence[str] = ('inher', 'explore'),
+                 query_chunk: int = 1024,
+                 video_chunk: int = 1024,
+                 half: bool = False,
+                 device: Optional[str] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if not 0.0 <= fusion_weight <= 1.0:
+            raise ValueError(f'fusion_weight must be in [0, 1], '
+                             f'got {fusion_weight}')
+        self.fusion_weight = fusion_weight
+        self.branches = tuple(branches)
+        self.query_chunk = query_chunk
+        self.video_chunk = video_chunk
+        self.half = half
+        self.device = device
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        """Keep one result per video: ids and per-branch embeddings."""
+        for sample in data_samples:
+            result = dict(
+                video_id=sample['video_id'],
+                query_ids=list(sample['query_ids']))
+            for name in self.branches:
+                result[f'{name}_clips'] = sample[f'{name}_clips'].cpu()
+                result[f'{name}_queries'] = sample[f'{name}_queries'].cpu()
+            self.results.append(result)
+
+    def score_matrices(self, results: List[dict]) -> Dict[str, torch.Tensor]:
+        """(Q, V) score matrix of every branch and the fused one.
+
+        Queries are ordered video by video as in ``results``.
+        """
+        device = self.device or ('cuda'
+                                 if torch.cuda.is_available() else 'cpu')
+        scores = {}
+        for name in self.branches:
+            clips = [r[f'{name}_clips'] for r in results]
+            lengths = torch.tensor([len(c) for c in clips])
+            mask = torch.arange(int(lengths.max()))[None] < lengths[:, None]
+            queries = torch.cat([r[f'{name}_queries'] for r in results])
+            scores[name] = chunked_max_scores(
+                queries,
+                pad_sequence(clips, batch_first=True),
+                mask,
+                query_chunk=self.query_chunk,
+                video_chunk=self.video_chunk,
+                half=self.half,
+                device=device).float().cpu()
+        if len(self.branches) == 2:
+            scores['fused'] = fuse_scores(scores[self.branches[0]],
+                                          scores[self.branches[1]],
+                                          self.fusion_weight)
+        return scores
+
+    @staticmethod
+    def positives(results: List[dict]) -> torch.Tensor:
+        """(Q, 1) video index of every query (video-by-video order)."""
+        counts = torch.tensor([len(r['query_ids']) for r in results])
+        return torch.repeat_interleave(torch.arange(len(results)),
+                                       counts)[:, None]
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Metrics of the fused score (unprefixed) and of each branch."""
+        scores = self.score_matrices(results)
+        gt = self.positives(results)
+        main = 'fused' if 'fused' in scores else self.branches[0]
+        metrics = {}
+        for name, matrix in scores.items():
+            values = retrieval_metrics(matrix, gt)
+            for key, value in values.items():
+                metrics[key if name == main else f'{name}/{key}'] = value
+        return metrics

@@ -1,0 +1,228 @@
+"""DL-DKD dual student: inheritance + exploration branches, distilled from
+a CLIP teacher, trained with ranking, InfoNCE and frame-level KL losses."""
+import copy
+from typing import Dict, List, Optional, Union
+
+import torch
+from mmengine.model import BaseModel
+from mmengine.structures import BaseDataElement
+
+from mmaction.registry import MODELS
+from ..similarity import masked_clip_scores
+
+ForwardResults = Union[Dict[str, torch.Tensor], List[BaseDataElement]]
+
+
+@MODELS.register_module()
+class DualStudentRecognizer(BaseModel):
+    """The DL-DKD / DL-DKD++ student with its teacher and losses.
+
+    Loss (``mode='loss'``):
+    ``trip(S_inh) + nce(U_inh) + kd_weight * kl(inh || teacher)
+    + trip(S_exp) + nce(U_exp)`` where ``S`` are cosine and ``U`` raw
+    max-over-clips scores.  With ``label_style='soft'`` (DL-DKD++) the
+    InfoNCE soft targets come from the teacher's ``U`` (inheritance) and the
+    exploration branch's own ``U`` (exploration), mixed by ``alpha``/``beta``.
+
+    ``kd_weight``, ``alpha`` and ``beta`` are plain floats set every epoch by
+    :class:`DynamicKDHook` (tests may set them directly).
+
+    Args:
+        inheritance (dict): config of the inheritance :class:`PRVRBranch`.
+        exploration (dict, optional): config of the exploration branch;
+            ``None`` copies ``inheritance``. Defaults to None.
+        teacher (dict, optional): teacher head config. Defaults to
+            ``dict(type='CLIPTeacherHead')``.
+        loss_triplet (dict): ranking loss config.
+        loss_nce (dict): InfoNCE config of the inheritance branch.
+        loss_nce_explore (dict, optional): InfoNCE config of the exploration
+            branch; ``None`` reuses ``loss_nce``.
+        loss_distill (dict): frame-level KL config.
+        label_style (str): ``'hard'`` (DL-DKD) or ``'soft'`` (DL-DKD++).
+        alpha (float): initial hard-row fraction of soft InfoNCE.
+        beta (float): initial one-hot weight of soft targets.
+        kd_weight (float): initial distillation weight.
+        fusion_weight (float): ``w`` in ``w * inh + (1 - w) * exp`` at
+            inference. Defaults to 0.7.
+        share_query_proj (bool): ICCV variant, the exploration branch reuses
+            the inheritance query input projection. Defaults to False.
+        double_branch (bool): build the exploration branch. Defaults to True.
+        data_preprocessor (dict, optional): defaults to
+            ``dict(type='PRVRDataPreprocessor')``.
+        init_cfg (dict, optional): initialisation config.
+    """
+
+    def __init__(self,
+                 inheritance: dict,
+                 exploration: Optional[dict] = None,
+                 teacher: Optional[dict] = dict(type='CLIPTeacherHead'),
+                 loss_triplet: dict = dict(
+                     type='TripletRankingLoss', margin=0.2,
+                     hard_pool_size=20),
+                 loss_nce: dict = dict(type='InfoNCELoss', loss_weight=0.04),
+                 loss_nce_explore: Optional[dict] = None,
+                 loss_distill: dict = dict(
+                     type='FrameKLDistillLoss', temperature=0.2,
+                     loss_weight=0.1),
+                 label_style: str = 'hard',
+                 alpha: float = 1.0,
+                 beta: float = 1.0,
+                 kd_weight: float = 1.0,
+                 fusion_weight: float = 0.7,
+                 share_query_proj: bool = False,
+                 double_branch: bool = True,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='PRVRDataPreprocessor')
+        if isinstance(data_preprocessor, dict):  # resolve in mmaction scope
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if label_style not in ('hard', 'soft'):
+            raise ValueError(
+                f"label_style must be 'hard' or 'soft', got {label_style!r}")
+        if not 0.0 <= fusion_weight <= 1.0:
+            raise ValueError(f'fusion_weight must be in [0, 1], '
+                             f'got {fusion_weight}')
+        self.inheritance = MODELS.build(inheritance)
+        self.exploration = None
+        if double_branch:
+            self.exploration = MODELS.build(
+                copy.deepcopy(exploration or inheritance))
+            if share_query_proj:
+                self.exploration.query_proj = self.inheritance.query_proj
+        self.teacher = MODELS.build(teacher) if teacher else None
+        self.loss_triplet = MODELS.build(loss_triplet)
+        self.loss_nce = MODELS.build(loss_nce)
+        self.loss_nce_explore = MODELS.build(
+            loss_nce_explore) if loss_nce_explore else self.loss_nce
+        self.loss_distill = MODELS.build(loss_distill)
+        self.label_style = label_style
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.kd_weight = float(kd_weight)
+        self.fusion_weight = float(fusion_weight)
+
+    @property
+    def branches(self) -> Dict[str, torch.nn.Module]:
+        """The built branches by name (``inher`` and ``explore``)."""
+        out = dict(inher=self.inheritance)
+        if self.exploration is not None:
+            out['explore'] = self.exploration
+        return out
+
+    def encode(self, inputs: Dict[str, torch.Tensor]) -> Dict[str, dict]:
+        """Encode queries and videos with every branch.
+
+        Args:
+            inputs (dict): batch from :class:`PRVRDataPreprocessor`.
+
+        Returns:
+            dict: per branch name, ``query`` (Nq, H) and ``clips`` (B, L, H).
+        """
+        out = {}
+        for name, branch in self.branches.items():
+            out[name] = dict(
+                query=branch.encode_query(inputs['query'],
+                                          inputs['query_mask']),
+                clips=branch.encode_video(inputs['video'],
+                                          inputs['video_mask']))
+        return out
+
+    def forward(self,
+                inputs: Dict[str, torch.Tensor],
+                data_samples: Optional[List[BaseDataElement]] = None,
+                mode: str = 'tensor') -> ForwardResults:
+        """Dispatch to :meth:`loss`, :meth:`predict` or :meth:`encode`."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.encode(inputs)
+        raise RuntimeError(f'Invalid mode "{mode}": expected loss, predict '
+                           'or tensor')
+
+    def _needs_teacher(self) -> bool:
+        return self.kd_weight != 0 or self.label_style == 'soft'
+
+    def loss(self,
+             inputs: Dict[str, torch.Tensor],
+             data_samples: Optional[List[BaseDataElement]] = None
+             ) -> Dict[str, torch.Tensor]:
+        """All loss terms of one batch (keys containing ``loss`` are summed
+        by MMEngine; ``kd_weight``/``alpha``/``beta`` are only logged).
+
+        Args:
+            inputs (dict): batch from :class:`PRVRDataPreprocessor`.
+            data_samples (list, optional): unused.
+
+        Returns:
+            dict[str, Tensor]: ``loss_inher_trip``, ``loss_inher_nce``,
+            ``loss_kd`` (already times ``kd_weight``), ``loss_explore_trip``,
+            ``loss_explore_nce``, and the logged schedule values.
+        """
+        labels = inputs['query_to_video']
+        mask = inputs['video_mask']
+        enc = self.encode(inputs)
+        teacher = None
+        if self._needs_teacher():
+            if self.teacher is None or 'teacher_video' not in inputs:
+                raise ValueError(
+                    'kd_weight != 0 or label_style=soft needs teacher '
+                    'features (teacher_video/teacher_query) and a teacher')
+            teacher = self.teacher(inputs['teacher_video'],
+                                   inputs['teacher_query'], mask)
+
+        losses = {}
+        for name, feats in enc.items():
+            cos, clip_cos = masked_clip_scores(feats['query'], feats['clips'],
+                                               mask)
+            raw, _ = masked_clip_scores(
+                feats['query'], feats['clips'], mask, normalize=False)
+            losses[f'loss_{name}_trip'] = self.loss_triplet(cos, labels)
+            nce = self.loss_nce if name == 'inher' else self.loss_nce_explore
+            if self.label_style == 'soft':
+                source = teacher['max_scores_unnorm'] \
+                    if name == 'inher' else raw
+                losses[f'loss_{name}_nce'] = nce(raw, labels, source,
+                                                 self.alpha, self.beta)
+            else:
+                losses[f'loss_{name}_nce'] = nce(raw, labels)
+            if name == 'inher':
+                kd = raw.new_zeros(())
+                if teacher is not None and self.kd_weight != 0:
+                    kd = self.loss_distill(clip_cos, teacher['clip_scores'],
+                                           mask, labels)
+                losses['loss_kd'] = self.kd_weight * kd
+        weights = dict(kd_weight=self.kd_weight)
+        if self.label_style == 'soft':
+            weights.update(alpha=self.alpha, beta=self.beta)
+        for key, value in weights.items():
+            losses[key] = torch.tensor(value, device=mask.device)
+        return losses
+
+    @torch.no_grad()
+    def predict(self, inputs: Dict[str, torch.Tensor],
+                data_samples: List[BaseDataElement]
+                ) -> List[BaseDataElement]:
+        """Attach per-video clip embeddings and per-query embeddings.
+
+        Each returned sample (one video) gets, per branch ``b``,
+        ``{b}_clips`` (T_i, H) (valid clips only) and ``{b}_queries``
+        (n_i, H) for the queries of that video, in the sample's
+        ``query_ids`` order.
+        """
+        enc = self.encode(inputs)
+        lengths = inputs['video_mask'].sum(1).long().tolist()
+        labels = inputs['query_to_video']
+        counts = torch.bincount(labels, minlength=len(lengths)).tolist()
+        for name, feats in enc.items():
+            queries = feats['query'][labels.argsort(stable=True)]
+            per_video = torch.split(queries, counts)
+            for i, sample in enumerate(data_samples):
+                sample.set_field(feats['clips'][i, :lengths[i]],
+                                 f'{name}_clips')
+                sample.set_field(per_video[i], f'{name}_queries')
+        return data_samples

@@ -1,0 +1,8 @@
+from .checkpoint import register_safe_globals, safe_globals
+from .compat import patch_missing_drn
+from .dist import init_cpu_distributed, use_cpu_ddp_wrapper
+
+__all__ = [
+    'patch_missing_drn', 'register_safe_globals', 'safe_globals',
+    'init_cpu_distributed', 'use_cpu_ddp_wrapper'
+]

@@ -1,0 +1,50 @@
+"""Safe loading of MMEngine checkpoints under ``torch.load(weights_only=True)``.
+
+torch >= 2.6 unpickles checkpoints with ``weights_only=True`` by default.
+MMEngine 0.10.7 Runner checkpoints hold a message hub with
+:class:`~mmengine.logging.HistoryBuffer` objects and numpy arrays/scalars, so
+``--resume``, ``tools/test.py CKPT`` and ``load_from`` fail.  Instead of
+turning the safety off, :func:`register_safe_globals` adds exactly the globals
+those checkpoints reference to torch's allow-list.
+"""
+from typing import Callable, List
+
+import numpy as np
+import torch
+
+
+def _numpy_reconstruct() -> List[Callable]:
+    """numpy's private pickle helpers (``numpy._core`` on numpy 2)."""
+    found = []
+    for modname in ('numpy._core.multiarray', 'numpy.core.multiarray'):
+        try:
+            mod = __import__(modname, fromlist=['_reconstruct', 'scalar'])
+        except ImportError:
+            continue
+        found.extend([mod._reconstruct, mod.scalar])
+        break
+    return found
+
+
+def safe_globals() -> List[object]:
+    """Globals referenced by checkpoints that this plugin's Runner writes.
+
+    Returns:
+        list: ``HistoryBuffer``, numpy's array/scalar reconstruction helpers,
+        ``np.ndarray``, ``np.dtype`` and the concrete dtype classes of the
+        numeric types MMEngine logs.
+    """
+    from mmengine.logging import HistoryBuffer
+    dtype_classes = [
+        type(np.dtype(t)) for t in (np.float16, np.float32, np.float64,
+                                    np.int32, np.int64, np.bool_, np.uint8)
+    ]
+    return [HistoryBuffer, np.ndarray, np.dtype, *dtype_classes,
+            *_numpy_reconstruct()]
+
+
+def register_safe_globals() -> None:
+    """Add :func:`safe_globals` to ``torch.serialization``'s allow-list."""
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is not None:  # torch < 2.4 has no allow-list (nor the default)
+        add(safe_globals())

@@ -1,0 +1,58 @@
+"""Compatibility fixes for the pinned stack, applied on ``import prvr_mm``.
+
+The mmaction2 1.2.0 wheel ships without ``mmaction/models/localizers/drn``
+(upstream issue open-mmlab/mmaction2#2714), so ``import mmaction.models``
+fails.  :func:`patch_missing_drn` places stub modules in ``sys.modules``
+*before* mmaction2 is imported, without touching site-packages.
+"""
+import importlib.util
+import os.path as osp
+import sys
+import types
+from typing import Optional
+
+_DRN_PKG = 'mmaction.models.localizers.drn'
+
+
+def _mmaction_dir() -> Optional[str]:
+    """Locate the installed ``mmaction`` package without importing it."""
+    spec = importlib.util.find_spec('mmaction')  # top level only: no import
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return list(spec.submodule_search_locations)[0]
+
+
+class _MissingDRN:
+    """Placeholder for mmaction2's DRN localizer absent from the wheel."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        raise ImportError(
+            'mmaction2 1.2.0 was installed without '
+            '`mmaction/models/localizers/drn` (open-mmlab/mmaction2#2714); '
+            'prvr_mm stubbed it so that `import mmaction.models` works. '
+            'Install mmaction2 from source to use the DRN localizer.')
+
+
+def patch_missing_drn() -> bool:
+    """Stub ``mmaction.models.localizers.drn`` when the wheel lacks it.
+
+    Returns:
+        bool: ``True`` when the stub was installed, ``False`` when mmaction2
+        is absent, already imported, or ships the package.
+    """
+    if _DRN_PKG in sys.modules:
+        return False
+    root = _mmaction_dir()
+    if root is None:
+        return False
+    if osp.isfile(osp.join(root, 'models', 'localizers', 'drn', 'drn.py')):
+        return False
+    pkg = types.ModuleType(_DRN_PKG)
+    pkg.__path__ = []  # mark as a package
+    mod = types.ModuleType(_DRN_PKG + '.drn')
+    mod.DRN = _MissingDRN
+    pkg.drn = mod
+    pkg.DRN = _MissingDRN
+    sys.modules[_DRN_PKG] = pkg
+    sys.modules[_DRN_PKG + '.drn'] = mod
+    return True

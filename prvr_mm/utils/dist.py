@@ -1,0 +1,51 @@
+"""Distributed training on CPU-only machines (gloo) with the MMEngine Runner.
+
+MMEngine 0.10.7's ``init_dist('pytorch')`` calls ``torch.cuda.set_device`` and
+the Runner wraps the model with ``device_ids=[LOCAL_RANK]``; both are fatal
+without a GPU.  When launched by ``torchrun`` on a machine without CUDA, the
+tools call :func:`init_cpu_distributed` before building the Runner and
+:func:`use_cpu_ddp_wrapper` on the config.  GPU behaviour is unchanged.
+"""
+import datetime
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+
+
+def init_cpu_distributed(launcher: str, timeout_s: int = 1800) -> bool:
+    """Initialise a gloo process group when launched without CUDA.
+
+    Args:
+        launcher (str): the ``--launcher`` flag (``'none'``, ``'pytorch'``,
+            ``'slurm'``, ``'mpi'``).
+        timeout_s (int): collective timeout in seconds. Defaults to 1800.
+
+    Returns:
+        bool: whether a CPU process group was initialised here.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    if dist.is_available() and dist.is_initialized():
+        return True
+    if launcher != 'pytorch':
+        raise ValueError(
+            f'launcher={launcher!r} on a machine without CUDA: only '
+            "'pytorch' (torchrun) is supported for CPU distributed runs")
+    dist.init_process_group(
+        backend='gloo', timeout=datetime.timedelta(seconds=timeout_s))
+    return True
+
+
+def use_cpu_ddp_wrapper(cfg: Config) -> None:
+    """Make the Runner wrap the model in DDP without ``device_ids`` (CPU).
+
+    Args:
+        cfg (Config): the config to modify in place.
+    """
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    env_cfg = cfg.setdefault('env_cfg', {})
+    env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
