@@ -7,6 +7,7 @@ from typing import Callable, List, Optional, Sequence, Union
 from mmengine.dataset import BaseDataset
 
 from mmaction.registry import DATASETS
+from .toy import ensure_toy_dataset
 from .readers import (PRVRDataError, build_feature_reader, parse_caption_file,
                       teacher_text_key, video_id_of)
 
@@ -40,6 +41,9 @@ class PRVRFeatureDataset(BaseDataset):
         text_dim (int, optional): expected token feature dim.
         teacher_dim (int, optional): expected CLIP feature dim.
         cache (bool): keep features in RAM after the first read.
+        generate_toy (dict, optional): when given and ``data_root`` does not
+            exist, first write the toy dataset there with these keyword
+            arguments of :func:`prvr_mm.datasets.toy.make_toy_dataset`.
         data_root (str): root of the paths above.
         pipeline (list): transforms.
         test_mode (bool): MMEngine flag.
@@ -56,10 +60,13 @@ class PRVRFeatureDataset(BaseDataset):
                  text_dim: Optional[int] = None,
                  teacher_dim: Optional[int] = None,
                  cache: bool = False,
+                 generate_toy: Optional[dict] = None,
                  data_root: str = '',
                  pipeline: Sequence[Union[dict, Callable]] = (),
                  test_mode: bool = False,
                  **kwargs) -> None:
+        if generate_toy is not None:
+            ensure_toy_dataset(data_root, **generate_toy)
         join = (lambda p: osp.join(data_root, p) if p else None)
         self.cache = cache
         self.video_reader = build_feature_reader(

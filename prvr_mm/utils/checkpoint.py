@@ -6,6 +6,15 @@ MMEngine 0.10.7 Runner checkpoints hold a message hub with
 ``--resume``, ``tools/test.py CKPT`` and ``load_from`` fail.  Instead of
 turning the safety off, :func:`register_safe_globals` adds exactly the globals
 those checkpoints reference to torch's allow-list.
+
+One more global would be needed: ``HistoryBuffer.__getstate__`` pickles its
+class-level ``_statistics_methods`` (plain functions such as
+``HistoryBuffer.min``), which pickle stores as ``builtins.getattr(cls,
+'min')``.  Allow-listing ``getattr`` would let a crafted checkpoint fetch
+any attribute of any allowed class (e.g. ``ndarray.tofile``), so instead
+:func:`_history_buffer_getstate` leaves those functions out of the state:
+``HistoryBuffer.__setstate__`` re-registers the defaults on load, and custom
+methods are class-level registrations re-made when their module is imported.
 """
 from typing import Callable, List
 
@@ -43,8 +52,21 @@ def safe_globals() -> List[object]:
             *_numpy_reconstruct()]
 
 
+def _history_buffer_getstate(self) -> dict:
+    """State of a ``HistoryBuffer`` without its statistics functions."""
+    state = dict(self.__dict__)
+    state.pop('statistics_methods', None)
+    return state
+
+
 def register_safe_globals() -> None:
-    """Add :func:`safe_globals` to ``torch.serialization``'s allow-list."""
+    """Make Runner checkpoints loadable with ``weights_only=True``.
+
+    Adds :func:`safe_globals` to ``torch.serialization``'s allow-list and
+    keeps function references out of pickled ``HistoryBuffer`` objects.
+    """
+    from mmengine.logging import HistoryBuffer
+    HistoryBuffer.__getstate__ = _history_buffer_getstate
     add = getattr(torch.serialization, 'add_safe_globals', None)
     if add is not None:  # torch < 2.4 has no allow-list (nor the default)
         add(safe_globals())

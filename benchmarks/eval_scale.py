@@ -1,0 +1,325 @@
+"""Benchmark the chunked PRVR evaluation at TVR test scale and beyond.
+
+Random embeddings shaped like the TVR test split (10895 queries, 2179
+videos, 128 clips, hidden size 384, two branches: inheritance and
+exploration) and a ``tvr-x10`` scale with 10x the videos (21790) and the
+same queries. Every scale runs in a fresh Python subprocess and times three
+stages:
+
+(a) ``scores``: :func:`chunked_max_scores` for both branches;
+(b) ``rank``: :func:`fuse_scores` (weight 0.7) and :func:`retrieval_metrics`
+    of the inheritance, exploration and fused matrices (R@1/5/10/100, SumR,
+    MedR, MnR, mAP);
+(c) ``baseline``: :func:`baseline_retrieval_metrics` (the straightforward
+    per-query ``np.argsort`` evaluation) of the same three matrices.
+
+Data: each video gets a valid length drawn uniformly in ``[L // 2, L]``
+(clips zeroed beyond it); query ``i`` is relevant to video ``i % V`` and is
+a noisy copy of one of its valid clips, so every video has >= 1 query and
+the ranks are spread out. At ``tvr`` the clips are stored in float32
+(428 MB per branch); at ``tvr-x10`` they are stored in float16 (2.1 GB per
+branch instead of 4.3 GB) and generated block by block, and
+``chunked_max_scores`` up-casts one video chunk at a time.
+
+Memory: peak resident memory (RSS) of each stage above the RSS held when it
+starts (i.e. above the inputs' own size), read from ``VmHWM`` in
+``/proc/self/status`` after resetting it by writing ``5`` to
+``/proc/self/clear_refs`` (Linux >= 4.0; a 2 ms RSS sampling thread is the
+fallback). The workers run with ``MALLOC_MMAP_THRESHOLD_=1048576`` so that
+freed large blocks go back to the OS and RSS tracks live memory. The scoring
+stage's peak includes its two (Q, V) float32 outputs; ``working`` is the
+peak minus those outputs.
+
+The last line printed for each scale is machine readable::
+
+    eval_scale <name>: scores_s=<float> rank_s=<float> baseline_rank_s=<float> rank_ratio=<float> total_s=<float> peak_mb=<float>
+
+with ``total_s = scores_s + rank_s``, ``rank_ratio = baseline_rank_s /
+rank_s`` and ``peak_mb`` the scoring stage's peak above the inputs.
+
+Example::
+
+    .venv/bin/python benchmarks/eval_scale.py --scales tvr,tvr-x10
+"""
+import argparse
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from prvr_mm.evaluation.functional import (  # noqa: E402
+    baseline_retrieval_metrics, chunked_max_scores, fuse_scores,
+    retrieval_metrics)
+
+SCALES = {
+    'tvr': dict(num_queries=10895, num_videos=2179, storage='float32'),
+    'tvr-x10': dict(num_queries=10895, num_videos=21790, storage='float16'),
+}
+MAX_CLIPS = 128
+HIDDEN = 384
+FUSE_WEIGHT = 0.7
+SIGNAL = 0.25  # query = SIGNAL * (one clip of its video) + N(0, 1) noise
+MALLOC_ENV = {'MALLOC_MMAP_THRESHOLD_': str(1 << 20)}
+
+
+def parse_args() -> argparse.Namespace:
+    """Command line of the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument(
+        '--scales',
+        default='tvr,tvr-x10',
+        help=f'comma-separated scales among {sorted(SCALES)}')
+    parser.add_argument(
+        '--query-chunk',
+        type=int,
+        default=None,
+        help='query_chunk of chunked_max_scores (default: its default)')
+    parser.add_argument(
+        '--video-chunk',
+        type=int,
+        default=None,
+        help='video_chunk of chunked_max_scores (default: its default)')
+    parser.add_argument(
+        '--half',
+        action='store_true',
+        help='16-bit products (bfloat16 on CPU, float16 on CUDA)')
+    parser.add_argument(
+        '--skip-baseline',
+        action='store_true',
+        help='do not run the per-query numpy baseline')
+    parser.add_argument(
+        '--baseline-queries',
+        type=int,
+        default=None,
+        help='run the baseline on the first N queries only and extrapolate '
+        'its time linearly to all queries (printed as such); default: all')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch.set_num_threads (default: torch default)')
+    parser.add_argument(
+        '--device', default='cpu', help='device of the scoring stage')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--worker', default=None, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def _status_kb(field: str) -> int:
+    """A ``kB`` field of ``/proc/self/status`` (e.g. VmRSS, VmHWM)."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+class PeakRSS:
+    """Peak RSS growth (MB) of a ``with`` block above its starting RSS."""
+
+    def __enter__(self) -> 'PeakRSS':
+        self._sampler: Optional[threading.Thread] = None
+        try:
+            with open('/proc/self/clear_refs', 'w') as f:
+                f.write('5')  # resets VmHWM to the current RSS
+        except OSError:
+            self._stop = threading.Event()
+            self._max_kb = _status_kb('VmRSS')
+            self._sampler = threading.Thread(target=self._sample, daemon=True)
+            self._sampler.start()
+        self.start_kb = _status_kb('VmRSS')
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self._max_kb = max(self._max_kb, _status_kb('VmRSS'))
+
+    def __exit__(self, *exc) -> None:
+        if self._sampler is None:
+            peak_kb = _status_kb('VmHWM')
+        else:
+            self._stop.set()
+            self._sampler.join()
+            peak_kb = max(self._max_kb, _status_kb('VmRSS'))
+        self.start_mb = self.start_kb / 1024
+        self.peak_mb = (peak_kb - self.start_kb) / 1024
+
+
+def make_branch(num_queries: int, num_videos: int, lengths: torch.Tensor,
+                storage: torch.dtype, gen: torch.Generator) -> tuple:
+    """Random clips and matching queries of one branch.
+
+    Args:
+        num_queries (int): Q.
+        num_videos (int): V.
+        lengths (Tensor): (V,) valid clip counts.
+        storage (torch.dtype): dtype of the stored clips.
+        gen (torch.Generator): random generator.
+
+    Returns:
+        tuple[Tensor, Tensor]: queries (Q, H) float32 and clips
+        (V, MAX_CLIPS, H) in ``storage`` dtype, zero beyond each length.
+    """
+    clips = torch.empty(num_videos, MAX_CLIPS, HIDDEN, dtype=storage)
+    valid = torch.arange(MAX_CLIPS) < lengths[:, None]
+    for start in range(0, num_videos, 512):  # no full float32 temporary
+        end = min(start + 512, num_videos)
+        block = torch.randn(end - start, MAX_CLIPS, HIDDEN, generator=gen)
+        clips[start:end] = block * valid[start:end, :, None]
+    video = torch.arange(num_queries) % num_videos
+    clip = (torch.rand(num_queries, generator=gen) *
+            lengths[video]).long()
+    queries = SIGNAL * clips[video, clip].float() + torch.randn(
+        num_queries, HIDDEN, generator=gen)
+    return queries, clips
+
+
+def fmt_metrics(metrics: Dict[str, float]) -> str:
+    """One-line summary of a metric dict."""
+    return ' '.join(f'{k}={v:.4f}' for k, v in metrics.items())
+
+
+def run_scale(name: str, args: argparse.Namespace) -> None:
+    """Generate one scale's data, time the three stages and print them."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = SCALES[name]
+    num_queries, num_videos = cfg['num_queries'], cfg['num_videos']
+    storage = getattr(torch, cfg['storage'])
+    chunk_kwargs = {}
+    if args.query_chunk:
+        chunk_kwargs['query_chunk'] = args.query_chunk
+    if args.video_chunk:
+        chunk_kwargs['video_chunk'] = args.video_chunk
+
+    gen = torch.Generator().manual_seed(args.seed)
+    t0 = time.perf_counter()
+    lengths = torch.randint(
+        MAX_CLIPS // 2, MAX_CLIPS + 1, (num_videos, ), generator=gen)
+    mask = torch.arange(MAX_CLIPS) < lengths[:, None]
+    inputs = {
+        branch: make_branch(num_queries, num_videos, lengths, storage, gen)
+        for branch in ('inher', 'explore')
+    }
+    positives = (torch.arange(num_queries) % num_videos)[:, None]
+    clip_mb = 2 * inputs['inher'][1].numel() * inputs['inher'][1].element_size() / 2**20
+    dense_mb = num_queries * num_videos * MAX_CLIPS * 4 / 2**20
+    out_mb = 2 * num_queries * num_videos * 4 / 2**20
+    print(f'[{name}] Q={num_queries} V={num_videos} L={MAX_CLIPS} '
+          f'H={HIDDEN} branches=2 clips={cfg["storage"]} '
+          f'(inputs {clip_mb:.0f} MB, generated in '
+          f'{time.perf_counter() - t0:.1f} s) threads='
+          f'{torch.get_num_threads()} device={args.device} half={args.half} '
+          f'chunks={chunk_kwargs or "default"} mean_valid_len='
+          f'{lengths.float().mean():.1f}', flush=True)
+    print(f'[{name}] a dense (Q, V, L) float32 score tensor would take '
+          f'{dense_mb:.0f} MB per branch', flush=True)
+
+    # (a) scores
+    with PeakRSS() as mem_scores:
+        t0 = time.perf_counter()
+        scores = {
+            branch: chunked_max_scores(
+                queries,
+                clips,
+                mask,
+                normalize=True,
+                half=args.half,
+                device=args.device,
+                **chunk_kwargs).cpu()
+            for branch, (queries, clips) in inputs.items()
+        }
+        scores_s = time.perf_counter() - t0
+    print(f'[{name}] (a) scores: {scores_s:.2f} s for 2 branches; peak '
+          f'{mem_scores.peak_mb:.0f} MB above inputs (RSS at start '
+          f'{mem_scores.start_mb:.0f} MB) = outputs {out_mb:.0f} MB + '
+          f'working {mem_scores.peak_mb - out_mb:.0f} MB', flush=True)
+    del inputs
+
+    # (b) ranking
+    with PeakRSS() as mem_rank:
+        t0 = time.perf_counter()
+        scores['fused'] = fuse_scores(scores['inher'], scores['explore'],
+                                      FUSE_WEIGHT)
+        fast = {
+            branch: retrieval_metrics(mat, positives)
+            for branch, mat in scores.items()
+        }
+        rank_s = time.perf_counter() - t0
+    print(f'[{name}] (b) rank: {rank_s:.3f} s for inher+explore+fused '
+          f'(incl. fuse); peak {mem_rank.peak_mb:.0f} MB above its start '
+          f'(fused matrix {out_mb / 2:.0f} MB)', flush=True)
+    for branch, metrics in fast.items():
+        print(f'[{name}]     {branch:7s} {fmt_metrics(metrics)}', flush=True)
+
+    # (c) baseline
+    baseline_s = math.nan
+    if not args.skip_baseline:
+        n_base = num_queries
+        if args.baseline_queries:
+            n_base = min(args.baseline_queries, num_queries)
+        pos_np = positives.numpy()[:n_base]
+        with PeakRSS() as mem_base:
+            t0 = time.perf_counter()
+            slow = {
+                branch: baseline_retrieval_metrics(mat.numpy()[:n_base],
+                                                   pos_np)
+                for branch, mat in scores.items()
+            }
+            measured = time.perf_counter() - t0
+        baseline_s = measured * num_queries / n_base
+        if n_base < num_queries:
+            print(f'[{name}] (c) baseline: {measured:.2f} s MEASURED on the '
+                  f'first {n_base}/{num_queries} queries -> EXTRAPOLATED '
+                  f'linearly to {baseline_s:.2f} s for all queries; peak '
+                  f'{mem_base.peak_mb:.0f} MB', flush=True)
+        else:
+            print(f'[{name}] (c) baseline: {baseline_s:.2f} s (all '
+                  f'{num_queries} queries, 3 matrices); peak '
+                  f'{mem_base.peak_mb:.0f} MB', flush=True)
+            for branch in scores:
+                diff = max(
+                    abs(fast[branch][k] - slow[branch][k])
+                    for k in fast[branch])
+                print(f'[{name}]     {branch:7s} max |fast - baseline| '
+                      f'over metrics = {diff:.3g}', flush=True)
+
+    ratio = baseline_s / rank_s
+    print(f'eval_scale {name}: scores_s={scores_s:.3f} rank_s={rank_s:.3f} '
+          f'baseline_rank_s={baseline_s:.3f} rank_ratio={ratio:.1f} '
+          f'total_s={scores_s + rank_s:.3f} '
+          f'peak_mb={mem_scores.peak_mb:.1f}', flush=True)
+
+
+def main() -> None:
+    args = parse_args()
+    if args.worker:
+        run_scale(args.worker, args)
+        return
+    names = [s for s in args.scales.split(',') if s]
+    unknown = [s for s in names if s not in SCALES]
+    if unknown:
+        raise SystemExit(f'unknown scales {unknown}; choose from '
+                         f'{sorted(SCALES)}')
+    forwarded = [a for a in sys.argv[1:]]
+    env = dict(os.environ, **MALLOC_ENV)
+    for name in names:
+        # a fresh process per scale: independent peak-memory accounting
+        cmd = [sys.executable, os.path.abspath(__file__), *forwarded,
+               '--worker', name]
+        proc = subprocess.run(cmd, env=env)
+        if proc.returncode:
+            raise SystemExit(f'scale {name} failed ({proc.returncode})')
+
+
+if __name__ == '__main__':
+    main()

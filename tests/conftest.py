@@ -1,0 +1,41 @@
+"""Shared fixtures: a tiny toy dataset in the MS-SL layout (session scope)."""
+import os
+import os.path as osp
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import prvr_mm  # noqa: E402,F401  (stack fixes + registration)
+
+TINY_TOY = dict(
+    num_videos=dict(train=24, val=12, test=12),
+    frames=(8, 20),
+    video_dim=32,
+    query_dim=16,
+    teacher_dim=8,
+    latent_dim=8)
+
+
+@pytest.fixture(scope='session')
+def tiny_toy_root(tmp_path_factory):
+    """A tiny toy dataset (24/12/12 videos, small dims) on disk."""
+    from prvr_mm.datasets.toy import make_toy_dataset
+    root = str(tmp_path_factory.mktemp('toy') / 'toy')
+    make_toy_dataset(root, seed=0, **TINY_TOY)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _mmaction_scope():
+    from mmengine.registry import DefaultScope, init_default_scope
+    if DefaultScope.get_current_instance() is None:
+        init_default_scope('mmaction')
+    yield
+
+
+def pytest_configure(config):
+    os.environ.setdefault('OMP_NUM_THREADS', '2')

@@ -1,0 +1,224 @@
+"""Convert an authors' DL-DKD / DL-DKD++ checkpoint into a prvr_mm one.
+
+Usage::
+
+    python tools/model_converters/dldkd_to_prvr_mm.py IN OUT [--iccv] \
+        [--config CFG]
+
+``IN`` is what the authors' ``method/train.py`` saves
+(``{'model': state_dict, 'model_cfg': ..., 'epoch': ...}``) or a raw state
+dict.  ``OUT`` is an MMEngine checkpoint ``{'meta': ..., 'state_dict': ...}``
+that ``tools/test.py CONFIG OUT`` (``mmengine.runner.load_checkpoint``)
+loads.
+
+* ``--iccv``: the model variant whose exploration branch shares the
+  inheritance query projection (``share_query_proj=True``); required for
+  checkpoints of the ICCV 2023 release (``A_``/``B_`` key naming).
+* ``--config``: build the model of a prvr_mm config and check that the
+  converted weights cover exactly its parameters with the same shapes
+  (without it, the keys are checked against the DL-DKD model structure:
+  every parameter of each branch present in the checkpoint).
+
+Unknown, missing or mis-shaped keys are errors (exit status 1, the message
+names the key).
+"""
+import argparse
+import os.path as osp
+import pickle
+import sys
+from collections.abc import Mapping
+from typing import Dict, Optional, Sequence
+
+import torch
+
+if __name__ == '__main__':  # allow running from a source checkout
+    sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..',
+                                            '..')))
+
+from prvr_mm.utils.convert_dldkd import (  # noqa: E402
+    CheckpointConversionError, convert_state_dict, detect_naming)
+
+
+class _Opaque(dict):
+    """Stand-in for a non-tensor object of the checkpoint (e.g. the
+    ``EasyDict`` model config) whose class is not importable or not
+    trusted: keeps its items, drops its attribute state."""
+
+    def __setstate__(self, state) -> None:
+        pass
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles tensors and containers; any other class becomes
+    :class:`_Opaque` instead of being imported (nothing is executed)."""
+
+    _ALLOWED = {('collections', 'OrderedDict'), ('torch', 'Size'),
+                ('torch', 'device')}
+
+    def find_class(self, module: str, name: str):
+        if module == 'torch._utils' and name.startswith('_rebuild') or \
+                (module, name) in self._ALLOWED or \
+                module == 'torch' and isinstance(
+                    getattr(torch, name, None), torch.dtype):
+            return super().find_class(module, name)
+        return _Opaque
+
+
+class _RestrictedPickle:
+    """``pickle_module`` for :func:`torch.load`."""
+    Unpickler = _RestrictedUnpickler
+    load = pickle.load
+    __name__ = 'restricted_pickle'
+
+
+def load_authors_checkpoint(path: str) -> Dict[str, torch.Tensor]:
+    """Read the authors' state dict from ``path`` (on CPU).
+
+    ``torch.load(weights_only=True)`` first; their checkpoints also pickle
+    the ``EasyDict`` model config, which the weights-only unpickler refuses,
+    so the fallback unpickles with :class:`_RestrictedUnpickler` (tensors
+    and containers only, other objects replaced by plain dicts).
+
+    Returns:
+        dict: the authors' key -> tensor.
+    """
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError:
+        ckpt = torch.load(
+            path,
+            map_location='cpu',
+            weights_only=False,
+            pickle_module=_RestrictedPickle)
+    if not isinstance(ckpt, Mapping):
+        raise CheckpointConversionError(
+            f'{path}: expected a dict checkpoint, got {type(ckpt).__name__}')
+    for key in ('model', 'state_dict'):
+        if isinstance(ckpt.get(key), Mapping):
+            ckpt = ckpt[key]
+            break
+    bad = [k for k, v in ckpt.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointConversionError(
+            f'{path}: key {bad[0]!r} is not a tensor; expected the authors\' '
+            "checkpoint {'model': state_dict, ...} or a raw state dict")
+    return dict(ckpt)
+
+
+def build_model(config: str) -> torch.nn.Module:
+    """Build ``cfg.model`` of a prvr_mm config in the mmaction scope."""
+    import prvr_mm  # noqa: F401  (registers the modules)
+    from mmaction.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    cfg = Config.fromfile(config)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    return MODELS.build(cfg.model)
+
+
+def default_expected_keys(state: Dict[str, torch.Tensor],
+                          share_query_proj: bool) -> list:
+    """prvr_mm keys of the DL-DKD model that ``state`` is a checkpoint of
+    (exploration branch included when it has any ``exploration.`` key), to
+    detect missing keys without a config."""
+    from prvr_mm.models import PRVRBranch
+    branch = PRVRBranch(
+        video_dim=1,
+        query_dim=1,
+        hidden_dim=4,
+        max_ctx_l=1,
+        max_desc_l=1,
+        num_heads=1)
+    names = ['inheritance']
+    if any(k.startswith('exploration.') for k in state):
+        names.append('exploration')
+    # a shared projection is still listed under both branches
+    return [f'{name}.{key}' for name in names for key in branch.state_dict()]
+
+
+def check_against_model(state: Dict[str, torch.Tensor],
+                        model: torch.nn.Module) -> None:
+    """Keys and shapes of ``state`` must be exactly those of ``model``."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        raise CheckpointConversionError(
+            f'missing key {missing[0]!r} ({len(missing)} missing in all): '
+            'the model of the config has it, the converted checkpoint not')
+    unexpected = sorted(set(state) - set(expected))
+    if unexpected:
+        raise CheckpointConversionError(
+            f'unexpected key {unexpected[0]!r} ({len(unexpected)} in all): '
+            'the model of the config does not have it')
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise CheckpointConversionError(
+                f'shape mismatch for {key!r}: checkpoint '
+                f'{tuple(value.shape)} vs model {tuple(expected[key].shape)}')
+
+
+def convert(src: str,
+            dst: str,
+            iccv: bool = False,
+            config: Optional[str] = None) -> Dict[str, torch.Tensor]:
+    """Convert ``src`` to the MMEngine checkpoint ``dst``.
+
+    Returns:
+        dict: the converted state dict.
+    """
+    authors = load_authors_checkpoint(src)
+    naming = detect_naming(authors)
+    model = build_model(config) if config else None
+    if model is not None:
+        exploration = getattr(model, 'exploration', None)
+        shared = exploration is not None and \
+            exploration.query_proj is model.inheritance.query_proj
+        if exploration is not None and shared != iccv:
+            raise CheckpointConversionError(
+                f'{config}: model.share_query_proj={shared} but --iccv is '
+                f'{"set" if iccv else "not set"}; they must agree')
+    state = convert_state_dict(authors, share_query_proj=iccv)
+    if model is not None:
+        check_against_model(state, model)
+    else:
+        convert_state_dict(
+            authors,
+            expected=default_expected_keys(state, iccv),
+            share_query_proj=iccv)
+    meta = dict(
+        converted_from=osp.abspath(src),
+        converter='tools/model_converters/dldkd_to_prvr_mm.py',
+        source_naming=naming,
+        share_query_proj=iccv,
+        config=osp.abspath(config) if config else None)
+    torch.save(dict(meta=meta, state_dict=state), dst)
+    return state
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Convert an authors\' DL-DKD checkpoint to prvr_mm')
+    parser.add_argument('src', metavar='IN', help='authors\' checkpoint')
+    parser.add_argument('dst', metavar='OUT', help='output checkpoint')
+    parser.add_argument(
+        '--iccv',
+        action='store_true',
+        help='exploration branch shares the inheritance query projection '
+        '(share_query_proj=True; needed for the ICCV A_/B_ naming)')
+    parser.add_argument(
+        '--config', help='prvr_mm config whose model must match exactly')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
+    try:
+        state = convert(args.src, args.dst, args.iccv, args.config)
+    except CheckpointConversionError as err:
+        sys.exit(f'error: {err}')
+    print(f'converted {len(state)} tensors: {args.src} -> {args.dst}')
+
+
+if __name__ == '__main__':
+    main()

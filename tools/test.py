@@ -1,0 +1,67 @@
+"""Evaluate a PRVR checkpoint: ``python tools/test.py CONFIG CHECKPOINT``."""
+import argparse
+import json
+import os
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test a PRVR model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs')
+    parser.add_argument(
+        '--out', help='write the final metrics as JSON to this file')
+    parser.add_argument(
+        '--dump',
+        help='write, for each query, its top-ranked videos with scores and '
+        'moment hints as JSON to this file')
+    parser.add_argument(
+        '--dump-topk', type=int, default=100, help='videos per query in '
+        '--dump')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value (a top-level '
+        'data_root=... also moves every dataset)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main():
+    args = parse_args()
+    import prvr_mm  # noqa: F401  (stack fixes before the config imports)
+    from prvr_mm.utils import merge_cli_options
+    cfg = Config.fromfile(args.config)
+    merge_cli_options(cfg, args.cfg_options, args.config, args.work_dir,
+                      args.launcher)
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.dump:
+        evaluator = cfg.test_evaluator
+        evaluator = evaluator if isinstance(evaluator, dict) else \
+            evaluator[0]
+        evaluator['dump_rankings'] = args.dump
+        evaluator['dump_topk'] = args.dump_topk
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if runner.rank == 0:
+        print(json.dumps(metrics, indent=2))
+        if args.out:
+            with open(args.out, 'w') as f:
+                json.dump(metrics, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
