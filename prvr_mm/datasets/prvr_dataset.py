@@ -8,7 +8,8 @@ from mmengine.dataset import BaseDataset
 
 from mmaction.registry import DATASETS
 from .toy import ensure_toy_dataset
-from .readers import (PRVRDataError, build_feature_reader, parse_caption_file,
+from .readers import (BigFileReader, PRVRDataError, build_feature_reader,
+                      describe_missing, missing_keys, parse_caption_file,
                       teacher_text_key, video_id_of)
 
 
@@ -41,6 +42,11 @@ class PRVRFeatureDataset(BaseDataset):
         text_dim (int, optional): expected token feature dim.
         teacher_dim (int, optional): expected CLIP feature dim.
         cache (bool): keep features in RAM after the first read.
+        check_keys (bool): at start-up, check that every video id and
+            cap_id of ``ann_file`` is in every feature file, that no BigFile
+            video has zero frames and that h5 features have the configured
+            dimension (a clear error now instead of one in the middle of an
+            epoch). Costs one pass over the key lists. Defaults to True.
         generate_toy (dict, optional): when given and ``data_root`` does not
             exist, first write the toy dataset there with these keyword
             arguments of :func:`prvr_mm.datasets.toy.make_toy_dataset`.
@@ -60,6 +66,7 @@ class PRVRFeatureDataset(BaseDataset):
                  text_dim: Optional[int] = None,
                  teacher_dim: Optional[int] = None,
                  cache: bool = False,
+                 check_keys: bool = True,
                  generate_toy: Optional[dict] = None,
                  data_root: str = '',
                  pipeline: Sequence[Union[dict, Callable]] = (),
@@ -69,6 +76,7 @@ class PRVRFeatureDataset(BaseDataset):
             ensure_toy_dataset(data_root, **generate_toy)
         join = (lambda p: osp.join(data_root, p) if p else None)
         self.cache = cache
+        self.check_keys = check_keys
         self.video_reader = build_feature_reader(
             join(video_feature), video_dim, cache)
         self.text_reader = build_feature_reader(
@@ -110,7 +118,60 @@ class PRVRFeatureDataset(BaseDataset):
                 if all(s is not None for s in stamps):
                     info['timestamps'] = stamps
             data_list.append(info)
+        if self.check_keys:
+            self._check_keys(data_list)
         return data_list
+
+    @property
+    def readers(self) -> list:
+        """The feature readers in use (student video and text, teacher)."""
+        return [
+            r for r in (self.video_reader, self.text_reader,
+                        self.teacher_video_reader, self.teacher_text_reader)
+            if r is not None
+        ]
+
+    def _check_keys(self, data_list: List[dict]) -> None:
+        """Coverage, zero-frame and dimension checks of all readers."""
+        vids = [d['video_id'] for d in data_list]
+        caps = [q for d in data_list for q in d['query_ids']]
+        source = self.ann_file
+        checks = [(self.video_reader, vids, 'video ids', None, 'T'),
+                  (self.text_reader, caps, 'cap_ids', None, 'L')]
+        if self.teacher_video_reader is not None:
+            checks.append((self.teacher_video_reader, vids, 'video ids',
+                           None, 'T'))
+        if self.teacher_text_reader is not None:
+            checks.append((self.teacher_text_reader, caps, 'cap_ids',
+                           lambda c: [teacher_text_key(c)], '1'))
+        try:
+            for reader, ids, what, alt, rows in checks:
+                dim = reader.dim or 'D'
+                missing = missing_keys(reader, ids, alt)
+                if missing:
+                    raise PRVRDataError(
+                        describe_missing(reader.path, missing, len(set(ids)),
+                                         what, source, f'({rows}, {dim})'))
+                if isinstance(reader, BigFileReader):
+                    empty = [v for v in ids if len(reader.frames[v]) == 0]
+                    if empty:
+                        raise PRVRDataError(
+                            f'{reader.path}/video2frames.txt: video '
+                            f'{empty[0]!r} has no frames ({len(empty)} such '
+                            f'videos in {source}); expected (T, {dim}) with '
+                            'T >= 1')
+                elif reader.dim is not None and ids:
+                    key = ids[0] if alt is None or ids[0] in reader else \
+                        alt(ids[0])[0]
+                    shape = reader.file[key].shape
+                    if not shape or shape[-1] != reader.dim:
+                        raise PRVRDataError(
+                            f'{reader.path}: key {key!r} has shape {shape}, '
+                            f'expected ({rows}, {reader.dim}) (feature '
+                            'dimension mismatch with the config)')
+        finally:
+            for reader in self.readers:
+                reader.close()
 
     def _load_meta(self) -> dict:
         if not self.meta_file:

@@ -112,6 +112,19 @@ class _LazyHandle:
         state['_pid'] = None
         return state
 
+    def close(self) -> None:
+        """Drop this process' handle (it is reopened on the next read).
+
+        Datasets call it after their start-up checks so that DataLoader
+        workers never inherit a handle opened by the main process.
+        """
+        handle, self._handle, self._pid = self._handle, None, None
+        if handle is not None and hasattr(handle, 'close'):
+            try:
+                handle.close()
+            except Exception:  # noqa: BLE001 (already closed / invalid)
+                pass
+
 
 class H5FeatureReader(_LazyHandle):
     """Features stored in one h5 file: key -> (T, D) (or (D,)) array.
@@ -216,6 +229,10 @@ class BigFileReader(_LazyHandle):
             except (ValueError, SyntaxError) as e:
                 raise PRVRDataError(f'{root}/video2frames.txt is not a '
                                     'Python dict literal') from e
+        if not isinstance(v2f, dict):
+            raise PRVRDataError(
+                f'{root}/video2frames.txt holds a {type(v2f).__name__}, '
+                "expected a dict literal {video_id: [frame_id, ...]}")
         self.frames: Dict[str, np.ndarray] = OrderedDict()
         for vid, frame_ids in v2f.items():
             unknown = [x for x in frame_ids if x not in self.row_of]
@@ -260,11 +277,73 @@ class BigFileReader(_LazyHandle):
         return feats
 
 
+def missing_keys(reader,
+                 ids,
+                 alternatives=None) -> List[str]:
+    """The ids of ``ids`` that ``reader`` does not hold (in order, unique).
+
+    Args:
+        reader (H5FeatureReader | BigFileReader): the reader.
+        ids (Iterable[str]): wanted keys.
+        alternatives (callable, optional): ``id -> list of keys`` that are
+            accepted in place of ``id`` (e.g. the CLIP text key).
+
+    Returns:
+        list[str]: the missing ids.
+    """
+    keys = set(reader.keys())
+    out, seen = [], set()
+    for key in ids:
+        if key in seen:
+            continue
+        seen.add(key)
+        if key in keys:
+            continue
+        if alternatives is not None and any(
+                k in keys for k in alternatives(key)):
+            continue
+        out.append(key)
+    return out
+
+
+def describe_missing(path: str, missing: List[str], total: int, what: str,
+                     source: str, expected: str) -> str:
+    """One message for keys of ``source`` absent from feature file
+    ``path``."""
+    shown = ', '.join(repr(k) for k in missing[:5])
+    more = f' and {len(missing) - 5} more' if len(missing) > 5 else ''
+    return (f'{path}: missing {len(missing)} of {total} {what} of {source} '
+            f'(missing key {shown}{more}); expected arrays of shape '
+            f'{expected}')
+
+
+H5_SUFFIXES = ('.hdf5', '.h5')
+
+
+def resolve_feature_path(path: str) -> str:
+    """``path`` itself when it exists, else ``path + '.hdf5'`` or
+    ``path + '.h5'`` when one of them exists (so a config naming the BigFile
+    folder ``FeatureData/i3d`` also accepts ``FeatureData/i3d.hdf5``)."""
+    if osp.exists(path):
+        return path
+    for suffix in H5_SUFFIXES:
+        if osp.isfile(path + suffix):
+            return path + suffix
+    return path
+
+
 def build_feature_reader(path: str,
                          dim: Optional[int] = None,
                          cache: bool = False):
     """A :class:`BigFileReader` for a folder, else a
-    :class:`H5FeatureReader` for an h5 file."""
-    if osp.isdir(path):
-        return BigFileReader(path, dim, cache)
-    return H5FeatureReader(path, dim, cache)
+    :class:`H5FeatureReader` for an h5 file (see
+    :func:`resolve_feature_path` for the ``.hdf5`` / ``.h5`` fallback)."""
+    resolved = resolve_feature_path(path)
+    if osp.isdir(resolved):
+        return BigFileReader(resolved, dim, cache)
+    if not osp.isfile(resolved):
+        raise PRVRDataError(
+            f'feature file not found: {path} (expected a BigFile folder with '
+            f'shape.txt, id.txt, feature.bin, video2frames.txt, or an h5 '
+            f'file {path}, {path}.hdf5 or {path}.h5)')
+    return H5FeatureReader(resolved, dim, cache)

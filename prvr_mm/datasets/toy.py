@@ -35,10 +35,10 @@ FILLERS = ('a', 'the', 'person', 'then', 'slowly', 'someone', 'and', 'man',
            'woman', 'quickly')
 
 DEFAULTS = dict(
-    num_videos=dict(train=600, val=200, test=500),
+    num_videos=dict(train=300, val=200, test=500),
     queries_per_video=(1, 3),
-    num_actions=12,
-    num_objects=12,
+    num_actions=16,
+    num_objects=16,
     latent_dim=24,
     video_dim=128,
     query_dim=64,
@@ -46,8 +46,8 @@ DEFAULTS = dict(
     frames=(24, 72),
     moments=(2, 4),
     moment_len=(3, 8),
-    student_noise=1.2,
-    teacher_noise=0.5,
+    student_noise=1.6,
+    teacher_noise=0.3,
     teacher_offset=1.0,
     token_noise=0.5,
     seconds_per_frame=1.5,
@@ -130,8 +130,10 @@ def make_toy_dataset(root: str,
                         a, o = a0, int(rng.integers(no))
                     else:
                         a, o = int(rng.integers(na)), o0
-                    length = int(rng.integers(cfg['moment_len'][0],
-                                              cfg['moment_len'][1] + 1))
+                    length = min(
+                        n_frames,
+                        int(rng.integers(cfg['moment_len'][0],
+                                         cfg['moment_len'][1] + 1)))
                     start = int(rng.integers(0, n_frames - length + 1))
                     z[start:start + length] = act_z[a] + obj_z[o]
                     moments.append((a, o, start, start + length))

@@ -1,0 +1,448 @@
+"""Validation of an MS-SL data root before training (``check_dataset.py``).
+
+:func:`check_dataset` inspects one collection of the MS-SL layout::
+
+    ROOT/C/TextData/C{train,val,test}.caption.txt
+    ROOT/C/TextData/roberta_C_query_feat.hdf5            cap_id -> (L, Dq)
+    ROOT/C/TextData/clip_ViT_B_32_C_query_feat.hdf5      cap_id -> (1, 512)
+    ROOT/C/FeatureData/<visual_feature>/                 BigFile (or .hdf5)
+    ROOT/C/FeatureData/new_clip_vit_32_C_vid_features.hdf5  vid -> (T, 512)
+
+and collects every problem it finds (it does not stop at the first one),
+together with statistics: videos and queries per split, feature dimensions,
+frames per video, tokens per query, queries per video, coverage of every
+cap_id and video id in every feature file, and teacher vs student frame
+counts.  The teacher files are only needed by the training split.
+"""
+import os.path as osp
+from collections import Counter, OrderedDict
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+
+from .readers import (BigFileReader, H5FeatureReader, PRVRDataError,
+                      check_features, parse_caption_file, resolve_feature_path,
+                      teacher_text_key, video_id_of)
+
+#: Published layout of each MS-SL collection: BigFile folder name and the
+#: feature dimensions of the student video (I3D / ResNet+I3D) and query
+#: (RoBERTa tokens) features; the CLIP ViT-B/32 teacher is 512-d.
+COLLECTIONS: Dict[str, dict] = {
+    'tvr': dict(visual_feature='i3d_resnet', video_dim=3072, query_dim=768),
+    'activitynet': dict(visual_feature='i3d', video_dim=1024,
+                        query_dim=1024),
+    'charades': dict(visual_feature='i3d_rgb_lgi', video_dim=1024,
+                     query_dim=1024),
+}
+TEACHER_DIM = 512
+SPLITS = ('train', 'val', 'test')
+
+
+def collection_paths(root: str,
+                     collection: str,
+                     visual_feature: Optional[str] = None) -> Dict[str, str]:
+    """Absolute paths of every file of a collection under ``root``.
+
+    Args:
+        root (str): folder holding the collection folder ``collection``.
+        collection (str): ``tvr``, ``activitynet``, ``charades`` (or any
+            name laid out the same way).
+        visual_feature (str, optional): BigFile folder (or h5 file) name
+            under ``FeatureData``; defaults to the published one.
+
+    Returns:
+        dict: ``dir``, ``caption_<split>``, ``text``, ``video``,
+        ``teacher_video``, ``teacher_text``.
+    """
+    if visual_feature is None:
+        if collection not in COLLECTIONS:
+            raise ValueError(
+                f'unknown collection {collection!r}: pass visual_feature '
+                f'(known collections: {sorted(COLLECTIONS)})')
+        visual_feature = COLLECTIONS[collection]['visual_feature']
+    base = osp.join(root, collection)
+    text, feat = osp.join(base, 'TextData'), osp.join(base, 'FeatureData')
+    paths = dict(
+        dir=base,
+        text=osp.join(text, f'roberta_{collection}_query_feat.hdf5'),
+        video=osp.join(feat, visual_feature),
+        teacher_video=osp.join(
+            feat, f'new_clip_vit_32_{collection}_vid_features.hdf5'),
+        teacher_text=osp.join(
+            text, f'clip_ViT_B_32_{collection}_query_feat.hdf5'))
+    for split in SPLITS:
+        paths[f'caption_{split}'] = osp.join(
+            text, f'{collection}{split}.caption.txt')
+    return paths
+
+
+def _summary(values: Sequence[float]) -> Optional[dict]:
+    if not len(values):
+        return None
+    arr = np.asarray(values, dtype=np.float64)
+    return dict(
+        min=float(arr.min()), median=float(np.median(arr)),
+        max=float(arr.max()))
+
+
+def _fmt_summary(stats: Optional[dict]) -> str:
+    if stats is None:
+        return '-'
+
+    def num(x):
+        return f'{x:g}' if x != int(x) else str(int(x))
+
+    return f"{num(stats['min'])}/{num(stats['median'])}/{num(stats['max'])}"
+
+
+def _examples(keys: Sequence[str], limit: int = 5) -> str:
+    shown = ', '.join(repr(k) for k in keys[:limit])
+    return shown + (f' and {len(keys) - limit} more'
+                    if len(keys) > limit else '')
+
+
+class DatasetCheck:
+    """Result of :func:`check_dataset`: ``problems``, ``warnings``,
+    ``stats`` (a JSON-serialisable dict) and :meth:`format`."""
+
+    def __init__(self, root: str, collection: str) -> None:
+        self.root = root
+        self.collection = collection
+        self.problems: List[str] = []
+        self.warnings: List[str] = []
+        self.stats: Dict[str, dict] = OrderedDict(
+            collection=collection, splits=OrderedDict(),
+            features=OrderedDict())
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found (warnings allowed)."""
+        return not self.problems
+
+    def problem(self, message: str) -> None:
+        """Record a problem (makes the check fail)."""
+        self.problems.append(message)
+
+    def format(self) -> str:
+        """Human-readable report: statistics, warnings, problems."""
+        lines = [f'PRVR data check of {osp.join(self.root, self.collection)}']
+        splits = self.stats['splits']
+        if splits:
+            lines.append('  split   videos  queries  queries/video '
+                         '(min/median/max)')
+            for split, st in splits.items():
+                lines.append(
+                    f"  {split:<6} {st['videos']:>7} {st['queries']:>8}  "
+                    f"{_fmt_summary(st['queries_per_video'])}")
+        for name, st in self.stats['features'].items():
+            lines.append(f"  {name}: {st['path']}")
+            if st.get('format'):
+                lines.append(f"    format {st['format']}, "
+                             f"{st.get('num_keys', '?')} keys, "
+                             f"dim {st.get('dim', '?')} (expected "
+                             f"{st.get('expected_dim') or 'any'})")
+            if st.get('rows') is not None:
+                lines.append(f"    {st['rows_name']} per item "
+                             f"(min/median/max): {_fmt_summary(st['rows'])}")
+            for split, cov in st.get('coverage', {}).items():
+                lines.append(f"    coverage {split}: {cov['found']}/"
+                             f"{cov['total']} {cov['what']}")
+            if st.get('values_checked') is not None:
+                lines.append(f"    values checked for NaN/inf: "
+                             f"{st['values_checked']} items")
+        frames = self.stats.get('teacher_vs_student')
+        if frames:
+            lines.append(
+                f"  teacher vs student frames ({frames['videos']} train "
+                'videos):')
+            lines.append(f"    student frames {_fmt_summary(frames['student'])}"
+                         f", teacher frames {_fmt_summary(frames['teacher'])}"
+                         ', student/teacher ratio '
+                         f"{_fmt_summary(frames['ratio'])}")
+            lines.append(f"    videos whose teacher has more frames than the "
+                         f"student: {frames['teacher_longer']}; clips after "
+                         f"alignment {_fmt_summary(frames['aligned'])}")
+        for w in self.warnings:
+            lines.append(f'  WARNING: {w}')
+        if self.problems:
+            lines.append(f'FAILED: {len(self.problems)} problem(s)')
+            lines.extend(f'  [{i}] {p}'
+                         for i, p in enumerate(self.problems, 1))
+        else:
+            lines.append('OK: no problem found')
+        return '\n'.join(lines)
+
+
+def _check_captions(report: DatasetCheck, paths: dict,
+                    splits: Sequence[str]) -> Dict[str, List[str]]:
+    caps: Dict[str, List[str]] = OrderedDict()
+    for split in splits:
+        path = paths[f'caption_{split}']
+        try:
+            pairs = parse_caption_file(path)
+        except PRVRDataError as e:
+            report.problem(str(e))
+            continue
+        ids = [c for c, _ in pairs]
+        per_video = Counter(video_id_of(c) for c in ids)
+        caps[split] = ids
+        report.stats['splits'][split] = OrderedDict(
+            file=path, videos=len(per_video), queries=len(ids),
+            queries_per_video=_summary(list(per_video.values())))
+    # videos shared by splits: leakage when train is involved (val and test
+    # are sometimes the same file on purpose), so a warning only
+    names = list(caps)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            vids = sorted({video_id_of(c) for c in caps[a]}
+                          & {video_id_of(c) for c in caps[b]})
+            if vids:
+                report.warnings.append(
+                    f'{len(vids)} video ids appear in both the {a} and the '
+                    f'{b} split (e.g. {vids[0]!r})')
+    return caps
+
+
+def _open(report: DatasetCheck, name: str, path: str):
+    """Open a reader without a dimension (dimensions are compared here so
+    that a mismatch does not hide the coverage statistics)."""
+    resolved = resolve_feature_path(path)
+    st = report.stats['features'].setdefault(name, OrderedDict(path=path))
+    try:
+        if osp.isdir(resolved):
+            reader = BigFileReader(resolved)
+            st['format'] = (f'BigFile ({reader.num} frames, '
+                            'read through np.memmap)')
+        elif osp.isfile(resolved):
+            reader = H5FeatureReader(resolved)
+            st['format'] = 'h5'
+        else:
+            report.problem(
+                f'{name}: file not found: {path} (expected '
+                + ('a BigFile folder or an .hdf5 file'
+                   if name == 'video features' else 'an .hdf5 file') + ')')
+            return None
+    except PRVRDataError as e:
+        report.problem(f'{name}: {e}')
+        return None
+    except OSError as e:  # unreadable / not an h5 file
+        report.problem(f'{name}: cannot open {resolved}: {e}')
+        return None
+    st['path'] = resolved
+    return reader
+
+
+def _row_counts(reader, keys: Iterable[str]) -> Dict[str, tuple]:
+    """Shape of each key without reading the values."""
+    if isinstance(reader, BigFileReader):
+        return {k: (len(reader.frames[k]), reader.feat_dim) for k in keys}
+    return {k: tuple(reader.file[k].shape) for k in keys}
+
+
+def _check_feature_file(report: DatasetCheck,
+                        name: str,
+                        path: str,
+                        wanted: Dict[str, List[str]],
+                        what: str,
+                        expected_dim: Optional[int],
+                        rows_name: str,
+                        resolve: Optional[Callable[[str, set], str]] = None,
+                        single_row: bool = False,
+                        sample: Optional[int] = None,
+                        seed: int = 0) -> Dict[str, tuple]:
+    """Coverage, shapes and values of one feature file.
+
+    Returns:
+        dict: key -> shape of every wanted key found.
+    """
+    reader = _open(report, name, path)
+    if reader is None:
+        return {}
+    st = report.stats['features'][name]
+    try:
+        keys = set(reader.keys())
+        st['num_keys'] = len(keys)
+        st['expected_dim'] = expected_dim
+        found: Dict[str, str] = OrderedDict()  # wanted id -> key in file
+        st['coverage'] = OrderedDict()
+        for split, ids in wanted.items():
+            ids = list(OrderedDict.fromkeys(ids))
+            missing = []
+            for i in ids:
+                key = resolve(i, keys) if resolve else i
+                if key in keys:
+                    found[i] = key
+                else:
+                    missing.append(i)
+            st['coverage'][split] = dict(
+                found=len(ids) - len(missing), total=len(ids), what=what)
+            if missing:
+                rows = '1' if single_row else rows_name[0].upper()
+                report.problem(
+                    f'{name}: {reader.path} misses {len(missing)} of '
+                    f'{len(ids)} {what} of the {split} split (missing key '
+                    f'{_examples(missing)}); expected arrays of shape '
+                    f'({rows}, {expected_dim or "D"})')
+        shapes = _row_counts(reader, found.values())
+        dims = Counter(s[-1] if s else None for s in shapes.values())
+        st['dim'] = (dims.most_common(1)[0][0] if dims else getattr(
+            reader, 'feat_dim', None))
+        bad_dim = [k for k, s in shapes.items()
+                   if expected_dim is not None and (not s
+                                                    or s[-1] != expected_dim)]
+        if isinstance(reader, BigFileReader) and expected_dim is not None \
+                and reader.feat_dim != expected_dim:
+            report.problem(
+                f'{name}: {reader.path} holds {reader.feat_dim}-d features '
+                f'(shape.txt), expected (T, {expected_dim}) (feature '
+                'dimension mismatch with the config)')
+        elif bad_dim:
+            report.problem(
+                f'{name}: {reader.path}: {len(bad_dim)} keys have a feature '
+                f'dimension other than {expected_dim}, e.g. key '
+                f'{bad_dim[0]!r} has shape {shapes[bad_dim[0]]} (feature '
+                'dimension mismatch with the config)')
+        if single_row:
+            bad = [k for k, s in shapes.items()
+                   if len(s) > 1 and int(np.prod(s[:-1])) != 1]
+            if bad:
+                report.problem(
+                    f'{name}: {reader.path}: {len(bad)} keys are not one '
+                    f'vector, e.g. key {bad[0]!r} has shape '
+                    f'{shapes[bad[0]]}, expected (1, {expected_dim or "D"}) '
+                    f'or ({expected_dim or "D"},)')
+        else:
+            empty = [k for k, s in shapes.items()
+                     if not s or s[0] == 0 or (len(s) > 1 and s[-1] == 0)]
+            if empty:
+                src = (f'{reader.path}/video2frames.txt' if isinstance(
+                    reader, BigFileReader) else reader.path)
+                report.problem(
+                    f'{name}: {src}: {len(empty)} items have zero '
+                    f'{rows_name}, e.g. key {empty[0]!r} (shape '
+                    f'{shapes[empty[0]]}), expected ({rows_name[0].upper()}'
+                    f', {expected_dim or "D"}) with {rows_name[0].upper()} '
+                    '>= 1')
+            st['rows_name'] = rows_name
+            st['rows'] = _summary([s[0] for s in shapes.values() if s])
+        # values: NaN / inf (all of them, or a random sample)
+        items = [k for k, s in shapes.items()
+                 if s and s[0] > 0 and (len(s) == 1 or s[-1] > 0)]
+        if sample is not None and len(items) > sample:
+            rng = np.random.default_rng(seed)
+            items = [items[i] for i in sorted(
+                rng.choice(len(items), sample, replace=False))]
+        bad_values = []
+        for key in items:
+            try:
+                if isinstance(reader, BigFileReader):
+                    check_features(reader.matrix[reader.frames[key]],
+                                   f'{reader.path}/feature.bin', key)
+                else:
+                    check_features(reader.file[key][()], reader.path, key)
+            except PRVRDataError as e:
+                bad_values.append((key, str(e)))
+        st['values_checked'] = len(items)
+        if bad_values:
+            report.problem(
+                f'{name}: {len(bad_values)} items contain NaN or inf values, '
+                f'e.g. {bad_values[0][1]}')
+        return {i: shapes[k] for i, k in found.items() if k in shapes}
+    finally:
+        reader.close()
+
+
+def check_dataset(root: str,
+                  collection: str,
+                  visual_feature: Optional[str] = None,
+                  video_dim: Optional[int] = None,
+                  query_dim: Optional[int] = None,
+                  teacher_dim: Optional[int] = TEACHER_DIM,
+                  teacher: bool = True,
+                  splits: Sequence[str] = SPLITS,
+                  max_ctx_l: int = 128,
+                  sample: Optional[int] = None) -> DatasetCheck:
+    """Check one collection of an MS-SL data root; never raises on bad data.
+
+    Args:
+        root (str): folder holding ``collection``.
+        collection (str): collection name.
+        visual_feature (str, optional): BigFile folder or h5 name under
+            ``FeatureData``; defaults to the published one.
+        video_dim (int, optional): expected student video feature dim;
+            defaults to the published one (3072 TVR, 1024 others), ``0``
+            accepts any.
+        query_dim (int, optional): expected query token dim; defaults to the
+            published one (768 TVR, 1024 others), ``0`` accepts any.
+        teacher_dim (int, optional): expected CLIP dim (512).
+        teacher (bool): check the teacher files (needed by training only).
+        splits (Sequence[str]): caption splits to check.
+        max_ctx_l (int): clips per video after sampling (for statistics).
+        sample (int, optional): scan the values (NaN/inf) of at most this
+            many random items per feature file; None scans every item.
+
+    Returns:
+        DatasetCheck: problems, warnings and statistics.
+    """
+    report = DatasetCheck(root, collection)
+    defaults = COLLECTIONS.get(collection, {})
+    if video_dim is None:
+        video_dim = defaults.get('video_dim')
+    if query_dim is None:
+        query_dim = defaults.get('query_dim')
+    video_dim, query_dim = video_dim or None, query_dim or None
+    teacher_dim = teacher_dim or None
+    try:
+        paths = collection_paths(root, collection, visual_feature)
+    except ValueError as e:
+        report.problem(str(e))
+        return report
+    if not osp.isdir(paths['dir']):
+        report.problem(f'collection folder not found: {paths["dir"]} '
+                       '(expected ROOT/COLLECTION/{TextData,FeatureData})')
+        return report
+    caps = _check_captions(report, paths, splits)
+    vids = OrderedDict(
+        (s, list(OrderedDict.fromkeys(video_id_of(c) for c in ids)))
+        for s, ids in caps.items())
+    _check_feature_file(report, 'text features', paths['text'], caps,
+                        'cap_ids', query_dim, 'tokens', sample=sample)
+    student = _check_feature_file(report, 'video features', paths['video'],
+                                  vids, 'video ids', video_dim, 'frames',
+                                  sample=sample)
+    if not teacher:
+        return report
+    train_caps = {'train': caps['train']} if 'train' in caps else {}
+    train_vids = {'train': vids['train']} if 'train' in vids else {}
+    teach = _check_feature_file(report, 'teacher video features',
+                                paths['teacher_video'], train_vids,
+                                'video ids', teacher_dim, 'frames',
+                                sample=sample)
+
+    def clip_key(cap_id: str, keys: set) -> str:
+        key = teacher_text_key(cap_id)
+        return key if key in keys else cap_id
+
+    _check_feature_file(report, 'teacher text features',
+                        paths['teacher_text'], train_caps, 'cap_ids',
+                        teacher_dim, 'rows', resolve=clip_key,
+                        single_row=True, sample=sample)
+    both = [v for v in train_vids.get('train', [])
+            if v in student and v in teach and student[v] and teach[v]]
+    if both:
+        s = np.array([student[v][0] for v in both], dtype=np.float64)
+        t = np.array([teach[v][0] for v in both], dtype=np.float64)
+        ok = (s > 0) & (t > 0)
+        report.stats['teacher_vs_student'] = OrderedDict(
+            videos=len(both),
+            student=_summary(s),
+            teacher=_summary(t),
+            ratio=_summary(s[ok] / t[ok]) if ok.any() else None,
+            teacher_longer=int((t > s).sum()),
+            aligned=_summary(np.minimum(np.minimum(s, t), max_ctx_l)))
+        if (t > s).any():
+            report.warnings.append(
+                f'{int((t > s).sum())} train videos have more teacher than '
+                'student frames; AlignTeacherClips then averages the teacher '
+                'down to the student frame count')
+    return report

@@ -1,0 +1,75 @@
+"""Validate an MS-SL data root before training.
+
+``python tools/data/check_dataset.py ROOT COLLECTION [--visual-feature NAME]``
+
+Prints videos and queries per split, feature dimensions, frames per video,
+queries per video, the coverage of every cap_id and video id in every
+feature file and teacher vs student frame counts, then every problem found;
+exits with 1 when there is any problem, 0 otherwise.
+"""
+import argparse
+import json
+import sys
+
+from prvr_mm.datasets.check import COLLECTIONS, SPLITS, check_dataset
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Check a data root in the MS-SL layout '
+        '(ROOT/COLLECTION/{TextData,FeatureData})')
+    parser.add_argument('root', help='folder that holds the collection')
+    parser.add_argument(
+        'collection', help=f'collection name ({", ".join(COLLECTIONS)})')
+    parser.add_argument(
+        '--visual-feature',
+        help='BigFile folder (or .hdf5 file) under FeatureData; default: '
+        + ', '.join(f'{k}: {v["visual_feature"]}'
+                    for k, v in COLLECTIONS.items()))
+    parser.add_argument(
+        '--video-dim', type=int, help='expected video feature dim '
+        '(default: the published one; 0 accepts any)')
+    parser.add_argument(
+        '--query-dim', type=int, help='expected query token feature dim '
+        '(default: the published one; 0 accepts any)')
+    parser.add_argument(
+        '--teacher-dim', type=int, default=512,
+        help='expected CLIP feature dim (default: 512)')
+    parser.add_argument(
+        '--no-teacher', action='store_true',
+        help='skip the CLIP teacher files (evaluation-only data)')
+    parser.add_argument(
+        '--splits', nargs='+', default=list(SPLITS),
+        help='caption splits to check (default: train val test)')
+    parser.add_argument(
+        '--sample', type=int, default=None,
+        help='scan the values (NaN/inf) of at most N random items per '
+        'feature file instead of all of them')
+    parser.add_argument(
+        '--json', help='also write the statistics and problems to this file')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    report = check_dataset(
+        args.root,
+        args.collection,
+        visual_feature=args.visual_feature,
+        video_dim=args.video_dim,
+        query_dim=args.query_dim,
+        teacher_dim=args.teacher_dim,
+        teacher=not args.no_teacher,
+        splits=args.splits,
+        sample=args.sample)
+    print(report.format())
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(
+                dict(stats=report.stats, warnings=report.warnings,
+                     problems=report.problems), f, indent=2)
+    return 0 if report.ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

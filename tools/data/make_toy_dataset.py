@@ -1,0 +1,25 @@
+"""Write the toy PRVR dataset: ``python tools/data/make_toy_dataset.py ROOT``."""
+import argparse
+import json
+
+from prvr_mm.datasets.toy import make_toy_dataset
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description='Generate the toy PRVR dataset in the MS-SL layout')
+    parser.add_argument('root', help='output folder (must not exist)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--options',
+        type=json.loads,
+        default={},
+        help='JSON dict of overrides of prvr_mm.datasets.toy.DEFAULTS, e.g. '
+        '\'{"num_videos": {"train": 100, "val": 50, "test": 500}}\'')
+    args = parser.parse_args()
+    stats = make_toy_dataset(args.root, seed=args.seed, **args.options)
+    print(json.dumps(stats, indent=2))
+
+
+if __name__ == '__main__':
+    main()
