@@ -25,14 +25,20 @@ Memory: peak resident memory (RSS) of each stage above the RSS held when it
 starts (i.e. above the inputs' own size), read from ``VmHWM`` in
 ``/proc/self/status`` after resetting it by writing ``5`` to
 ``/proc/self/clear_refs`` (Linux >= 4.0; a 2 ms RSS sampling thread is the
-fallback). The workers run with ``MALLOC_MMAP_THRESHOLD_=1048576`` so that
-freed large blocks go back to the OS and RSS tracks live memory. The scoring
-stage's peak includes its two (Q, V) float32 outputs; ``working`` is the
-peak minus those outputs.
+fallback). Before each stage ``malloc_trim(0)`` (glibc, via ctypes) hands
+freed heap memory back to the OS, so the starting RSS is the live data (the
+inputs and earlier results) and the growth is what the stage really holds at
+its peak. The scoring stage's peak includes its two (Q, V)
+float32 outputs; ``working`` is the peak minus those outputs. The 1-minute
+load average is printed at the start and end of each scale: the machine
+may be shared, and timings are wall-clock.
 
-The last line printed for each scale is machine readable::
+The last line printed for each scale is machine readable, one line of the
+form (wrapped here)::
 
-    eval_scale <name>: scores_s=<float> rank_s=<float> baseline_rank_s=<float> rank_ratio=<float> total_s=<float> peak_mb=<float>
+    eval_scale <name>: scores_s=<float> rank_s=<float>
+        baseline_rank_s=<float> rank_ratio=<float> total_s=<float>
+        peak_mb=<float>
 
 with ``total_s = scores_s + rank_s``, ``rank_ratio = baseline_rank_s /
 rank_s`` and ``peak_mb`` the scoring stage's peak above the inputs.
@@ -42,6 +48,8 @@ Example::
     .venv/bin/python benchmarks/eval_scale.py --scales tvr,tvr-x10
 """
 import argparse
+import ctypes
+import gc
 import math
 import os
 import subprocess
@@ -68,7 +76,6 @@ MAX_CLIPS = 128
 HIDDEN = 384
 FUSE_WEIGHT = 0.7
 SIGNAL = 0.25  # query = SIGNAL * (one clip of its video) + N(0, 1) noise
-MALLOC_ENV = {'MALLOC_MMAP_THRESHOLD_': str(1 << 20)}
 
 
 def parse_args() -> argparse.Namespace:
@@ -128,6 +135,11 @@ class PeakRSS:
 
     def __enter__(self) -> 'PeakRSS':
         self._sampler: Optional[threading.Thread] = None
+        gc.collect()
+        try:  # return freed heap pages so the starting RSS is live memory
+            ctypes.CDLL('libc.so.6').malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
         try:
             with open('/proc/self/clear_refs', 'w') as f:
                 f.write('5')  # resets VmHWM to the current RSS
@@ -176,8 +188,7 @@ def make_branch(num_queries: int, num_videos: int, lengths: torch.Tensor,
         block = torch.randn(end - start, MAX_CLIPS, HIDDEN, generator=gen)
         clips[start:end] = block * valid[start:end, :, None]
     video = torch.arange(num_queries) % num_videos
-    clip = (torch.rand(num_queries, generator=gen) *
-            lengths[video]).long()
+    clip = (torch.rand(num_queries, generator=gen) * lengths[video]).long()
     queries = SIGNAL * clips[video, clip].float() + torch.randn(
         num_queries, HIDDEN, generator=gen)
     return queries, clips
@@ -211,24 +222,30 @@ def run_scale(name: str, args: argparse.Namespace) -> None:
         for branch in ('inher', 'explore')
     }
     positives = (torch.arange(num_queries) % num_videos)[:, None]
-    clip_mb = 2 * inputs['inher'][1].numel() * inputs['inher'][1].element_size() / 2**20
+    clips_inher = inputs['inher'][1]
+    clip_mb = 2 * clips_inher.numel() * clips_inher.element_size() / 2**20
     dense_mb = num_queries * num_videos * MAX_CLIPS * 4 / 2**20
     out_mb = 2 * num_queries * num_videos * 4 / 2**20
-    print(f'[{name}] Q={num_queries} V={num_videos} L={MAX_CLIPS} '
-          f'H={HIDDEN} branches=2 clips={cfg["storage"]} '
-          f'(inputs {clip_mb:.0f} MB, generated in '
-          f'{time.perf_counter() - t0:.1f} s) threads='
-          f'{torch.get_num_threads()} device={args.device} half={args.half} '
-          f'chunks={chunk_kwargs or "default"} mean_valid_len='
-          f'{lengths.float().mean():.1f}', flush=True)
-    print(f'[{name}] a dense (Q, V, L) float32 score tensor would take '
-          f'{dense_mb:.0f} MB per branch', flush=True)
+    print(
+        f'[{name}] Q={num_queries} V={num_videos} L={MAX_CLIPS} '
+        f'H={HIDDEN} branches=2 clips={cfg["storage"]} '
+        f'(inputs {clip_mb:.0f} MB, generated in '
+        f'{time.perf_counter() - t0:.1f} s) threads='
+        f'{torch.get_num_threads()} device={args.device} half={args.half} '
+        f'chunks={chunk_kwargs or "default"} mean_valid_len='
+        f'{lengths.float().mean():.1f} loadavg={os.getloadavg()[0]:.2f}',
+        flush=True)
+    print(
+        f'[{name}] a dense (Q, V, L) float32 score tensor would take '
+        f'{dense_mb:.0f} MB per branch',
+        flush=True)
 
     # (a) scores
     with PeakRSS() as mem_scores:
         t0 = time.perf_counter()
         scores = {
-            branch: chunked_max_scores(
+            branch:
+            chunked_max_scores(
                 queries,
                 clips,
                 mask,
@@ -239,10 +256,12 @@ def run_scale(name: str, args: argparse.Namespace) -> None:
             for branch, (queries, clips) in inputs.items()
         }
         scores_s = time.perf_counter() - t0
-    print(f'[{name}] (a) scores: {scores_s:.2f} s for 2 branches; peak '
-          f'{mem_scores.peak_mb:.0f} MB above inputs (RSS at start '
-          f'{mem_scores.start_mb:.0f} MB) = outputs {out_mb:.0f} MB + '
-          f'working {mem_scores.peak_mb - out_mb:.0f} MB', flush=True)
+    print(
+        f'[{name}] (a) scores: {scores_s:.2f} s for 2 branches; peak '
+        f'{mem_scores.peak_mb:.0f} MB above inputs (RSS at start '
+        f'{mem_scores.start_mb:.0f} MB) = outputs {out_mb:.0f} MB + '
+        f'working {mem_scores.peak_mb - out_mb:.0f} MB',
+        flush=True)
     del inputs
 
     # (b) ranking
@@ -255,9 +274,11 @@ def run_scale(name: str, args: argparse.Namespace) -> None:
             for branch, mat in scores.items()
         }
         rank_s = time.perf_counter() - t0
-    print(f'[{name}] (b) rank: {rank_s:.3f} s for inher+explore+fused '
-          f'(incl. fuse); peak {mem_rank.peak_mb:.0f} MB above its start '
-          f'(fused matrix {out_mb / 2:.0f} MB)', flush=True)
+    print(
+        f'[{name}] (b) rank: {rank_s:.3f} s for inher+explore+fused '
+        f'(incl. fuse); peak {mem_rank.peak_mb:.0f} MB above its start '
+        f'(fused matrix {out_mb / 2:.0f} MB)',
+        flush=True)
     for branch, metrics in fast.items():
         print(f'[{name}]     {branch:7s} {fmt_metrics(metrics)}', flush=True)
 
@@ -278,26 +299,35 @@ def run_scale(name: str, args: argparse.Namespace) -> None:
             measured = time.perf_counter() - t0
         baseline_s = measured * num_queries / n_base
         if n_base < num_queries:
-            print(f'[{name}] (c) baseline: {measured:.2f} s MEASURED on the '
-                  f'first {n_base}/{num_queries} queries -> EXTRAPOLATED '
-                  f'linearly to {baseline_s:.2f} s for all queries; peak '
-                  f'{mem_base.peak_mb:.0f} MB', flush=True)
+            print(
+                f'[{name}] (c) baseline: {measured:.2f} s MEASURED on the '
+                f'first {n_base}/{num_queries} queries -> EXTRAPOLATED '
+                f'linearly to {baseline_s:.2f} s for all queries; peak '
+                f'{mem_base.peak_mb:.0f} MB',
+                flush=True)
         else:
-            print(f'[{name}] (c) baseline: {baseline_s:.2f} s (all '
-                  f'{num_queries} queries, 3 matrices); peak '
-                  f'{mem_base.peak_mb:.0f} MB', flush=True)
+            print(
+                f'[{name}] (c) baseline: {baseline_s:.2f} s (all '
+                f'{num_queries} queries, 3 matrices); peak '
+                f'{mem_base.peak_mb:.0f} MB',
+                flush=True)
             for branch in scores:
                 diff = max(
                     abs(fast[branch][k] - slow[branch][k])
                     for k in fast[branch])
-                print(f'[{name}]     {branch:7s} max |fast - baseline| '
-                      f'over metrics = {diff:.3g}', flush=True)
+                print(
+                    f'[{name}]     {branch:7s} max |fast - baseline| '
+                    f'over metrics = {diff:.3g}',
+                    flush=True)
 
     ratio = baseline_s / rank_s
-    print(f'eval_scale {name}: scores_s={scores_s:.3f} rank_s={rank_s:.3f} '
-          f'baseline_rank_s={baseline_s:.3f} rank_ratio={ratio:.1f} '
-          f'total_s={scores_s + rank_s:.3f} '
-          f'peak_mb={mem_scores.peak_mb:.1f}', flush=True)
+    print(f'[{name}] loadavg={os.getloadavg()[0]:.2f} at the end', flush=True)
+    print(
+        f'eval_scale {name}: scores_s={scores_s:.3f} rank_s={rank_s:.3f} '
+        f'baseline_rank_s={baseline_s:.3f} rank_ratio={ratio:.1f} '
+        f'total_s={scores_s + rank_s:.3f} '
+        f'peak_mb={mem_scores.peak_mb:.1f}',
+        flush=True)
 
 
 def main() -> None:
@@ -311,12 +341,13 @@ def main() -> None:
         raise SystemExit(f'unknown scales {unknown}; choose from '
                          f'{sorted(SCALES)}')
     forwarded = [a for a in sys.argv[1:]]
-    env = dict(os.environ, **MALLOC_ENV)
     for name in names:
         # a fresh process per scale: independent peak-memory accounting
-        cmd = [sys.executable, os.path.abspath(__file__), *forwarded,
-               '--worker', name]
-        proc = subprocess.run(cmd, env=env)
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__), *forwarded, '--worker', name
+        ]
+        proc = subprocess.run(cmd)
         if proc.returncode:
             raise SystemExit(f'scale {name} failed ({proc.returncode})')
 

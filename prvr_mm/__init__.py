@@ -1,8 +1,9 @@
 """prvr_mm: Partially Relevant Video Retrieval (DL-DKD, DL-DKD++) for
 MMEngine + mmaction2."""
 # Compatibility fixes must run before anything imports mmaction.models.
-from .utils.compat import patch_missing_drn  # noqa: I001
+from .utils.compat import check_mmcv, patch_missing_drn  # noqa: I001
 
+check_mmcv()
 patch_missing_drn()
 
 from .utils.checkpoint import register_safe_globals  # noqa: E402

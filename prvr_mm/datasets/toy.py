@@ -22,7 +22,7 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -60,6 +60,113 @@ def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def _noise(rng: np.random.Generator, shape, level: float,
+           scale: float) -> np.ndarray:
+    """Isotropic Gaussian noise of expected norm about ``level * scale``."""
+    dim = shape[-1] if isinstance(shape, tuple) else shape
+    return level * rng.standard_normal(shape) / np.sqrt(dim) * scale
+
+
+class _ToyWorld:
+    """Latent concepts and the three views (student, teacher, text) of them.
+
+    Every random draw goes through one generator in a fixed order, so a seed
+    fully determines the files.
+    """
+
+    def __init__(self, cfg: dict, rng: np.random.Generator) -> None:
+        self.cfg, self.rng = cfg, rng
+        dz = cfg['latent_dim']
+        self.act_z = _unit(rng, cfg['num_actions'], dz)
+        self.obj_z = _unit(rng, cfg['num_objects'], dz)
+        self.bg_z = _unit(rng, 8, dz)
+        self.w_student = rng.standard_normal(
+            (dz, cfg['video_dim'])) / np.sqrt(dz)
+        self.w_teacher = rng.standard_normal(
+            (dz, cfg['teacher_dim'])) / np.sqrt(dz)
+        self.w_token = rng.standard_normal(
+            (dz, cfg['query_dim'])) / np.sqrt(dz)
+        self.t_offset = _unit(rng, 1, cfg['teacher_dim'])[0] * \
+            cfg['teacher_offset']
+        self.filler_emb = rng.standard_normal(
+            (len(FILLERS), cfg['query_dim'])) * 0.5
+
+    def _between(self, bounds) -> int:
+        return int(self.rng.integers(bounds[0], bounds[1] + 1))
+
+    def video(self):
+        """One video: student frames (T, Dv), teacher frames (T/stride, Dt)
+        and the visible moments ``(action, object, start, end)``."""
+        cfg, rng = self.cfg, self.rng
+        n_frames = self._between(cfg['frames'])
+        z = self.bg_z[rng.integers(0, len(self.bg_z), n_frames)] * 0.8
+        n_mom = self._between(cfg['moments'])
+        a0 = int(rng.integers(cfg['num_actions']))
+        o0 = int(rng.integers(cfg['num_objects']))
+        moments = []
+        for m in range(n_mom):
+            # distractors share the action or the object of moment 0
+            if m == 0:
+                a, o = a0, o0
+            elif m % 2:
+                a, o = a0, int(rng.integers(cfg['num_objects']))
+            else:
+                a, o = int(rng.integers(cfg['num_actions'])), o0
+            length = min(n_frames, self._between(cfg['moment_len']))
+            start = int(rng.integers(0, n_frames - length + 1))
+            z[start:start + length] = self.act_z[a] + self.obj_z[o]
+            moments.append((a, o, start, start + length))
+        # later moments overwrite earlier ones: keep the visible ones
+        visible = [(a, o, s, e) for (a, o, s, e) in moments
+                   if np.allclose(z[s:e], self.act_z[a] + self.obj_z[o])]
+        student = z @ self.w_student + _noise(
+            rng, (n_frames, cfg['video_dim']), cfg['student_noise'], 4)
+        stride = cfg['teacher_stride']
+        n_t = -(-n_frames // stride)
+        zt = np.stack(
+            [z[i * stride:(i + 1) * stride].mean(0) for i in range(n_t)])
+        teacher = zt @ self.w_teacher + self.t_offset + _noise(
+            rng, (n_t, cfg['teacher_dim']), cfg['teacher_noise'], 4)
+        return student, teacher, visible
+
+    def query(self, action: int, obj: int):
+        """Sentence, token features (Lq, Dq) and CLIP sentence feature (Dt)
+        of a query describing the moment ``(action, obj)``."""
+        cfg, rng = self.cfg, self.rng
+        n_fill = int(rng.integers(3, 7))
+        fill = iter(rng.integers(0, len(FILLERS), n_fill))
+        slots = sorted(rng.choice(n_fill + 2, 2, replace=False))
+        words, tokens = [], []
+        for pos in range(n_fill + 2):
+            if pos == slots[0]:
+                words.append(ACTIONS[action % len(ACTIONS)])
+                vec = self.act_z[action] @ self.w_token
+            elif pos == slots[1]:
+                words.append(OBJECTS[obj % len(OBJECTS)])
+                vec = self.obj_z[obj] @ self.w_token
+            else:
+                f = next(fill)
+                words.append(FILLERS[f])
+                vec = self.filler_emb[f]
+            tokens.append(
+                vec + _noise(rng, cfg['query_dim'], cfg['token_noise'], 2))
+        text = (self.act_z[action] + self.obj_z[obj]) @ self.w_teacher + \
+            _noise(rng, cfg['teacher_dim'], cfg['teacher_noise'], 4)
+        return ' '.join(words), np.stack(tokens), text
+
+
+def _write_bigfile(folder: str, frame_ids: List[str],
+                   rows: List[np.ndarray], video2frames: dict) -> None:
+    matrix = np.concatenate(rows).astype(np.float32)
+    matrix.tofile(osp.join(folder, 'feature.bin'))
+    with open(osp.join(folder, 'shape.txt'), 'w') as f:
+        f.write(f'{matrix.shape[0]} {matrix.shape[1]}')
+    with open(osp.join(folder, 'id.txt'), 'w') as f:
+        f.write(' '.join(frame_ids))
+    with open(osp.join(folder, 'video2frames.txt'), 'w') as f:
+        f.write(repr(video2frames))
+
+
 def make_toy_dataset(root: str,
                      seed: int = 0,
                      collection: str = 'toy',
@@ -77,19 +184,12 @@ def make_toy_dataset(root: str,
     Returns:
         dict: number of videos and queries per split.
     """
-    cfg = dict(DEFAULTS, **overrides)
     unknown = set(overrides) - set(DEFAULTS)
     if unknown:
         raise ValueError(f'unknown toy dataset options {sorted(unknown)}')
-    rng = np.random.default_rng(seed)
-    na, no, dz = cfg['num_actions'], cfg['num_objects'], cfg['latent_dim']
-    act_z, obj_z = _unit(rng, na, dz), _unit(rng, no, dz)
-    bg_z = _unit(rng, 8, dz)
-    w_student = rng.standard_normal((dz, cfg['video_dim'])) / np.sqrt(dz)
-    w_teacher = rng.standard_normal((dz, cfg['teacher_dim'])) / np.sqrt(dz)
-    w_token = rng.standard_normal((dz, cfg['query_dim'])) / np.sqrt(dz)
-    t_offset = _unit(rng, 1, cfg['teacher_dim'])[0] * cfg['teacher_offset']
-    filler_emb = rng.standard_normal((len(FILLERS), cfg['query_dim'])) * 0.5
+    cfg = dict(DEFAULTS, **overrides)
+    world = _ToyWorld(cfg, np.random.default_rng(seed))
+    rng, sec = world.rng, cfg['seconds_per_frame']
 
     parent = osp.dirname(osp.abspath(root))
     os.makedirs(parent, exist_ok=True)
@@ -102,116 +202,42 @@ def make_toy_dataset(root: str,
     import h5py
     stats, frame_ids, frame_rows, video2frames = {}, [], [], {}
     meta = dict(videos={}, queries={})
-    q_h5 = h5py.File(osp.join(text_dir, f'roberta_{collection}_query_feat.hdf5'),
-                     'w')
-    tq_h5 = h5py.File(
-        osp.join(text_dir, f'clip_ViT_B_32_{collection}_query_feat.hdf5'),
-        'w')
-    tv_h5 = h5py.File(
-        osp.join(feat_dir, f'new_clip_vit_32_{collection}_vid_features.hdf5'),
-        'w')
-    try:
+    with h5py.File(osp.join(text_dir, f'roberta_{collection}_query_feat.hdf5'),
+                   'w') as q_h5, \
+            h5py.File(osp.join(text_dir,
+                               f'clip_ViT_B_32_{collection}_query_feat.hdf5'),
+                      'w') as tq_h5, \
+            h5py.File(osp.join(
+                feat_dir, f'new_clip_vit_32_{collection}_vid_features.hdf5'),
+                'w') as tv_h5:
         for split, n_videos in cfg['num_videos'].items():
-            lines, n_queries = [], 0
+            lines = []
             for v in range(n_videos):
                 vid = f'{collection}_{split}_{v:05d}'
-                n_frames = int(rng.integers(cfg['frames'][0],
-                                            cfg['frames'][1] + 1))
-                z = bg_z[rng.integers(0, len(bg_z), n_frames)] * 0.8
-                n_mom = int(rng.integers(cfg['moments'][0],
-                                         cfg['moments'][1] + 1))
-                a0, o0 = int(rng.integers(na)), int(rng.integers(no))
-                moments = []
-                for m in range(n_mom):
-                    # distractors share the action or the object of moment 0
-                    if m == 0:
-                        a, o = a0, o0
-                    elif m % 2:
-                        a, o = a0, int(rng.integers(no))
-                    else:
-                        a, o = int(rng.integers(na)), o0
-                    length = min(
-                        n_frames,
-                        int(rng.integers(cfg['moment_len'][0],
-                                         cfg['moment_len'][1] + 1)))
-                    start = int(rng.integers(0, n_frames - length + 1))
-                    z[start:start + length] = act_z[a] + obj_z[o]
-                    moments.append((a, o, start, start + length))
-                # later moments overwrite earlier ones: keep the visible ones
-                visible = [(a, o, s, e) for (a, o, s, e) in moments
-                           if np.allclose(z[s:e], act_z[a] + obj_z[o])]
-                student = z @ w_student + cfg['student_noise'] * \
-                    rng.standard_normal((n_frames, cfg['video_dim'])) / \
-                    np.sqrt(cfg['video_dim']) * 4
-                ids = [f'{vid}_{t}' for t in range(n_frames)]
+                student, teacher, visible = world.video()
+                ids = [f'{vid}_{t}' for t in range(len(student))]
                 video2frames[vid] = ids
                 frame_ids.extend(ids)
-                frame_rows.append(student.astype(np.float32))
-                stride = cfg['teacher_stride']
-                n_t = -(-n_frames // stride)
-                zt = np.stack([z[i * stride:(i + 1) * stride].mean(0)
-                               for i in range(n_t)])
-                teacher = zt @ w_teacher + t_offset + cfg['teacher_noise'] * \
-                    rng.standard_normal((n_t, cfg['teacher_dim'])) / \
-                    np.sqrt(cfg['teacher_dim']) * 4
+                frame_rows.append(student)
                 tv_h5[vid] = teacher.astype(np.float32)
-                duration = n_frames * cfg['seconds_per_frame']
-                meta['videos'][vid] = dict(duration=duration)
-
-                n_q = int(rng.integers(cfg['queries_per_video'][0],
-                                       cfg['queries_per_video'][1] + 1))
-                for n in range(n_q):
+                meta['videos'][vid] = dict(duration=len(student) * sec)
+                for n in range(world._between(cfg['queries_per_video'])):
                     a, o, s, e = visible[int(rng.integers(len(visible)))]
                     cap_id = f'{vid}#enc#{n}'
-                    words, tokens = [], []
-                    n_fill = int(rng.integers(3, 7))
-                    fill = rng.integers(0, len(FILLERS), n_fill)
-                    slots = sorted(rng.choice(n_fill + 2, 2, replace=False))
-                    f_iter = iter(fill)
-                    for pos in range(n_fill + 2):
-                        if pos == slots[0]:
-                            words.append(ACTIONS[a % len(ACTIONS)])
-                            vec = act_z[a] @ w_token
-                        elif pos == slots[1]:
-                            words.append(OBJECTS[o % len(OBJECTS)])
-                            vec = obj_z[o] @ w_token
-                        else:
-                            f = next(f_iter)
-                            words.append(FILLERS[f])
-                            vec = filler_emb[f]
-                        tokens.append(vec + cfg['token_noise'] *
-                                      rng.standard_normal(cfg['query_dim']) /
-                                      np.sqrt(cfg['query_dim']) * 2)
-                    q_h5[cap_id] = np.stack(tokens).astype(np.float32)
-                    t_text = (act_z[a] + obj_z[o]) @ w_teacher + \
-                        cfg['teacher_noise'] * rng.standard_normal(
-                            cfg['teacher_dim']) / np.sqrt(
-                                cfg['teacher_dim']) * 4
-                    tq_h5[cap_id.replace('#enc#', '#')] = t_text[None].astype(
+                    sentence, tokens, text = world.query(a, o)
+                    q_h5[cap_id] = tokens.astype(np.float32)
+                    tq_h5[cap_id.replace('#enc#', '#')] = text[None].astype(
                         np.float32)
-                    lines.append(f'{cap_id} {" ".join(words)}')
-                    meta['queries'][cap_id] = dict(timestamps=[
-                        s * cfg['seconds_per_frame'],
-                        e * cfg['seconds_per_frame']
-                    ])
-                    n_queries += 1
+                    lines.append(f'{cap_id} {sentence}')
+                    meta['queries'][cap_id] = dict(
+                        timestamps=[s * sec, e * sec])
             with open(osp.join(text_dir, f'{collection}{split}.caption.txt'),
                       'w') as f:
                 f.write('\n'.join(lines) + '\n')
             stats[f'{split}_videos'] = n_videos
-            stats[f'{split}_queries'] = n_queries
-    finally:
-        for h in (q_h5, tq_h5, tv_h5):
-            h.close()
+            stats[f'{split}_queries'] = len(lines)
 
-    matrix = np.concatenate(frame_rows)
-    matrix.tofile(osp.join(big_dir, 'feature.bin'))
-    with open(osp.join(big_dir, 'shape.txt'), 'w') as f:
-        f.write(f'{matrix.shape[0]} {matrix.shape[1]}')
-    with open(osp.join(big_dir, 'id.txt'), 'w') as f:
-        f.write(' '.join(frame_ids))
-    with open(osp.join(big_dir, 'video2frames.txt'), 'w') as f:
-        f.write(repr(video2frames))
+    _write_bigfile(big_dir, frame_ids, frame_rows, video2frames)
     with open(osp.join(text_dir, f'{collection}_meta.json'), 'w') as f:
         json.dump(meta, f)
     try:

@@ -151,8 +151,7 @@ def chunked_max_scores(queries: Tensor,
         num_rows = (v_end - v_start) * chunk_len
 
         # gather, move and normalise the video chunk once
-        chunk = clips[:, :chunk_len].index_select(
-            0, order_src[v_start:v_end])
+        chunk = clips[:, :chunk_len].index_select(0, order_src[v_start:v_end])
         chunk = chunk.to(device=device, dtype=torch.float32)
         if normalize:
             chunk = F.normalize(chunk, dim=-1, eps=1e-12)
@@ -167,8 +166,8 @@ def chunked_max_scores(queries: Tensor,
                 # one reused GEMM output: fresh multi-MB allocations would
                 # page-fault on every block
                 buffer = torch.empty(
-                    max(numel, video_chunk * max_len *
-                        min(query_chunk, num_queries)),
+                    max(numel,
+                        video_chunk * max_len * min(query_chunk, num_queries)),
                     dtype=dtype,
                     device=device)
             scores = buffer[:numel].view(num_rows, q_end - q_start)
@@ -189,7 +188,7 @@ def chunked_max_scores(queries: Tensor,
 
 
 @torch.no_grad()
-def gt_ranks(scores: Tensor, positives: Tensor, *, chunk: int = 4096) -> Tensor:
+def gt_ranks(scores: Tensor, positives: Tensor, *, chunk: int = 256) -> Tensor:
     """1-based rank of every ground-truth video, without sorting.
 
     ``rank = 1 + #{videos with a STRICTLY greater score}``: a positive tied
@@ -199,14 +198,16 @@ def gt_ranks(scores: Tensor, positives: Tensor, *, chunk: int = 4096) -> Tensor:
     ``argsort`` breaks ties in an arbitrary order instead.
 
     Work is chunked over queries (``chunk`` rows at a time) and over the
-    positive columns, so the temporary memory is one ``(chunk, V)`` boolean
-    comparison.
+    positive columns: the only temporary is one reused ``(chunk, V)``
+    boolean comparison buffer. The default keeps that block cache-sized on
+    CPUs for typical gallery sizes (it is an upper bound on the memory, not
+    a hard requirement; GPUs may use larger blocks).
 
     Args:
         scores (Tensor): (Q, V) scores, higher = better.
         positives (Tensor): (Q, P) int64 indices of the relevant videos,
             padded with -1 (``P >= 1``).
-        chunk (int): queries per block. Defaults to 4096.
+        chunk (int): queries per block. Defaults to 256.
 
     Returns:
         Tensor: (Q, P) int64 ranks in ``[1, V]`` on ``scores.device``;
@@ -219,19 +220,38 @@ def gt_ranks(scores: Tensor, positives: Tensor, *, chunk: int = 4096) -> Tensor:
                          f'{scores.shape[0]}, got {tuple(positives.shape)}')
     if chunk < 1:
         raise ValueError('chunk must be >= 1')
-    num_videos = scores.shape[1]
+    num_queries, num_videos = scores.shape
     positives = positives.to(device=scores.device, dtype=torch.long)
     if bool((positives >= num_videos).any()):
         raise ValueError(f'positive index out of range (V={num_videos})')
     is_valid = positives >= 0
-    ranks = torch.zeros_like(positives)
-    for start in range(0, scores.shape[0], chunk):
-        end = min(start + chunk, scores.shape[0])
+    # (P, Q): one contiguous row of positive scores / counts per column
+    pos_scores = scores.gather(1, positives.clamp(min=0)).t().contiguous()
+    counts = torch.empty(
+        positives.shape[1],
+        num_queries,
+        dtype=torch.int32,
+        device=scores.device)
+    greater = torch.empty(
+        min(chunk, num_queries),
+        num_videos,
+        dtype=torch.bool,
+        device=scores.device)
+    for start in range(0, num_queries, chunk):
+        end = min(start + chunk, num_queries)
         block = scores[start:end]
-        pos_scores = block.gather(1, positives[start:end].clamp(min=0))
         for col in range(positives.shape[1]):
-            ranks[start:end, col] = (block > pos_scores[:, col:col + 1]).sum(
-                dim=1) + 1
+            mask = torch.gt(
+                block,
+                pos_scores[col, start:end, None],
+                out=greater[:end - start])
+            # counting bytes is much faster than summing bools into int64
+            torch.sum(
+                mask.view(torch.uint8),
+                dim=1,
+                dtype=torch.int32,
+                out=counts[col, start:end])
+    ranks = counts.t().to(torch.long) + 1
     return ranks.masked_fill_(~is_valid, 0)
 
 
@@ -256,7 +276,7 @@ def _median(values: Tensor) -> float:
 def retrieval_metrics(scores: Tensor,
                       positives: Tensor,
                       ks: Sequence[int] = (1, 5, 10, 100),
-                      chunk: int = 4096) -> Dict[str, float]:
+                      chunk: int = 256) -> Dict[str, float]:
     """Text-to-video retrieval metrics of a score matrix.
 
     Conventions (those of the DL-DKD evaluation):
@@ -279,7 +299,7 @@ def retrieval_metrics(scores: Tensor,
             -1; column 0 must be valid for every query.
         ks (Sequence[int]): cut-offs of the recalls. Defaults to
             ``(1, 5, 10, 100)``.
-        chunk (int): query block size of :func:`gt_ranks`. Defaults to 4096.
+        chunk (int): query block size of :func:`gt_ranks`. Defaults to 256.
 
     Returns:
         dict[str, float]: ``R@<k>`` for every k, ``SumR``, ``MedR``, ``MnR``
@@ -391,8 +411,8 @@ def baseline_retrieval_metrics(scores: np.ndarray,
     for k in (1, 5, 10, 100):
         metrics[f'R@{k}'] = 100.0 * len(
             np.where(best_ranks <= k)[0]) / num_queries
-    metrics['SumR'] = float(metrics['R@1'] + metrics['R@5'] +
-                            metrics['R@10'] + metrics['R@100'])
+    metrics['SumR'] = float(metrics['R@1'] + metrics['R@5'] + metrics['R@10'] +
+                            metrics['R@100'])
     metrics['MedR'] = float(np.median(best_ranks))
     metrics['MnR'] = float(np.mean(best_ranks))
     metrics['mAP'] = float(np.mean(average_precisions))

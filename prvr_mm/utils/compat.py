@@ -56,3 +56,17 @@ def patch_missing_drn() -> bool:
     sys.modules[_DRN_PKG] = pkg
     sys.modules[_DRN_PKG + '.drn'] = mod
     return True
+
+
+def check_mmcv() -> None:
+    """Fail early, with the fix, when no ``mmcv`` distribution is installed.
+
+    mmaction2 1.2.0 imports ``mmcv`` (``2.0.0rc4 <= mmcv < 2.2.0``) but does
+    not declare it; prvr_mm does not either, so that a full ``mmcv`` already
+    installed is never replaced by ``mmcv-lite`` (same package).
+    """
+    if importlib.util.find_spec('mmcv') is None:
+        raise ImportError(
+            'prvr_mm needs mmcv (2.0.0rc4 <= mmcv < 2.2.0) for mmaction2 '
+            "1.2.0: `pip install -e \".[lite]\"` installs the pure-Python "
+            'mmcv-lite 2.1.0; or install full mmcv with its compiled ops')

@@ -54,8 +54,10 @@ def _argsort_ranks(scores: np.ndarray, positives: np.ndarray) -> np.ndarray:
     order = np.argsort(-scores, axis=1, kind='stable')
     position = np.empty_like(order)
     np.put_along_axis(
-        position, order, np.arange(scores.shape[1])[None].repeat(
-            scores.shape[0], 0), axis=1)
+        position,
+        order,
+        np.arange(scores.shape[1])[None].repeat(scores.shape[0], 0),
+        axis=1)
     ranks = np.take_along_axis(position, np.clip(positives, 0, None), 1) + 1
     return np.where(positives >= 0, ranks, 0)
 
@@ -85,8 +87,8 @@ def test_metrics_random_golden():
     # a small chunk gives the same ranks
     _check_golden(
         retrieval_metrics(
-            torch.from_numpy(scores), torch.from_numpy(data['gt']),
-            chunk=7), golden)
+            torch.from_numpy(scores), torch.from_numpy(data['gt']), chunk=7),
+        golden)
 
 
 @pytest.mark.parametrize('branch', ['inher', 'explore', 'fused'])
@@ -98,8 +100,8 @@ def test_eval_small_golden(branch):
     ours = retrieval_metrics(
         torch.from_numpy(scores), torch.from_numpy(positives))
     _check_golden(ours, golden[branch])
-    _check_golden(baseline_retrieval_metrics(scores, positives),
-                  golden[branch])
+    _check_golden(
+        baseline_retrieval_metrics(scores, positives), golden[branch])
 
 
 def test_fuse_scores_golden():
@@ -125,14 +127,16 @@ def test_chunked_max_scores_golden(prefix):
     else:
         queries = torch.from_numpy(scores[f'{prefix}_query'])
         clips = torch.from_numpy(scores[f'{prefix}_video_feat'])
-    cos = chunked_max_scores(queries, clips, mask, query_chunk=4,
-                             video_chunk=4)
+    cos = chunked_max_scores(
+        queries, clips, mask, query_chunk=4, video_chunk=4)
     np.testing.assert_allclose(
         cos.numpy(), scores[f'{prefix}_max_scores'], rtol=1e-5, atol=1e-6)
-    dot = chunked_max_scores(queries, clips, mask, normalize=False,
-                             query_chunk=4, video_chunk=4)
+    dot = chunked_max_scores(
+        queries, clips, mask, normalize=False, query_chunk=4, video_chunk=4)
     np.testing.assert_allclose(
-        dot.numpy(), scores[f'{prefix}_max_scores_unnorm'], rtol=1e-5,
+        dot.numpy(),
+        scores[f'{prefix}_max_scores_unnorm'],
+        rtol=1e-5,
         atol=1e-5)
 
 
@@ -146,7 +150,11 @@ def test_chunked_max_scores_matches_dense(normalize, chunks):
     queries = torch.randn(11, 8, generator=gen)
     expected = _dense_max_scores(queries, clips, mask, normalize)
     out = chunked_max_scores(
-        queries, clips, mask, query_chunk=chunks[0], video_chunk=chunks[1],
+        queries,
+        clips,
+        mask,
+        query_chunk=chunks[0],
+        video_chunk=chunks[1],
         normalize=normalize)
     assert out.shape == (11, 7)
     assert out.dtype == torch.float32
@@ -154,10 +162,15 @@ def test_chunked_max_scores_matches_dense(normalize, chunks):
     torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5)
     # float mask (1 valid / 0 pad) and float64 / float16 inputs
     out_float_mask = chunked_max_scores(
-        queries.double(), clips.half(), mask.float(), query_chunk=3,
-        video_chunk=2, normalize=normalize, device='cpu')
-    expected_half = _dense_max_scores(queries, clips.half().float(), mask,
-                                      normalize)
+        queries.double(),
+        clips.half(),
+        mask.float(),
+        query_chunk=3,
+        video_chunk=2,
+        normalize=normalize,
+        device='cpu')
+    expected_half = _dense_max_scores(queries,
+                                      clips.half().float(), mask, normalize)
     torch.testing.assert_close(
         out_float_mask.double(), expected_half, rtol=1e-5, atol=1e-5)
 
@@ -168,8 +181,13 @@ def test_chunked_max_scores_half(normalize):
     queries = torch.randn(10, 32, generator=gen)
     full = chunked_max_scores(queries, clips, mask, normalize=normalize)
     half = chunked_max_scores(
-        queries, clips, mask, query_chunk=3, video_chunk=2,
-        normalize=normalize, half=True)
+        queries,
+        clips,
+        mask,
+        query_chunk=3,
+        video_chunk=2,
+        normalize=normalize,
+        half=True)
     assert half.dtype == torch.float32
     scale = 1.0 if normalize else float(full.abs().max())
     torch.testing.assert_close(half, full, rtol=0, atol=1e-2 * scale)
@@ -188,15 +206,19 @@ def test_chunked_max_scores_masks():
         expected = _dense_max_scores(queries, clips, mask, normalize)
         for half in (False, True):
             out = chunked_max_scores(
-                queries, clips, mask, query_chunk=3, video_chunk=2,
-                normalize=normalize, half=half)
+                queries,
+                clips,
+                mask,
+                query_chunk=3,
+                video_chunk=2,
+                normalize=normalize,
+                half=half)
             fmin = torch.finfo(torch.float32).min
             assert torch.all(out[:, [2, 4]] == fmin)
             keep = [0, 1, 3, 5]
             atol = (1e-2 if normalize else 0.5) if half else 1e-5
             torch.testing.assert_close(
-                out[:, keep].double(), expected[:, keep], rtol=0,
-                atol=atol)
+                out[:, keep].double(), expected[:, keep], rtol=0, atol=atol)
     # a chunk made only of empty videos
     out = chunked_max_scores(queries, clips, mask, video_chunk=1)
     assert torch.all(out[:, [2, 4]] == torch.finfo(torch.float32).min)
@@ -225,8 +247,7 @@ def test_gt_ranks_matches_argsort():
     expected = _argsort_ranks(scores, positives)
     for chunk in (1, 5, 4096):
         ranks = gt_ranks(
-            torch.from_numpy(scores), torch.from_numpy(positives),
-            chunk=chunk)
+            torch.from_numpy(scores), torch.from_numpy(positives), chunk=chunk)
         assert ranks.dtype == torch.int64
         np.testing.assert_array_equal(ranks.numpy(), expected)
     assert (ranks[torch.from_numpy(positives) < 0] == 0).all()
@@ -246,8 +267,7 @@ def test_gt_ranks_ties():
 def test_metrics_edge_cases():
     # query 0: positive ranked last; query 1: positive first;
     # query 2: best of two positives at rank 2, first positive at rank 3
-    scores = torch.tensor([[0.9, 0.8, 0.7, 0.1],
-                           [0.1, 0.2, 0.3, 0.4],
+    scores = torch.tensor([[0.9, 0.8, 0.7, 0.1], [0.1, 0.2, 0.3, 0.4],
                            [0.4, 0.3, 0.2, 0.1]])
     positives = torch.tensor([[3, -1], [3, -1], [2, 1]])
     metrics = retrieval_metrics(scores, positives, ks=(1, 2, 5, 100))

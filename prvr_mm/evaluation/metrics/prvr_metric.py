@@ -8,6 +8,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from mmaction.registry import METRICS
 from ..functional import chunked_max_scores, fuse_scores, retrieval_metrics
+from ..rankings import write_rankings
 
 
 @METRICS.register_module()
@@ -22,6 +23,11 @@ class PRVRMetric(BaseMetric):
     The fused results are reported as ``prvr/R@1``... ``prvr/SumR``, each
     branch as ``prvr/{branch}/R@1``...
 
+    With ``dump_rankings``, ``compute_metrics`` (rank 0) also writes the
+    top-``dump_topk`` videos of every query with scores and moment hints
+    as JSON (:func:`prvr_mm.evaluation.rankings.write_rankings`, format in
+    ``docs/rankings.md``).
+
     Args:
         fusion_weight (float): ``w``. Defaults to 0.7.
         branches (Sequence[str]): branch names predicted by the model.
@@ -32,6 +38,9 @@ class PRVRMetric(BaseMetric):
         device (str, optional): where to score; None = CUDA when available.
         collect_device (str): ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
         prefix (str, optional): defaults to ``'prvr'``.
+        dump_rankings (str, optional): JSON file of the per-query rankings;
+            None (default) writes nothing.
+        dump_topk (int): videos per query in that file. Defaults to 100.
     """
 
     default_prefix = 'prvr'
@@ -44,7 +53,9 @@ class PRVRMetric(BaseMetric):
                  half: bool = False,
                  device: Optional[str] = None,
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None,
+                 dump_rankings: Optional[str] = None,
+                 dump_topk: int = 100) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if not 0.0 <= fusion_weight <= 1.0:
             raise ValueError(f'fusion_weight must be in [0, 1], '
@@ -55,13 +66,21 @@ class PRVRMetric(BaseMetric):
         self.video_chunk = video_chunk
         self.half = half
         self.device = device
+        if dump_topk < 1:
+            raise ValueError(f'dump_topk must be >= 1, got {dump_topk}')
+        self.dump_rankings = dump_rankings
+        self.dump_topk = dump_topk
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Keep one result per video: ids and per-branch embeddings."""
+        """Keep one result per video: ids, per-branch embeddings and, when
+        known, ``duration`` and ``timestamps`` (for moment hints)."""
         for sample in data_samples:
             result = dict(
                 video_id=sample['video_id'],
                 query_ids=list(sample['query_ids']))
+            for key in ('duration', 'timestamps'):
+                if sample.get(key) is not None:
+                    result[key] = sample[key]
             for name in self.branches:
                 result[f'{name}_clips'] = sample[f'{name}_clips'].cpu()
                 result[f'{name}_queries'] = sample[f'{name}_queries'].cpu()
@@ -111,4 +130,13 @@ class PRVRMetric(BaseMetric):
             values = retrieval_metrics(matrix, gt)
             for key, value in values.items():
                 metrics[key if name == main else f'{name}/{key}'] = value
+        if self.dump_rankings:
+            write_rankings(
+                self.dump_rankings,
+                results,
+                scores,
+                self.branches,
+                self.fusion_weight,
+                topk=self.dump_topk,
+                query_chunk=self.query_chunk)
         return metrics

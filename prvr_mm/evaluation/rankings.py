@@ -1,0 +1,200 @@
+"""Per-query top-k rankings with moment hints, dumped as JSON.
+
+:func:`write_rankings` is called by :class:`PRVRMetric` (rank 0 only) when
+``dump_rankings`` is set. The file format is documented in
+``docs/rankings.md``. Everything is chunked over queries: the only
+clip-level temporaries are ``(chunk, k, L)`` scores of the top-k videos of a
+query chunk (never a ``(Q, V, L)`` tensor).
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
+
+from .functional import gt_ranks
+
+__all__ = ['RANKINGS_VERSION', 'clip_span', 'best_clips', 'write_rankings']
+
+RANKINGS_VERSION = 1
+
+# elements of one (chunk, k, L, H) gather of clip vectors (~64 MiB float32)
+_GATHER_BUDGET = 1 << 24
+
+
+def clip_span(clip: int, num_clips: int,
+              duration: Optional[float]) -> Tuple[List[float], str]:
+    """Time span of clip ``clip`` of a video cut into ``num_clips`` uniform
+    clips.
+
+    Args:
+        clip (int): 0-based clip index.
+        num_clips (int): number of (valid) clips of the video, ``T >= 1``.
+        duration (float, optional): video length in seconds.
+
+    Returns:
+        tuple[list[float], str]: ``([i / T * d, (i + 1) / T * d], 's')``
+        when ``duration`` is known, else ``([i, i + 1], 'clip')``.
+    """
+    if duration is None:
+        return [float(clip), float(clip + 1)], 'clip'
+    # fractions first: the first clip starts at exactly 0 and the last one
+    # ends at exactly ``duration``
+    return [duration * (clip / num_clips),
+            duration * ((clip + 1) / num_clips)], 's'
+
+
+def _branch_weights(branches: Sequence[str],
+                    fusion_weight: float) -> Dict[str, float]:
+    if len(branches) == 2:
+        return {branches[0]: fusion_weight, branches[1]: 1 - fusion_weight}
+    return {branches[0]: 1.0}
+
+
+@torch.no_grad()
+def best_clips(queries: Mapping[str, Tensor], clips: Mapping[str, Tensor],
+               lengths: Tensor, videos: Tensor,
+               weights: Mapping[str, float]) -> Tensor:
+    """Best-matching clip of some videos for some queries.
+
+    ``best[i, j] = argmax_{t < lengths[videos[i, j]]} sum_b weights[b] *
+    cos(queries[b][i], clips[b][videos[i, j], t])`` (cosine with
+    ``F.normalize(eps=1e-12)`` as in :func:`chunked_max_scores`).
+
+    Args:
+        queries (dict[str, Tensor]): per branch (q, H) query vectors.
+        clips (dict[str, Tensor]): per branch (V, L, H) padded clip vectors.
+        lengths (Tensor): (V,) number of valid clips of every video.
+        videos (Tensor): (q, k) video indices to look at for every query.
+        weights (dict[str, float]): weight of every branch.
+
+    Returns:
+        Tensor: (q, k) int64 clip indices.
+    """
+    num_q, k = videos.shape
+    flat = videos.reshape(-1)
+    fused = None
+    for name, weight in weights.items():
+        query = F.normalize(queries[name].float(), dim=-1, eps=1e-12)
+        chunk = clips[name].index_select(0, flat).float()  # (q*k, L, H)
+        chunk = F.normalize(chunk, dim=-1, eps=1e-12)
+        chunk = chunk.view(num_q, k, *chunk.shape[1:])
+        cos = torch.einsum('qklh,qh->qkl', chunk, query)
+        fused = weight * cos if fused is None else fused + weight * cos
+    valid = torch.arange(fused.shape[-1])[None, None] < \
+        lengths.index_select(0, flat).view(num_q, k, 1)
+    fused = fused.masked_fill(~valid, float('-inf'))
+    return fused.argmax(dim=-1)
+
+
+def _padded(results: List[dict], key: str) -> Tensor:
+    return pad_sequence([r[key] for r in results], batch_first=True)
+
+
+def write_rankings(path: str,
+                   results: List[dict],
+                   scores: Mapping[str, Tensor],
+                   branches: Sequence[str],
+                   fusion_weight: float,
+                   topk: int = 100,
+                   query_chunk: int = 1024) -> None:
+    """Write the top-k videos of every query with moment hints as JSON.
+
+    Args:
+        path (str): output file (parent folders are created).
+        results (list[dict]): :meth:`PRVRMetric.process` results in dataset
+            order (``video_id``, ``query_ids``, ``{branch}_clips``,
+            ``{branch}_queries``, optional ``duration`` / ``timestamps``).
+        scores (dict[str, Tensor]): (Q, V) score matrix per branch and, with
+            two branches, ``'fused'`` (:meth:`PRVRMetric.score_matrices`).
+        branches (Sequence[str]): branch names (``('inher', 'explore')``).
+        fusion_weight (float): ``w`` of ``w * inher + (1 - w) * explore``.
+        topk (int): videos listed per query (capped at V). Defaults to 100.
+        query_chunk (int): max queries handled at once. Defaults to 1024.
+    """
+    if topk < 1:
+        raise ValueError(f'dump_topk must be >= 1, got {topk}')
+    main = 'fused' if 'fused' in scores else branches[0]
+    ranking = scores[main]
+    num_queries, num_videos = ranking.shape
+    k = min(topk, num_videos)
+    weights = _branch_weights(branches, fusion_weight)
+
+    video_ids = [r['video_id'] for r in results]
+    durations = [r.get('duration') for r in results]
+    lengths = torch.tensor([len(r[f'{branches[0]}_clips']) for r in results])
+    clips = {name: _padded(results, f'{name}_clips') for name in weights}
+    queries = {
+        name: torch.cat([r[f'{name}_queries'] for r in results])
+        for name in weights
+    }
+    query_ids, gt, stamps = [], [], []
+    for v, r in enumerate(results):
+        query_ids.extend(r['query_ids'])
+        gt.extend([v] * len(r['query_ids']))
+        stamps.extend(r.get('timestamps') or [None] * len(r['query_ids']))
+    gt = torch.tensor(gt, dtype=torch.long)
+    ranks = gt_ranks(ranking, gt[:, None])[:, 0].tolist()
+
+    max_len, dim = clips[branches[0]].shape[1:]
+    chunk = max(1, min(query_chunk,
+                       _GATHER_BUDGET // max(1, (k + 1) * max_len * dim)))
+    num_clips = lengths.tolist()
+
+    def hint(v: int, clip: int) -> Tuple[List[float], str]:
+        return clip_span(clip, num_clips[v], durations[v])
+
+    parent = osp.dirname(osp.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    header = dict(
+        version=RANKINGS_VERSION,
+        fusion_weight=fusion_weight,
+        branches=list(branches),
+        score=main,
+        topk=k,
+        num_queries=num_queries,
+        num_videos=num_videos)
+    with open(path, 'w') as f:
+        f.write(json.dumps(header)[:-1] + ', "queries": [')
+        for start in range(0, num_queries, chunk):
+            end = min(start + chunk, num_queries)
+            top = torch.topk(ranking[start:end], k, dim=1)
+            # the ground-truth video is appended as column k
+            videos = torch.cat([top.indices, gt[start:end, None]], dim=1)
+            best = best_clips({n: q[start:end]
+                               for n, q in queries.items()}, clips, lengths,
+                              videos, weights).tolist()
+            values = {
+                name: scores[name][start:end].gather(1, videos).tolist()
+                for name in dict.fromkeys((main, *branches))
+            }
+            top_videos = top.indices.tolist()
+            for i in range(end - start):
+                q = start + i
+                v_gt = int(gt[q])
+                gt_span, gt_unit = hint(v_gt, best[i][k])
+                record = dict(
+                    query_id=query_ids[q],
+                    gt_video=video_ids[v_gt],
+                    gt_rank=int(ranks[q]),
+                    gt_score=values[main][i][k],
+                    gt_clip=best[i][k],
+                    gt_span=gt_span,
+                    gt_unit=gt_unit)
+                if stamps[q] is not None:
+                    record['gt_timestamps'] = [float(t) for t in stamps[q]]
+                items = []
+                for j, v in enumerate(top_videos[i]):
+                    item = dict(video_id=video_ids[v], score=values[main][i][j])
+                    for name in branches:
+                        item[f'{name}_score'] = values[name][i][j]
+                    span, unit = hint(v, best[i][j])
+                    item.update(clip=best[i][j], span=span, unit=unit)
+                    items.append(item)
+                record['results'] = items
+                f.write((', ' if q else '') + json.dumps(record))
+        f.write(']}\n')

@@ -1,0 +1,144 @@
+"""Plot a query's similarity over time in its ground-truth video and in its
+top retrieved videos.
+
+``python tools/analysis/plot_similarity.py CONFIG CHECKPOINT --query CAP_ID
+[--topk 3] [--out fig.png] [--split test] [--cfg-options ...]``
+
+One panel per video (ground truth first): the cosine per clip of the
+inheritance and exploration branches, their fused curve and, when the split
+has teacher features, the CLIP teacher's; the query's ground-truth moment is
+shaded when its timestamps are known. The x axis is in seconds when the
+video's duration is known (uniform clips assumed), else in clips. The
+computation lives in :mod:`prvr_mm.evaluation.similarity_curves`.
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Plot the similarity over time of one query')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--query', required=True, help='the cap_id to plot')
+    parser.add_argument(
+        '--topk',
+        type=int,
+        default=3,
+        help='top retrieved videos shown besides the ground truth')
+    parser.add_argument(
+        '--out', default='similarity.png', help='output PNG file')
+    parser.add_argument(
+        '--split',
+        choices=['train', 'val', 'test'],
+        default='test',
+        help='the split (dataloader config) the query belongs to')
+    parser.add_argument(
+        '--batch-size', type=int, default=32, help='videos per forward pass')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value (a top-level '
+        'data_root=... also moves every dataset)')
+    return parser.parse_args()
+
+
+def _label(panel: dict, fusion_weight: float) -> str:
+    scores = ', '.join(f'{k} {v:.3f}' for k, v in panel['scores'].items())
+    head = (f'GT video {panel["video_id"]}' if panel['is_gt'] else
+            f'{panel["video_id"]}')
+    return (f'rank {panel["rank"]}: {head} - fused {panel["score"]:.3f} '
+            f'(w={fusion_weight:g}; {scores})')
+
+
+def plot(curves: dict, out: str, split: str, fusion_weight: float) -> None:
+    """Draw the output of :func:`query_curves` to a PNG."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    panels = curves['panels']
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(10, 2.6 * len(panels) + 0.8),
+        squeeze=False)
+    styles = dict(
+        inher=dict(color='tab:blue', label='inheritance'),
+        explore=dict(color='tab:orange', label='exploration'),
+        fused=dict(color='black', linestyle='--', label='fused'),
+        teacher=dict(color='tab:green', label='teacher (CLIP)'))
+    for ax, panel in zip(axes[:, 0], panels):
+        for name, values in panel['curves'].items():
+            edges = panel['teacher_edges'] if name == 'teacher' else \
+                panel['edges']
+            style = dict(styles.get(name, dict(label=name)))
+            ax.stairs(values, edges, linewidth=1.6, baseline=None, **style)
+        best = panel['best_clip']
+        ax.axvspan(panel['edges'][best], panel['edges'][best + 1],
+                   color='black', alpha=0.08, label='best clip (fused)')
+        stamps = curves['timestamps']
+        if panel['is_gt'] and stamps is not None and panel['unit'] == 's':
+            ax.axvspan(stamps[0], stamps[1], color='tab:red', alpha=0.2,
+                       label='GT moment')
+        ax.set_xlim(panel['edges'][0], panel['edges'][-1])
+        ax.set_xlabel('time (s)' if panel['unit'] == 's' else 'clip index')
+        ax.set_ylabel('cosine')
+        ax.set_title(_label(panel, fusion_weight), fontsize=9,
+                     color='tab:red' if panel['is_gt'] else 'black')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc='upper right', ncol=3)
+    notes = [f'query {curves["query_id"]} ({split} split): GT rank '
+             f'{curves["gt_rank"]}']
+    if not curves['has_teacher']:
+        notes.append(f'no teacher curve: no teacher features configured '
+                     f'for the {split} split')
+    if curves['timestamps'] is None:
+        notes.append('GT moment unknown (no timestamps)')
+    elif panels[0]['unit'] != 's':
+        notes.append('GT moment not shaded (video duration unknown)')
+    fig.suptitle('\n'.join(notes), fontsize=10)
+    fig.tight_layout()
+    parent = osp.dirname(osp.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def main():
+    args = parse_args()
+    import prvr_mm  # noqa: F401  (stack fixes + registration)
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    from mmaction.registry import DATASETS, MODELS
+    from prvr_mm.evaluation.similarity_curves import (encode_split,
+                                                       query_curves)
+    from prvr_mm.utils import merge_cli_options
+
+    cfg = Config.fromfile(args.config)
+    merge_cli_options(cfg, args.cfg_options, args.config)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    loader = cfg.get(f'{args.split}_dataloader')
+    if loader is None:
+        raise ValueError(f'the config has no {args.split}_dataloader')
+    dataset = DATASETS.build(loader.dataset)
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    model.eval()
+
+    encoded = encode_split(model, dataset, batch_size=args.batch_size)
+    curves = query_curves(
+        encoded,
+        args.query,
+        topk=args.topk,
+        fusion_weight=model.fusion_weight,
+        branches=tuple(model.branches))
+    plot(curves, args.out, args.split, model.fusion_weight)
+    print(f'GT rank {curves["gt_rank"]}; figure written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
