@@ -42,10 +42,11 @@ def parse_args():
 def main():
     args = parse_args()
     import prvr_mm  # noqa: F401  (stack fixes before the config imports)
-    from prvr_mm.utils import merge_cli_options
+    from prvr_mm.utils import merge_cli_options, strip_training
     cfg = Config.fromfile(args.config)
     merge_cli_options(cfg, args.cfg_options, args.config, args.work_dir,
                       args.launcher)
+    strip_training(cfg)  # evaluation opens no training or teacher file
     cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.dump:

@@ -21,7 +21,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 
 from .readers import (BigFileReader, H5FeatureReader, PRVRDataError,
-                      check_features, parse_caption_file, resolve_feature_path,
+                      check_features, resolve_feature_path, scan_caption_file,
                       teacher_text_key, video_id_of)
 
 #: Published layout of each MS-SL collection: BigFile folder name and the
@@ -148,20 +148,21 @@ class DatasetCheck:
                 lines.append(f"    coverage {split}: {cov['found']}/"
                              f"{cov['total']} {cov['what']}")
             if st.get('values_checked') is not None:
-                lines.append(f"    values checked for NaN/inf: "
+                lines.append('    values checked for NaN/inf: '
                              f"{st['values_checked']} items")
         frames = self.stats.get('teacher_vs_student')
         if frames:
             lines.append(
                 f"  teacher vs student frames ({frames['videos']} train "
                 'videos):')
-            lines.append(f"    student frames {_fmt_summary(frames['student'])}"
-                         f", teacher frames {_fmt_summary(frames['teacher'])}"
-                         ', student/teacher ratio '
-                         f"{_fmt_summary(frames['ratio'])}")
-            lines.append(f"    videos whose teacher has more frames than the "
-                         f"student: {frames['teacher_longer']}; clips after "
-                         f"alignment {_fmt_summary(frames['aligned'])}")
+            lines.append(
+                f"    student frames {_fmt_summary(frames['student'])}, "
+                f"teacher frames {_fmt_summary(frames['teacher'])}, "
+                f"student/teacher ratio {_fmt_summary(frames['ratio'])}")
+            lines.append(
+                '    videos whose teacher has more frames than the student: '
+                f"{frames['teacher_longer']}; clips after alignment "
+                f"{_fmt_summary(frames['aligned'])}")
         for w in self.warnings:
             lines.append(f'  WARNING: {w}')
         if self.problems:
@@ -178,10 +179,14 @@ def _check_captions(report: DatasetCheck, paths: dict,
     caps: Dict[str, List[str]] = OrderedDict()
     for split in splits:
         path = paths[f'caption_{split}']
-        try:
-            pairs = parse_caption_file(path)
-        except PRVRDataError as e:
-            report.problem(str(e))
+        pairs, errors = scan_caption_file(path)
+        if len(errors) > 3:
+            errors = errors[:3] + [
+                f'{path}: {len(errors) - 3} more malformed or duplicate '
+                'lines']
+        for e in errors:
+            report.problem(e)
+        if not pairs:
             continue
         ids = [c for c, _ in pairs]
         per_video = Counter(video_id_of(c) for c in ids)
@@ -215,6 +220,7 @@ def _open(report: DatasetCheck, name: str, path: str):
                             'read through np.memmap)')
         elif osp.isfile(resolved):
             reader = H5FeatureReader(resolved)
+            reader.file  # open now: a corrupt file is reported here
             st['format'] = 'h5'
         else:
             report.problem(
@@ -258,6 +264,7 @@ def _check_feature_file(report: DatasetCheck,
     reader = _open(report, name, path)
     if reader is None:
         return {}
+    letter = '1' if single_row else dict(tokens='L').get(rows_name, 'T')
     st = report.stats['features'][name]
     try:
         keys = set(reader.keys())
@@ -277,12 +284,11 @@ def _check_feature_file(report: DatasetCheck,
             st['coverage'][split] = dict(
                 found=len(ids) - len(missing), total=len(ids), what=what)
             if missing:
-                rows = '1' if single_row else rows_name[0].upper()
                 report.problem(
                     f'{name}: {reader.path} misses {len(missing)} of '
                     f'{len(ids)} {what} of the {split} split (missing key '
                     f'{_examples(missing)}); expected arrays of shape '
-                    f'({rows}, {expected_dim or "D"})')
+                    f'({letter}, {expected_dim or "D"})')
         shapes = _row_counts(reader, found.values())
         dims = Counter(s[-1] if s else None for s in shapes.values())
         st['dim'] = (dims.most_common(1)[0][0] if dims else getattr(
@@ -320,9 +326,8 @@ def _check_feature_file(report: DatasetCheck,
                 report.problem(
                     f'{name}: {src}: {len(empty)} items have zero '
                     f'{rows_name}, e.g. key {empty[0]!r} (shape '
-                    f'{shapes[empty[0]]}), expected ({rows_name[0].upper()}'
-                    f', {expected_dim or "D"}) with {rows_name[0].upper()} '
-                    '>= 1')
+                    f'{shapes[empty[0]]}), expected ({letter}, '
+                    f'{expected_dim or "D"}) with {letter} >= 1')
             st['rows_name'] = rows_name
             st['rows'] = _summary([s[0] for s in shapes.values() if s])
         # values: NaN / inf (all of them, or a random sample)

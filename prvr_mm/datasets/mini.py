@@ -64,7 +64,7 @@ def make_mini_collection(root: str,
     query_dim = query_dim or layout['query_dim']
     num_videos = num_videos or dict(train=6, val=4, test=4)
     if video_format not in ('bigfile', 'h5'):
-        raise ValueError(f'video_format must be bigfile or h5, '
+        raise ValueError('video_format must be bigfile or h5, '
                          f'got {video_format!r}')
     if teacher_text_style not in ('hash', 'cap_id'):
         raise ValueError("teacher_text_style must be 'hash' or 'cap_id'")

@@ -28,6 +28,45 @@ def teacher_text_key(cap_id: str) -> str:
     return cap_id.replace('#enc#', '#')
 
 
+def scan_caption_file(path: str) -> Tuple[List[Tuple[str, str]], List[str]]:
+    """Read ``<cap_id> <sentence>`` lines, collecting every error.
+
+    Args:
+        path (str): caption txt file.
+
+    Returns:
+        tuple: ``(pairs, errors)``: the valid ``(cap_id, sentence)`` in file
+        order (first occurrence of a duplicate kept) and one message per
+        missing file, malformed line (with its number), duplicate cap_id or
+        empty split.
+    """
+    if not osp.isfile(path):
+        return [], [f'caption file not found: {path}']
+    out, seen, errors = [], {}, []
+    with open(path, encoding='utf-8') as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.split(' ', 1)
+            if len(parts) != 2 or not parts[1].strip() or '#' not in parts[0]:
+                errors.append(
+                    f'{path}:{lineno}: malformed caption line {line!r}; '
+                    "expected '<video_id>#enc#<n> <sentence>'")
+                continue
+            cap_id = parts[0]
+            if cap_id in seen:
+                errors.append(
+                    f'{path}:{lineno}: duplicate cap_id {cap_id!r} '
+                    f'(first on line {seen[cap_id]})')
+                continue
+            seen[cap_id] = lineno
+            out.append((cap_id, parts[1].strip()))
+    if not out and not errors:
+        errors.append(f'{path}: the split has no queries')
+    return out, errors
+
+
 def parse_caption_file(path: str) -> List[Tuple[str, str]]:
     """Read ``<cap_id> <sentence>`` lines.
 
@@ -39,30 +78,11 @@ def parse_caption_file(path: str) -> List[Tuple[str, str]]:
 
     Raises:
         PRVRDataError: missing file, malformed line (with its number),
-            duplicate cap_id, or no query at all.
+            duplicate cap_id, or no query at all (the first one found).
     """
-    if not osp.isfile(path):
-        raise PRVRDataError(f'caption file not found: {path}')
-    out, seen = [], {}
-    with open(path, encoding='utf-8') as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split(' ', 1)
-            if len(parts) != 2 or not parts[1].strip() or '#' not in parts[0]:
-                raise PRVRDataError(
-                    f'{path}:{lineno}: malformed caption line {line!r}; '
-                    "expected '<video_id>#enc#<n> <sentence>'")
-            cap_id = parts[0]
-            if cap_id in seen:
-                raise PRVRDataError(
-                    f'{path}:{lineno}: duplicate cap_id {cap_id!r} '
-                    f'(first on line {seen[cap_id]})')
-            seen[cap_id] = lineno
-            out.append((cap_id, parts[1].strip()))
-    if not out:
-        raise PRVRDataError(f'{path}: the split has no queries')
+    out, errors = scan_caption_file(path)
+    if errors:
+        raise PRVRDataError(errors[0])
     return out
 
 
@@ -344,6 +364,6 @@ def build_feature_reader(path: str,
     if not osp.isfile(resolved):
         raise PRVRDataError(
             f'feature file not found: {path} (expected a BigFile folder with '
-            f'shape.txt, id.txt, feature.bin, video2frames.txt, or an h5 '
+            'shape.txt, id.txt, feature.bin, video2frames.txt, or an h5 '
             f'file {path}, {path}.hdf5 or {path}.h5)')
     return H5FeatureReader(resolved, dim, cache)

@@ -2,9 +2,9 @@
 
 :func:`write_rankings` is called by :class:`PRVRMetric` (rank 0 only) when
 ``dump_rankings`` is set. The file format is documented in
-``docs/rankings.md``. Everything is chunked over queries: the only
-clip-level temporaries are ``(chunk, k, L)`` scores of the top-k videos of a
-query chunk (never a ``(Q, V, L)`` tensor).
+``docs/rankings.md``. Everything is chunked over queries and clip-level
+scores are computed only for the top-k videos (and the ground truth) of
+every query (never a ``(Q, V, L)`` tensor).
 """
 import json
 import os
@@ -21,9 +21,6 @@ from .functional import gt_ranks
 __all__ = ['RANKINGS_VERSION', 'clip_span', 'best_clips', 'write_rankings']
 
 RANKINGS_VERSION = 1
-
-# elements of one (chunk, k, L, H) gather of clip vectors (~64 MiB float32)
-_GATHER_BUDGET = 1 << 24
 
 
 def clip_span(clip: int, num_clips: int,
@@ -56,14 +53,23 @@ def _branch_weights(branches: Sequence[str],
 
 
 @torch.no_grad()
-def best_clips(queries: Mapping[str, Tensor], clips: Mapping[str, Tensor],
-               lengths: Tensor, videos: Tensor,
-               weights: Mapping[str, float]) -> Tensor:
+def best_clips(queries: Mapping[str, Tensor],
+               clips: Mapping[str, Tensor],
+               lengths: Tensor,
+               videos: Tensor,
+               weights: Mapping[str, float],
+               normalized: bool = False) -> Tensor:
     """Best-matching clip of some videos for some queries.
 
     ``best[i, j] = argmax_{t < lengths[videos[i, j]]} sum_b weights[b] *
     cos(queries[b][i], clips[b][videos[i, j], t])`` (cosine with
     ``F.normalize(eps=1e-12)`` as in :func:`chunked_max_scores`).
+
+    Only the listed (query, video) pairs are scored: the pairs are grouped
+    by video and every video's valid clips are multiplied once with the
+    queries that list it (``O(q * k * L * H)`` work; the largest temporary
+    is one video's ``(queries listing it, L)`` block — neither a
+    ``(q, V, L)`` tensor nor a gathered ``(q, k, L, H)`` copy of the clips).
 
     Args:
         queries (dict[str, Tensor]): per branch (q, H) query vectors.
@@ -71,24 +77,37 @@ def best_clips(queries: Mapping[str, Tensor], clips: Mapping[str, Tensor],
         lengths (Tensor): (V,) number of valid clips of every video.
         videos (Tensor): (q, k) video indices to look at for every query.
         weights (dict[str, float]): weight of every branch.
+        normalized (bool): whether ``clips`` are already L2-normalised.
 
     Returns:
-        Tensor: (q, k) int64 clip indices.
+        Tensor: (q, k) int64 clip indices (0 for a video without clips).
     """
     num_q, k = videos.shape
+    query = {
+        name: F.normalize(queries[name].float(), dim=-1, eps=1e-12)
+        for name in weights
+    }
     flat = videos.reshape(-1)
-    fused = None
-    for name, weight in weights.items():
-        query = F.normalize(queries[name].float(), dim=-1, eps=1e-12)
-        chunk = clips[name].index_select(0, flat).float()  # (q*k, L, H)
-        chunk = F.normalize(chunk, dim=-1, eps=1e-12)
-        chunk = chunk.view(num_q, k, *chunk.shape[1:])
-        cos = torch.einsum('qklh,qh->qkl', chunk, query)
-        fused = weight * cos if fused is None else fused + weight * cos
-    valid = torch.arange(fused.shape[-1])[None, None] < \
-        lengths.index_select(0, flat).view(num_q, k, 1)
-    fused = fused.masked_fill(~valid, float('-inf'))
-    return fused.argmax(dim=-1)
+    order = torch.argsort(flat, stable=True)
+    uniq, counts = torch.unique_consecutive(flat[order], return_counts=True)
+    rows = order // k  # query of every pair, grouped by video
+    best = torch.zeros(num_q * k, dtype=torch.long)
+    start = 0
+    for v, n in zip(uniq.tolist(), counts.tolist()):
+        pairs, who = order[start:start + n], rows[start:start + n]
+        start += n
+        length = int(lengths[v])
+        if length == 0:
+            continue
+        fused = None
+        for name, weight in weights.items():
+            block = clips[name][v, :length].float()
+            if not normalized:
+                block = F.normalize(block, dim=-1, eps=1e-12)
+            cos = query[name].index_select(0, who) @ block.t()  # (n, T)
+            fused = weight * cos if fused is None else fused + weight * cos
+        best[pairs] = fused.argmax(dim=1)
+    return best.view(num_q, k)
 
 
 def _padded(results: List[dict], key: str) -> Tensor:
@@ -127,7 +146,12 @@ def write_rankings(path: str,
     video_ids = [r['video_id'] for r in results]
     durations = [r.get('duration') for r in results]
     lengths = torch.tensor([len(r[f'{branches[0]}_clips']) for r in results])
-    clips = {name: _padded(results, f'{name}_clips') for name in weights}
+    # normalised once (not once per gather)
+    clips = {
+        name: F.normalize(
+            _padded(results, f'{name}_clips').float(), dim=-1, eps=1e-12)
+        for name in weights
+    }
     queries = {
         name: torch.cat([r[f'{name}_queries'] for r in results])
         for name in weights
@@ -140,9 +164,7 @@ def write_rankings(path: str,
     gt = torch.tensor(gt, dtype=torch.long)
     ranks = gt_ranks(ranking, gt[:, None])[:, 0].tolist()
 
-    max_len, dim = clips[branches[0]].shape[1:]
-    chunk = max(1, min(query_chunk,
-                       _GATHER_BUDGET // max(1, (k + 1) * max_len * dim)))
+    chunk = max(1, query_chunk)
     num_clips = lengths.tolist()
 
     def hint(v: int, clip: int) -> Tuple[List[float], str]:
@@ -167,7 +189,7 @@ def write_rankings(path: str,
             videos = torch.cat([top.indices, gt[start:end, None]], dim=1)
             best = best_clips({n: q[start:end]
                                for n, q in queries.items()}, clips, lengths,
-                              videos, weights).tolist()
+                              videos, weights, normalized=True).tolist()
             values = {
                 name: scores[name][start:end].gather(1, videos).tolist()
                 for name in dict.fromkeys((main, *branches))
@@ -189,7 +211,8 @@ def write_rankings(path: str,
                     record['gt_timestamps'] = [float(t) for t in stamps[q]]
                 items = []
                 for j, v in enumerate(top_videos[i]):
-                    item = dict(video_id=video_ids[v], score=values[main][i][j])
+                    item = dict(
+                        video_id=video_ids[v], score=values[main][i][j])
                     for name in branches:
                         item[f'{name}_score'] = values[name][i][j]
                     span, unit = hint(v, best[i][j])

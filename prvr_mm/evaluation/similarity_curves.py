@@ -15,7 +15,7 @@ draws them. Pipeline:
 Clip ``i`` of ``T`` clips is assumed to cover ``[i / T, (i + 1) / T]`` of the
 video (uniform clips), as for the moment hints of ``docs/rankings.md``.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch

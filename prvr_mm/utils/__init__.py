@@ -6,6 +6,6 @@ __all__ = [
     'patch_missing_drn', 'register_safe_globals', 'safe_globals',
     'init_cpu_distributed', 'use_cpu_ddp_wrapper'
 ]
-from .setup_env import merge_cli_options  # noqa: E402
+from .setup_env import merge_cli_options, strip_training  # noqa: E402
 
-__all__ += ['merge_cli_options']
+__all__ += ['merge_cli_options', 'strip_training']

@@ -7,6 +7,9 @@ from mmengine.config import Config
 from .dist import init_cpu_distributed, use_cpu_ddp_wrapper
 
 _LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+# hooks that need the training loop (EarlyStoppingHook.before_run reads
+# runner.train_loop, which would build the training set and its teacher files)
+_TRAIN_ONLY_HOOKS = ('EarlyStoppingHook', 'DynamicKDHook')
 
 
 def merge_cli_options(cfg: Config,
@@ -47,4 +50,28 @@ def merge_cli_options(cfg: Config,
     cfg.launcher = launcher
     if init_cpu_distributed(launcher):
         use_cpu_ddp_wrapper(cfg)
+    return cfg
+
+
+def strip_training(cfg: Config) -> Config:
+    """Remove what only training needs, for ``tools/test.py``.
+
+    Testing must not open the training split nor the teacher files (they
+    are optional for evaluation and a user may not have them): the training
+    dataloader, loop, optimizer and schedulers become ``None`` and the
+    training-only custom hooks (:data:`_TRAIN_ONLY_HOOKS`) are dropped.
+
+    Args:
+        cfg (Config): the loaded config (modified in place).
+
+    Returns:
+        Config: ``cfg``.
+    """
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
+                'param_scheduler'):
+        cfg[key] = None
+    cfg.custom_hooks = [
+        h for h in cfg.get('custom_hooks', None) or []
+        if str(h.get('type')).split('.')[-1] not in _TRAIN_ONLY_HOOKS
+    ]
     return cfg

@@ -148,7 +148,8 @@ def test_training_used_teacher_and_real_dims(runs, name):
 
 
 def test_published_hyper_parameters_reach_the_run(runs):
-    """The dumped config of each run keeps the per-dataset values."""
+    """The config dumped by each training run keeps the per-dataset values
+    (``tools/test.py`` later dumps its own, without the training parts)."""
     from mmengine.config import Config
     expected = {
         'dlkd_tvr': (2.5e-4, 0.1, 0.1, 0.5),
@@ -160,7 +161,11 @@ def test_published_hyper_parameters_reach_the_run(runs):
     for name, (lr, drop, margin, fusion) in expected.items():
         run = runs[name]
         assert run['train'].returncode == 0, _tail(run['train'])
-        cfg = Config.fromfile(osp.join(run['work'], f'{name}.py'))
+        dumped = sorted(
+            glob.glob(osp.join(run['work'], '*', 'vis_data', 'config.py')))
+        assert len(dumped) == 2, dumped  # train, then test
+        cfg = Config.fromfile(dumped[0])
+        assert Config.fromfile(dumped[1]).optim_wrapper is None
         assert cfg.optim_wrapper.optimizer.lr == pytest.approx(lr)
         assert cfg.model.inheritance.dropout == drop
         assert cfg.model.inheritance.input_dropout == drop
@@ -174,7 +179,7 @@ def test_published_hyper_parameters_reach_the_run(runs):
 def test_evaluation_needs_no_teacher_files(runs, tmp_path):
     """Test split of a copy of the TVR miniature without the CLIP files.
 
-    Runs in-process without the training-only EarlyStoppingHook: MMEngine's
+    Runs in-process through the tool's ``strip_training``: MMEngine's
     ``EarlyStoppingHook.before_run`` builds the train loop (and so the
     train dataset, which needs the teacher) even in ``runner.test()``.
     """
@@ -183,7 +188,7 @@ def test_evaluation_needs_no_teacher_files(runs, tmp_path):
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from prvr_mm.utils import merge_cli_options
+    from prvr_mm.utils import merge_cli_options, strip_training
     run = runs['dlkd_tvr']
     assert run['train'].returncode == 0, _tail(run['train'])
     data = str(tmp_path / 'tvr')
@@ -196,8 +201,7 @@ def test_evaluation_needs_no_teacher_files(runs, tmp_path):
                 {'False': False, 'True': True}.get(v, v))
             for k, v in opts.items()}
     merge_cli_options(cfg, opts, 'dlkd_tvr.py', str(tmp_path / 'work'))
-    cfg.custom_hooks = [h for h in cfg.custom_hooks
-                        if h['type'] != 'EarlyStoppingHook']
+    strip_training(cfg)
     cfg.load_from = osp.join(run['work'], 'epoch_1.pth')
     metrics = Runner.from_cfg(cfg).test()
     with open(osp.join(run['work'], 'test_metrics.json')) as f:

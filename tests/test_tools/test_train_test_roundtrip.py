@@ -100,3 +100,30 @@ def test_plain_torch_load_needs_the_allow_list(trained):
         text=True)
     assert proc.returncode != 0
     assert 'HistoryBuffer' in proc.stderr or 'numpy' in proc.stderr
+
+
+def test_test_tool_needs_no_teacher_or_train_files(trained, tiny_toy_root,
+                                                   tmp_path):
+    """Evaluation opens neither the teacher files nor the training split:
+    a data root without them gives the same metrics as the full one."""
+    import shutil
+    root = str(tmp_path / 'eval_only')
+    shutil.copytree(tiny_toy_root, root)
+    removed = glob.glob(osp.join(root, '*', '*clip*')) + glob.glob(
+        osp.join(root, 'TextData', '*train.caption.txt'))
+    assert len(removed) == 3, removed
+    for path in removed:
+        os.remove(path)
+    ckpt = sorted(glob.glob(osp.join(trained, 'epoch_*.pth')))[-1]
+    metrics = {}
+    for name, data_root in (('full', tiny_toy_root), ('eval_only', root)):
+        out = str(tmp_path / f'{name}.json')
+        run_tool(
+            osp.join(ROOT, 'tools', 'test.py'), CFG,
+            ckpt, '--out', out, '--work-dir',
+            str(tmp_path / name), '--cfg-options', f'data_root={data_root}',
+            cwd=str(tmp_path))
+        with open(out) as f:
+            metrics[name] = json.load(f)
+    assert metrics['eval_only'] == metrics['full']
+    assert metrics['full']['prvr/SumR'] > 0

@@ -63,7 +63,7 @@ def plot(curves: dict, out: str, split: str, fusion_weight: float) -> None:
 
     panels = curves['panels']
     fig, axes = plt.subplots(
-        len(panels), 1, figsize=(10, 2.6 * len(panels) + 0.8),
+        len(panels), 1, figsize=(12, 2.6 * len(panels) + 0.8),
         squeeze=False)
     styles = dict(
         inher=dict(color='tab:blue', label='inheritance'),
@@ -89,7 +89,7 @@ def plot(curves: dict, out: str, split: str, fusion_weight: float) -> None:
         ax.set_title(_label(panel, fusion_weight), fontsize=9,
                      color='tab:red' if panel['is_gt'] else 'black')
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc='upper right', ncol=3)
+        ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0))
     notes = [f'query {curves["query_id"]} ({split} split): GT rank '
              f'{curves["gt_rank"]}']
     if not curves['has_teacher']:
