@@ -11,7 +11,9 @@ stages:
     of the inheritance, exploration and fused matrices (R@1/5/10/100, SumR,
     MedR, MnR, mAP);
 (c) ``baseline``: :func:`baseline_retrieval_metrics` (the straightforward
-    per-query ``np.argsort`` evaluation) of the same three matrices.
+    evaluation of the DL-DKD code: per query ``np.argsort``, ``np.where``
+    of the positives, and a Python AP loop over the ranked labels) of the
+    same three matrices.
 
 Data: each video gets a valid length drawn uniformly in ``[L // 2, L]``
 (clips zeroed beyond it); query ``i`` is relevant to video ``i % V`` and is

@@ -13,8 +13,9 @@ score matrix:
   videos that score strictly higher (``O(chunk * V)`` memory, no sort).
 * :func:`retrieval_metrics` implements the metric conventions of the
   DL-DKD evaluation (best positive for R@k / MedR / MnR, first positive for
-  mAP); :func:`baseline_retrieval_metrics` is a straightforward per-query
-  numpy reference of the same numbers, used by tests and benchmarks.
+  mAP); :func:`baseline_retrieval_metrics` is the straightforward
+  per-query reference of the same numbers (numpy ``argsort`` and a Python
+  AP loop, as the authors evaluate), used by tests and benchmarks.
 """
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -373,14 +374,15 @@ def baseline_retrieval_metrics(scores: np.ndarray,
                                positives: np.ndarray) -> Dict[str, float]:
     """Per-query numpy reference of :func:`retrieval_metrics`.
 
-    The straightforward evaluation: for every query, ``np.argsort`` the
+    The straightforward evaluation of the DL-DKD code base, kept as the
+    reference for tests and benchmarks: for every query, ``np.argsort`` the
     negated scores and locate each positive in the ranking with
     ``np.where`` (best one for R@k / MedR / MnR); then, in a second
-    per-query pass (a separate mAP routine, as in the DL-DKD evaluation),
-    rank again and compute the average precision of the first positive.
-    Its cost is ``O(Q * V log V)`` in Python-level loops; it exists to
-    cross-check and benchmark the vectorised version. Ties are broken by
-    ``np.argsort``'s (unstable) order.
+    per-query pass (the separate mAP routine), rank again, lay the 0/1
+    relevance labels of the first positive out in ranking order as a Python
+    list and walk it in a Python loop accumulating precision at each hit.
+    Its cost is ``O(Q * V log V)`` in numpy plus ``O(Q * V)`` Python steps.
+    Ties are broken by ``np.argsort``'s (unstable) order.
 
     Args:
         scores (np.ndarray): (Q, V) scores, higher = better.
@@ -407,14 +409,19 @@ def baseline_retrieval_metrics(scores: np.ndarray,
         ]
         best_ranks[i] = min(found)
 
+    num_videos = scores.shape[1]
     average_precisions = np.zeros(num_queries, dtype=np.float64)
     for i in range(num_queries):
         ranking = np.argsort(-scores[i])
-        relevant = ranking == positives[i, 0]
-        hit_positions = np.where(relevant)[0] + 1  # 1-based
-        precision_at_hits = np.arange(1, len(hit_positions) + 1) / \
-            hit_positions
-        average_precisions[i] = precision_at_hits.sum() / len(hit_positions)
+        labels = [0] * num_videos
+        labels[int(positives[i, 0])] = 1
+        ordered = [labels[video] for video in ranking]
+        hits, precision_sum = 0, 0.0
+        for position, label in enumerate(ordered, 1):
+            if label:
+                hits += 1
+                precision_sum += hits / position
+        average_precisions[i] = precision_sum / hits if hits else 0.0
 
     metrics: Dict[str, float] = {}
     for k in (1, 5, 10, 100):
