@@ -54,7 +54,7 @@ def parse_args():
 
 def merge_args(cfg: Config, args) -> Config:
     """Merge the training flags into the config."""
-    from prvr_mm.utils import merge_cli_options
+    from prvr_mm.utils import drop_custom_hooks, merge_cli_options
     merge_cli_options(cfg, args.cfg_options, args.config, args.work_dir,
                       args.launcher)
     if args.amp:
@@ -67,10 +67,7 @@ def merge_args(cfg: Config, args) -> Config:
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
         cfg.default_hooks.checkpoint.save_best = None
-        cfg.custom_hooks = [
-            h for h in cfg.get('custom_hooks', [])
-            if h['type'] != 'EarlyStoppingHook'
-        ]
+        drop_custom_hooks(cfg, ['EarlyStoppingHook'])
     if args.seed is not None:
         cfg.randomness = dict(seed=args.seed,
                               deterministic=args.deterministic)

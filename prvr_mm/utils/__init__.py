@@ -6,6 +6,7 @@ __all__ = [
     'patch_missing_drn', 'register_safe_globals', 'safe_globals',
     'init_cpu_distributed', 'use_cpu_ddp_wrapper'
 ]
-from .setup_env import merge_cli_options, strip_training  # noqa: E402
+from .setup_env import (drop_custom_hooks, merge_cli_options,  # noqa: E402
+                        strip_training)
 
-__all__ += ['merge_cli_options', 'strip_training']
+__all__ += ['drop_custom_hooks', 'merge_cli_options', 'strip_training']

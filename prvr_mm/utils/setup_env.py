@@ -1,6 +1,6 @@
 """Shared set-up of ``tools/train.py`` and ``tools/test.py``."""
 import os.path as osp
-from typing import Optional
+from typing import Optional, Sequence
 
 from mmengine.config import Config
 
@@ -70,8 +70,22 @@ def strip_training(cfg: Config) -> Config:
     for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
                 'param_scheduler'):
         cfg[key] = None
+    return drop_custom_hooks(cfg, _TRAIN_ONLY_HOOKS)
+
+
+def drop_custom_hooks(cfg: Config, types: Sequence[str]) -> Config:
+    """Remove the custom hooks of the given types from ``cfg``.
+
+    Args:
+        cfg (Config): the loaded config (modified in place).
+        types (Sequence[str]): hook type names; a scoped type such as
+            ``'mmengine.EarlyStoppingHook'`` matches ``'EarlyStoppingHook'``.
+
+    Returns:
+        Config: ``cfg``.
+    """
     cfg.custom_hooks = [
         h for h in cfg.get('custom_hooks', None) or []
-        if str(h.get('type')).split('.')[-1] not in _TRAIN_ONLY_HOOKS
+        if str(h.get('type')).split('.')[-1] not in types
     ]
     return cfg
