@@ -4,6 +4,12 @@ The mmaction2 1.2.0 wheel ships without ``mmaction/models/localizers/drn``
 (upstream issue open-mmlab/mmaction2#2714), so ``import mmaction.models``
 fails.  :func:`patch_missing_drn` places stub modules in ``sys.modules``
 *before* mmaction2 is imported, without touching site-packages.
+
+mmaction2 1.2.0's VindLU models (``mmaction/models/multimodal/vindlu``) are
+imported whenever ``transformers>=4.28`` is installed, and they import names
+that transformers 5 removed (``apply_chunking_to_forward``), so again
+``import mmaction.models`` fails. :func:`patch_vindlu_for_transformers5`
+stubs that package (building a VindLU model then raises a clear error).
 """
 import importlib.util
 import os.path as osp
@@ -12,6 +18,8 @@ import types
 from typing import Optional
 
 _DRN_PKG = 'mmaction.models.localizers.drn'
+_VINDLU_PKG = 'mmaction.models.multimodal.vindlu'
+_VINDLU_MODELS = ('VindLUVQA', 'VindLURetrievalMC', 'VindLURetrieval')
 
 
 def _mmaction_dir() -> Optional[str]:
@@ -55,6 +63,58 @@ def patch_missing_drn() -> bool:
     pkg.DRN = _MissingDRN
     sys.modules[_DRN_PKG] = pkg
     sys.modules[_DRN_PKG + '.drn'] = mod
+    return True
+
+
+def _transformers_major() -> Optional[int]:
+    """Major version of the installed transformers (without importing it)."""
+    from importlib import metadata
+    try:
+        version = metadata.version('transformers')
+    except metadata.PackageNotFoundError:
+        return None
+    head = version.split('.', 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _missing_vindlu(name: str) -> type:
+
+    class _MissingVindLU:
+        """Placeholder of a VindLU model that cannot import here."""
+
+        def __init__(self, *args, **kwargs) -> None:
+            raise ImportError(
+                f'{name}: mmaction2 1.2.0\'s VindLU models do not import with '
+                'transformers >= 5 (they use apply_chunking_to_forward, '
+                'removed in transformers 5); prvr_mm stubbed them so that '
+                '`import mmaction.models` works. Install transformers<5 '
+                'to use VindLU.')
+
+    _MissingVindLU.__name__ = _MissingVindLU.__qualname__ = name
+    return _MissingVindLU
+
+
+def patch_vindlu_for_transformers5() -> bool:
+    """Stub mmaction2's VindLU package when transformers >= 5 is installed.
+
+    Returns:
+        bool: ``True`` when the stub was installed, ``False`` when mmaction2
+        is absent or already imported, or transformers is absent or < 5.
+    """
+    if _VINDLU_PKG in sys.modules or 'mmaction.models' in sys.modules:
+        return False
+    major = _transformers_major()
+    if major is None or major < 5 or _mmaction_dir() is None:
+        return False
+    from mmaction.registry import MODELS  # registries only, no models
+    pkg = types.ModuleType(_VINDLU_PKG)
+    pkg.__path__ = []
+    pkg.__all__ = list(_VINDLU_MODELS)
+    for name in _VINDLU_MODELS:
+        stub = _missing_vindlu(name)
+        setattr(pkg, name, stub)
+        MODELS.register_module(name=name, module=stub, force=True)
+    sys.modules[_VINDLU_PKG] = pkg
     return True
 
 

@@ -53,3 +53,19 @@ def test_safe_globals_do_not_allow_getattr():
     assert getattr not in safe_globals()
     allowed = torch.serialization.get_safe_globals()
     assert getattr not in allowed
+
+
+def test_vindlu_stub_with_transformers5():
+    """transformers >= 5 breaks mmaction2 1.2.0's VindLU imports: the stub
+    lets ``import mmaction.models`` work and names the cause on build."""
+    from prvr_mm.utils.compat import _transformers_major
+    major = _transformers_major()
+    if major is None or major < 5:
+        pytest.skip('transformers < 5 (or absent): VindLU imports as is')
+    proc = run('import prvr_mm, mmaction.models\n'
+               'from mmaction.registry import MODELS\n'
+               'from mmengine.registry import init_default_scope\n'
+               "init_default_scope('mmaction')\n"
+               "MODELS.build(dict(type='VindLURetrieval'))")
+    assert proc.returncode != 0
+    assert 'apply_chunking_to_forward' in proc.stderr, proc.stderr[-2000:]
