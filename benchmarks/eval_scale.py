@@ -58,16 +58,13 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Dict, Optional
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from prvr_mm.evaluation.functional import (  # noqa: E402
-    baseline_retrieval_metrics, chunked_max_scores, fuse_scores,
-    retrieval_metrics)
+from prvr_mm.evaluation.functional import (chunked_max_scores, fuse_scores,
+                                           retrieval_metrics)
+from reference_metrics import baseline_retrieval_metrics
 
 SCALES = {
     'tvr': dict(num_queries=10895, num_videos=2179, storage='float32'),

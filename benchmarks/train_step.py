@@ -27,20 +27,17 @@ The last line is ``train_step tvr <device>: median_s=<s> peak_mb=<MiB>``.
 """
 import argparse
 import logging
-import os.path as osp
 import statistics
-import sys
 import time
 from typing import Dict, Optional
 
 import torch
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+from mmengine.logging import MMLogger
+from mmengine.optim import OptimWrapper
 
-import prvr_mm  # noqa: E402,F401
-from mmaction.registry import MODELS  # noqa: E402
-from mmengine.logging import MMLogger  # noqa: E402
-from mmengine.optim import OptimWrapper  # noqa: E402
+import prvr_mm  # noqa: F401  (stack fixes + registration)
+from mmaction.registry import MODELS
 
 TVR = dict(
     num_videos=128,
@@ -77,10 +74,8 @@ def build_model(label_style: str) -> torch.nn.Module:
             loss_nce=dict(type='InfoNCELoss', loss_weight=0.04),
             loss_distill=dict(
                 type='FrameKLDistillLoss', temperature=0.2, loss_weight=0.1),
-            label_style=label_style,
-            alpha=0.8,
-            beta=0.8,
-            kd_weight=1.0))
+            label_style=label_style))
+    model.set_schedule(kd_weight=1.0, alpha=0.8, beta=0.8)
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.WARNING)  # one INFO record per parameter

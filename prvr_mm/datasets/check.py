@@ -20,61 +20,10 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
+from .layout import (COLLECTIONS, SPLITS, TEACHER_DIM, collection_paths,
+                     teacher_text_key, video_id_of)
 from .readers import (BigFileReader, H5FeatureReader, PRVRDataError,
-                      check_features, resolve_feature_path, scan_caption_file,
-                      teacher_text_key, video_id_of)
-
-#: Published layout of each MS-SL collection: BigFile folder name and the
-#: feature dimensions of the student video (I3D / ResNet+I3D) and query
-#: (RoBERTa tokens) features; the CLIP ViT-B/32 teacher is 512-d.
-COLLECTIONS: Dict[str, dict] = {
-    'tvr': dict(visual_feature='i3d_resnet', video_dim=3072, query_dim=768),
-    'activitynet': dict(visual_feature='i3d', video_dim=1024,
-                        query_dim=1024),
-    'charades': dict(visual_feature='i3d_rgb_lgi', video_dim=1024,
-                     query_dim=1024),
-}
-TEACHER_DIM = 512
-SPLITS = ('train', 'val', 'test')
-
-
-def collection_paths(root: str,
-                     collection: str,
-                     visual_feature: Optional[str] = None) -> Dict[str, str]:
-    """Absolute paths of every file of a collection under ``root``.
-
-    Args:
-        root (str): folder holding the collection folder ``collection``.
-        collection (str): ``tvr``, ``activitynet``, ``charades`` (or any
-            name laid out the same way).
-        visual_feature (str, optional): BigFile folder (or h5 file) name
-            under ``FeatureData``; defaults to the published one.
-
-    Returns:
-        dict: ``dir``, ``caption_<split>``, ``text``, ``video``,
-        ``teacher_video``, ``teacher_text``.
-    """
-    if visual_feature is None:
-        if collection not in COLLECTIONS:
-            raise ValueError(
-                f'unknown collection {collection!r}: pass visual_feature '
-                f'(known collections: {sorted(COLLECTIONS)})')
-        visual_feature = COLLECTIONS[collection]['visual_feature']
-    base = osp.join(root, collection)
-    text, feat = osp.join(base, 'TextData'), osp.join(base, 'FeatureData')
-    paths = dict(
-        dir=base,
-        text=osp.join(text, f'roberta_{collection}_query_feat.hdf5'),
-        video=osp.join(feat, visual_feature),
-        teacher_video=osp.join(
-            feat, f'new_clip_vit_32_{collection}_vid_features.hdf5'),
-        teacher_text=osp.join(
-            text, f'clip_ViT_B_32_{collection}_query_feat.hdf5'))
-    for split in SPLITS:
-        paths[f'caption_{split}'] = osp.join(
-            text, f'{collection}{split}.caption.txt')
-    return paths
-
+                      check_features, resolve_feature_path, scan_caption_file)
 
 def _summary(values: Sequence[float]) -> Optional[dict]:
     if not len(values):

@@ -7,10 +7,10 @@ from typing import Callable, List, Optional, Sequence, Union
 from mmengine.dataset import BaseDataset
 
 from mmaction.registry import DATASETS
-from .toy import ensure_toy_dataset
+from .layout import SPLITS, collection_files, teacher_text_key, video_id_of
 from .readers import (BigFileReader, PRVRDataError, build_feature_reader,
-                      describe_missing, missing_keys, parse_caption_file,
-                      teacher_text_key, video_id_of)
+                      describe_missing, missing_keys, parse_caption_file)
+from .toy import ensure_toy_dataset
 
 
 @DATASETS.register_module()
@@ -20,7 +20,10 @@ class PRVRFeatureDataset(BaseDataset):
     Reads the MS-SL layout (caption txt + h5 token features + BigFile or h5
     clip features) and, optionally, the CLIP teacher's frame and sentence
     features.  Paths are relative to ``data_root`` (so overriding
-    ``data_root`` moves all of them).
+    ``data_root`` moves all of them).  With ``collection`` and ``split``
+    the file names come from :mod:`prvr_mm.datasets.layout` (the folder
+    ``data_root`` is then ``ROOT/<collection>``); any path given explicitly
+    wins.
 
     Each raw item given to the pipeline holds ``video_id``, ``query_ids``,
     ``video_feat`` (T, Dv), ``query_feats`` (list of (Lq_i, Dq)), and when
@@ -28,9 +31,13 @@ class PRVRFeatureDataset(BaseDataset):
     (list of (Dt,)), ``duration`` and ``timestamps``.
 
     Args:
-        ann_file (str): caption file, ``<cap_id> <sentence>`` lines.
-        video_feature (str): BigFile folder or h5 file of clip features.
-        text_feature (str): h5 of token features keyed by cap_id.
+        ann_file (str, optional): caption file, ``<cap_id> <sentence>``
+            lines; defaults to the layout's file of ``split``.
+        video_feature (str, optional): BigFile folder or h5 file of clip
+            features; defaults to the layout's ``FeatureData/<visual
+            feature>``.
+        text_feature (str, optional): h5 of token features keyed by cap_id;
+            defaults to the layout's RoBERTa file.
         teacher_video_feature (str, optional): h5 of CLIP frame features
             keyed by video id.
         teacher_text_feature (str, optional): h5 of CLIP sentence features
@@ -38,6 +45,15 @@ class PRVRFeatureDataset(BaseDataset):
             is accepted too).
         meta_file (str, optional): JSON ``{"videos": {vid: {"duration": s}},
             "queries": {cap_id: {"timestamps": [s, e]}}}`` for moment hints.
+        collection (str, optional): collection name of the layout (e.g.
+            ``'tvr'``); needed by the layout defaults.
+        split (str, optional): ``'train'``, ``'val'`` or ``'test'``.
+        visual_feature (str, optional): BigFile folder name under
+            ``FeatureData``; defaults to the collection's published one.
+        with_teacher (bool): read the layout's CLIP teacher files (training
+            needs them). Defaults to False.
+        with_meta (bool): read the layout's meta file
+            (``TextData/<collection>_meta.json``). Defaults to False.
         video_dim (int, optional): expected clip feature dim.
         text_dim (int, optional): expected token feature dim.
         teacher_dim (int, optional): expected CLIP feature dim.
@@ -56,12 +72,17 @@ class PRVRFeatureDataset(BaseDataset):
     """
 
     def __init__(self,
-                 ann_file: str,
-                 video_feature: str,
-                 text_feature: str,
+                 ann_file: Optional[str] = None,
+                 video_feature: Optional[str] = None,
+                 text_feature: Optional[str] = None,
                  teacher_video_feature: Optional[str] = None,
                  teacher_text_feature: Optional[str] = None,
                  meta_file: Optional[str] = None,
+                 collection: Optional[str] = None,
+                 split: Optional[str] = None,
+                 visual_feature: Optional[str] = None,
+                 with_teacher: bool = False,
+                 with_meta: bool = False,
                  video_dim: Optional[int] = None,
                  text_dim: Optional[int] = None,
                  teacher_dim: Optional[int] = None,
@@ -74,8 +95,30 @@ class PRVRFeatureDataset(BaseDataset):
                  **kwargs) -> None:
         if generate_toy is not None:
             ensure_toy_dataset(data_root, **generate_toy)
+        if collection is not None:
+            if split not in SPLITS:
+                raise ValueError(f'split must be one of {SPLITS} with '
+                                 f'collection={collection!r}, got {split!r}')
+            files = collection_files(collection, visual_feature)
+            ann_file = ann_file or files[f'caption_{split}']
+            video_feature = video_feature or files['video']
+            text_feature = text_feature or files['text']
+            if with_teacher:
+                teacher_video_feature = (
+                    teacher_video_feature or files['teacher_video'])
+                teacher_text_feature = (
+                    teacher_text_feature or files['teacher_text'])
+            if with_meta:
+                meta_file = meta_file or files['meta']
+        elif with_teacher or with_meta or split is not None:
+            raise ValueError('split, with_teacher and with_meta need '
+                             'collection (the layout that names the files)')
+        if not (ann_file and video_feature and text_feature):
+            raise ValueError(
+                'PRVRFeatureDataset needs ann_file, video_feature and '
+                'text_feature, or collection and split to take them from '
+                'the MS-SL layout')
         join = (lambda p: osp.join(data_root, p) if p else None)
-        self.cache = cache
         self.check_keys = check_keys
         self.video_reader = build_feature_reader(
             join(video_feature), video_dim, cache)

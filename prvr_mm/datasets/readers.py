@@ -18,16 +18,6 @@ class PRVRDataError(ValueError):
     """Invalid or missing PRVR data; the message names file, key, shape."""
 
 
-def video_id_of(cap_id: str) -> str:
-    """Video id of a caption id: the part before the first ``#``."""
-    return cap_id.split('#', 1)[0]
-
-
-def teacher_text_key(cap_id: str) -> str:
-    """Key of a caption in the CLIP text h5 (``#enc#`` -> ``#``)."""
-    return cap_id.replace('#enc#', '#')
-
-
 def scan_caption_file(path: str) -> Tuple[List[Tuple[str, str]], List[str]]:
     """Read ``<cap_id> <sentence>`` lines, collecting every error.
 
@@ -146,7 +136,52 @@ class _LazyHandle:
                 pass
 
 
-class H5FeatureReader(_LazyHandle):
+class _FeatureReader(_LazyHandle):
+    """What both readers share: the cached, validated :meth:`read`.
+
+    Subclasses implement ``__contains__``, :meth:`_raw` and
+    :meth:`_missing`.
+
+    Args:
+        path (str): the feature file or folder.
+        dim (int, optional): expected feature dimension.
+        cache (bool): keep every array read in RAM.
+    """
+
+    def __init__(self, path: str, dim: Optional[int], cache: bool) -> None:
+        self.path = path
+        self.dim = dim
+        self.cache: Optional[Dict[str, np.ndarray]] = {} if cache else None
+
+    def __contains__(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def _raw(self, key: str) -> Tuple[np.ndarray, str]:
+        """The stored array of ``key`` and the file it came from."""
+        raise NotImplementedError
+
+    def _missing(self, key: str) -> str:
+        """The error message of a key the file does not hold."""
+        raise NotImplementedError
+
+    def read(self, key: str) -> np.ndarray:
+        """Read and validate ``key``; returns float32 (T, D).
+
+        Raises:
+            PRVRDataError: missing key, no rows, wrong dimension, NaN/inf.
+        """
+        if self.cache is not None and key in self.cache:
+            return self.cache[key]
+        if key not in self:
+            raise PRVRDataError(self._missing(key))
+        raw, source = self._raw(key)
+        feats = check_features(raw, source, key, self.dim)
+        if self.cache is not None:
+            self.cache[key] = feats
+        return feats
+
+
+class H5FeatureReader(_FeatureReader):
     """Features stored in one h5 file: key -> (T, D) (or (D,)) array.
 
     Args:
@@ -161,9 +196,7 @@ class H5FeatureReader(_LazyHandle):
                  cache: bool = False) -> None:
         if not osp.isfile(path):
             raise PRVRDataError(f'feature file not found: {path}')
-        self.path = path
-        self.dim = dim
-        self.cache = {} if cache else None
+        super().__init__(path, dim, cache)
 
     @property
     def file(self):
@@ -181,21 +214,15 @@ class H5FeatureReader(_LazyHandle):
     def __contains__(self, key: str) -> bool:
         return key in self.file
 
-    def read(self, key: str) -> np.ndarray:
-        """Read and validate ``key``; returns float32 (T, D)."""
-        if self.cache is not None and key in self.cache:
-            return self.cache[key]
-        if key not in self.file:
-            raise PRVRDataError(
-                f'{self.path}: missing key {key!r} (expected an array of '
+    def _raw(self, key: str) -> Tuple[np.ndarray, str]:
+        return self.file[key][()], self.path
+
+    def _missing(self, key: str) -> str:
+        return (f'{self.path}: missing key {key!r} (expected an array of '
                 f'shape (T, {self.dim or "D"}))')
-        feats = check_features(self.file[key][()], self.path, key, self.dim)
-        if self.cache is not None:
-            self.cache[key] = feats
-        return feats
 
 
-class BigFileReader(_LazyHandle):
+class BigFileReader(_FeatureReader):
     """The BigFile layout of MS-SL feature packs, read through ``np.memmap``.
 
     ``root`` holds ``shape.txt`` ("N D"), ``id.txt`` (N whitespace separated
@@ -218,9 +245,7 @@ class BigFileReader(_LazyHandle):
                 raise PRVRDataError(
                     f'BigFile {root}: missing {name} (expected shape.txt, '
                     'id.txt, feature.bin, video2frames.txt)')
-        self.path = root
-        self.dim = dim
-        self.cache = {} if cache else None
+        super().__init__(root, dim, cache)
         with open(osp.join(root, 'shape.txt')) as f:
             try:
                 self.num, self.feat_dim = (int(x) for x in f.read().split())
@@ -282,19 +307,13 @@ class BigFileReader(_LazyHandle):
     def __contains__(self, key: str) -> bool:
         return key in self.frames
 
-    def read(self, key: str) -> np.ndarray:
-        """Frames of video ``key`` in order; returns float32 (T, D)."""
-        if self.cache is not None and key in self.cache:
-            return self.cache[key]
-        if key not in self.frames:
-            raise PRVRDataError(
-                f'{self.path}/video2frames.txt: missing video id {key!r} '
+    def _raw(self, key: str) -> Tuple[np.ndarray, str]:
+        """The frames of video ``key`` in order."""
+        return self.matrix[self.frames[key]], f'{self.path}/feature.bin'
+
+    def _missing(self, key: str) -> str:
+        return (f'{self.path}/video2frames.txt: missing video id {key!r} '
                 f'(expected frames of shape (T, {self.feat_dim}))')
-        feats = check_features(self.matrix[self.frames[key]],
-                               f'{self.path}/feature.bin', key, self.dim)
-        if self.cache is not None:
-            self.cache[key] = feats
-        return feats
 
 
 def missing_keys(reader,

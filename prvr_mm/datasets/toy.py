@@ -8,23 +8,20 @@ random linear map with noise; the "CLIP" teacher sees them through another
 map (frame level, with a domain-gap offset and noise) and encodes sentences
 in the same space, so its frame-level scores are informative but imperfect.
 
-Layout written under ``root`` (collection ``toy``)::
-
-    TextData/toy{train,val,test}.caption.txt   <video>#enc#<n> <sentence>
-    TextData/roberta_toy_query_feat.hdf5       cap_id -> (Lq, query_dim)
-    TextData/clip_ViT_B_32_toy_query_feat.hdf5 cap_id with '#' -> (1, Dt)
-    TextData/toy_meta.json                     durations and timestamps
-    FeatureData/toy_i3d/{shape.txt,id.txt,feature.bin,video2frames.txt}
-    FeatureData/new_clip_vit_32_toy_vid_features.hdf5  video -> (Tt, Dt)
+The files are the MS-SL layout (:mod:`prvr_mm.datasets.layout`) of the
+collection ``toy`` written under ``root``, with the meta file (durations and
+moment timestamps) and the BigFile folder ``FeatureData/toy_i3d``.
 """
-import json
 import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import numpy as np
+
+from .layout import (collection_files, teacher_text_key, write_bigfile,
+                     write_captions, write_h5, write_meta)
 
 ACTIONS = ('opens', 'carries', 'throws', 'washes', 'paints', 'drops',
            'lifts', 'pushes', 'cuts', 'folds', 'kicks', 'holds', 'shakes',
@@ -155,18 +152,6 @@ class _ToyWorld:
         return ' '.join(words), np.stack(tokens), text
 
 
-def _write_bigfile(folder: str, frame_ids: List[str],
-                   rows: List[np.ndarray], video2frames: dict) -> None:
-    matrix = np.concatenate(rows).astype(np.float32)
-    matrix.tofile(osp.join(folder, 'feature.bin'))
-    with open(osp.join(folder, 'shape.txt'), 'w') as f:
-        f.write(f'{matrix.shape[0]} {matrix.shape[1]}')
-    with open(osp.join(folder, 'id.txt'), 'w') as f:
-        f.write(' '.join(frame_ids))
-    with open(osp.join(folder, 'video2frames.txt'), 'w') as f:
-        f.write(repr(video2frames))
-
-
 def make_toy_dataset(root: str,
                      seed: int = 0,
                      collection: str = 'toy',
@@ -194,52 +179,35 @@ def make_toy_dataset(root: str,
     parent = osp.dirname(osp.abspath(root))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.toy_', dir=parent)
-    text_dir, feat_dir = osp.join(tmp, 'TextData'), osp.join(tmp, 'FeatureData')
-    big_dir = osp.join(feat_dir, visual_feature)
-    for d in (text_dir, big_dir):
-        os.makedirs(d)
+    files = {
+        key: osp.join(tmp, rel)
+        for key, rel in collection_files(collection, visual_feature).items()
+    }
+    stats = {}
+    student, teacher, tokens, sentences = {}, {}, {}, {}
+    durations, timestamps = {}, {}
+    for split, n_videos in cfg['num_videos'].items():
+        captions = []
+        for v in range(n_videos):
+            vid = f'{collection}_{split}_{v:05d}'
+            student[vid], teacher[vid], visible = world.video()
+            durations[vid] = len(student[vid]) * sec
+            for n in range(world._between(cfg['queries_per_video'])):
+                a, o, s, e = visible[int(rng.integers(len(visible)))]
+                cap_id = f'{vid}#enc#{n}'
+                sentence, tokens[cap_id], text = world.query(a, o)
+                sentences[teacher_text_key(cap_id)] = text[None]
+                captions.append((cap_id, sentence))
+                timestamps[cap_id] = (s * sec, e * sec)
+        write_captions(files[f'caption_{split}'], captions)
+        stats[f'{split}_videos'] = n_videos
+        stats[f'{split}_queries'] = len(captions)
 
-    import h5py
-    stats, frame_ids, frame_rows, video2frames = {}, [], [], {}
-    meta = dict(videos={}, queries={})
-    with h5py.File(osp.join(text_dir, f'roberta_{collection}_query_feat.hdf5'),
-                   'w') as q_h5, \
-            h5py.File(osp.join(text_dir,
-                               f'clip_ViT_B_32_{collection}_query_feat.hdf5'),
-                      'w') as tq_h5, \
-            h5py.File(osp.join(
-                feat_dir, f'new_clip_vit_32_{collection}_vid_features.hdf5'),
-                'w') as tv_h5:
-        for split, n_videos in cfg['num_videos'].items():
-            lines = []
-            for v in range(n_videos):
-                vid = f'{collection}_{split}_{v:05d}'
-                student, teacher, visible = world.video()
-                ids = [f'{vid}_{t}' for t in range(len(student))]
-                video2frames[vid] = ids
-                frame_ids.extend(ids)
-                frame_rows.append(student)
-                tv_h5[vid] = teacher.astype(np.float32)
-                meta['videos'][vid] = dict(duration=len(student) * sec)
-                for n in range(world._between(cfg['queries_per_video'])):
-                    a, o, s, e = visible[int(rng.integers(len(visible)))]
-                    cap_id = f'{vid}#enc#{n}'
-                    sentence, tokens, text = world.query(a, o)
-                    q_h5[cap_id] = tokens.astype(np.float32)
-                    tq_h5[cap_id.replace('#enc#', '#')] = text[None].astype(
-                        np.float32)
-                    lines.append(f'{cap_id} {sentence}')
-                    meta['queries'][cap_id] = dict(
-                        timestamps=[s * sec, e * sec])
-            with open(osp.join(text_dir, f'{collection}{split}.caption.txt'),
-                      'w') as f:
-                f.write('\n'.join(lines) + '\n')
-            stats[f'{split}_videos'] = n_videos
-            stats[f'{split}_queries'] = len(lines)
-
-    _write_bigfile(big_dir, frame_ids, frame_rows, video2frames)
-    with open(osp.join(text_dir, f'{collection}_meta.json'), 'w') as f:
-        json.dump(meta, f)
+    write_h5(files['text'], tokens)
+    write_h5(files['teacher_text'], sentences)
+    write_h5(files['teacher_video'], teacher)
+    write_bigfile(files['video'], student)
+    write_meta(files['meta'], durations, timestamps)
     try:
         os.rename(tmp, root)
     except OSError:  # another process finished first: keep its copy

@@ -13,13 +13,14 @@ score matrix:
   videos that score strictly higher (``O(chunk * V)`` memory, no sort).
 * :func:`retrieval_metrics` implements the metric conventions of the
   DL-DKD evaluation (best positive for R@k / MedR / MnR, first positive for
-  mAP); :func:`baseline_retrieval_metrics` is the straightforward
+  mAP); ``benchmarks/reference_metrics.py`` holds the straightforward
   per-query reference of the same numbers (numpy ``argsort`` and a Python
   AP loop, as the authors evaluate), used by tests and benchmarks.
+* :func:`branch_weights` and :func:`fuse_scores` define the fused score
+  ``w * inher + (1 - w) * explore``.
 """
 from typing import Dict, List, Optional, Sequence, Union
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -30,7 +31,7 @@ _RANK_BLOCK_NUMEL = 1 << 21
 
 __all__ = [
     'chunked_max_scores', 'gt_ranks', 'retrieval_metrics', 'fuse_scores',
-    'baseline_retrieval_metrics'
+    'branch_weights', 'random_ranking_sumr'
 ]
 
 
@@ -370,66 +371,34 @@ def fuse_scores(inher: Tensor, explore: Tensor, weight: float) -> Tensor:
     return out
 
 
-def baseline_retrieval_metrics(scores: np.ndarray,
-                               positives: np.ndarray) -> Dict[str, float]:
-    """Per-query numpy reference of :func:`retrieval_metrics`.
-
-    The straightforward evaluation of the DL-DKD code base, kept as the
-    reference for tests and benchmarks: for every query, ``np.argsort`` the
-    negated scores and locate each positive in the ranking with
-    ``np.where`` (best one for R@k / MedR / MnR); then, in a second
-    per-query pass (the separate mAP routine), rank again, lay the 0/1
-    relevance labels of the first positive out in ranking order as a Python
-    list and walk it in a Python loop accumulating precision at each hit.
-    Its cost is ``O(Q * V log V)`` in numpy plus ``O(Q * V)`` Python steps.
-    Ties are broken by ``np.argsort``'s (unstable) order.
+def branch_weights(branches: Sequence[str],
+                   fusion_weight: float) -> Dict[str, float]:
+    """Weight of every branch in the fused score.
 
     Args:
-        scores (np.ndarray): (Q, V) scores, higher = better.
-        positives (np.ndarray): (Q, P) int relevant video indices padded
-            with -1; column 0 must be valid. A (Q,) array is one positive per
-            query.
+        branches (Sequence[str]): one or two branch names, the inheritance
+            branch first (``('inher', 'explore')``).
+        fusion_weight (float): ``w`` of ``w * inher + (1 - w) * explore``.
 
     Returns:
-        dict[str, float]: ``R@1``, ``R@5``, ``R@10``, ``R@100``, ``SumR``,
-        ``MedR``, ``MnR``, ``mAP``.
+        dict[str, float]: ``{inher: w, explore: 1 - w}``, or ``{name: 1.0}``
+        for a single branch.
     """
-    scores = np.asarray(scores)
-    positives = np.asarray(positives)
-    if positives.ndim == 1:
-        positives = positives[:, None]
-    num_queries = scores.shape[0]
+    if len(branches) == 2:
+        return {branches[0]: fusion_weight, branches[1]: 1 - fusion_weight}
+    return {branches[0]: 1.0}
 
-    best_ranks = np.zeros(num_queries, dtype=np.int64)
-    for i in range(num_queries):
-        ranking = np.argsort(-scores[i])
-        found = [
-            np.where(ranking == video)[0][0] + 1 for video in positives[i]
-            if video >= 0
-        ]
-        best_ranks[i] = min(found)
 
-    num_videos = scores.shape[1]
-    average_precisions = np.zeros(num_queries, dtype=np.float64)
-    for i in range(num_queries):
-        ranking = np.argsort(-scores[i])
-        labels = [0] * num_videos
-        labels[int(positives[i, 0])] = 1
-        ordered = [labels[video] for video in ranking]
-        hits, precision_sum = 0, 0.0
-        for position, label in enumerate(ordered, 1):
-            if label:
-                hits += 1
-                precision_sum += hits / position
-        average_precisions[i] = precision_sum / hits if hits else 0.0
+def random_ranking_sumr(num_videos: int,
+                        ks: Sequence[int] = (1, 5, 10, 100)) -> float:
+    """Expected SumR of a uniformly random ranking (one positive/query).
 
-    metrics: Dict[str, float] = {}
-    for k in (1, 5, 10, 100):
-        metrics[f'R@{k}'] = 100.0 * len(
-            np.where(best_ranks <= k)[0]) / num_queries
-    metrics['SumR'] = float(metrics['R@1'] + metrics['R@5'] + metrics['R@10'] +
-                            metrics['R@100'])
-    metrics['MedR'] = float(np.median(best_ranks))
-    metrics['MnR'] = float(np.mean(best_ranks))
-    metrics['mAP'] = float(np.mean(average_precisions))
-    return metrics
+    Args:
+        num_videos (int): videos ranked for every query.
+        ks (Sequence[int]): the recall cut-offs summed. Defaults to
+            ``(1, 5, 10, 100)``.
+
+    Returns:
+        float: ``sum_k 100 * min(k, V) / V``.
+    """
+    return sum(100.0 * min(k, num_videos) / num_videos for k in ks)

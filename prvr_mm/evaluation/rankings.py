@@ -1,5 +1,9 @@
 """Per-query top-k rankings with moment hints, dumped as JSON.
 
+Clip ``i`` of ``T`` clips is taken to cover ``[i / T, (i + 1) / T]`` of the
+video (uniform clips): :func:`clip_span` and :func:`clip_edges` own that
+rule for the dump and the similarity plots.
+
 :func:`write_rankings` is called by :class:`PRVRMetric` (rank 0 only) when
 ``dump_rankings`` is set. The file format is documented in
 ``docs/rankings.md``. Everything is chunked over queries and clip-level
@@ -9,16 +13,19 @@ every query (never a ``(Q, V, L)`` tensor).
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from .functional import gt_ranks
+from .functional import branch_weights, gt_ranks
 
-__all__ = ['RANKINGS_VERSION', 'clip_span', 'best_clips', 'write_rankings']
+__all__ = [
+    'RANKINGS_VERSION', 'clip_span', 'clip_edges', 'best_clips', 'write_rankings'
+]
 
 RANKINGS_VERSION = 1
 
@@ -45,11 +52,22 @@ def clip_span(clip: int, num_clips: int,
             duration * ((clip + 1) / num_clips)], 's'
 
 
-def _branch_weights(branches: Sequence[str],
-                    fusion_weight: float) -> Dict[str, float]:
-    if len(branches) == 2:
-        return {branches[0]: fusion_weight, branches[1]: 1 - fusion_weight}
-    return {branches[0]: 1.0}
+def clip_edges(num_clips: int,
+               duration: Optional[float] = None) -> Tuple[np.ndarray, str]:
+    """Boundaries of ``num_clips`` uniform clips (the rule of
+    :func:`clip_span`, for every clip at once).
+
+    Args:
+        num_clips (int): number of clips ``T``.
+        duration (float, optional): video length in seconds.
+
+    Returns:
+        tuple[np.ndarray, str]: (T + 1,) edges ``d * (i / T)`` and ``'s'``
+        when the duration is known, else ``0..T`` and ``'clip'``.
+    """
+    if duration is None:
+        return np.arange(num_clips + 1, dtype=np.float64), 'clip'
+    return duration * (np.arange(num_clips + 1) / num_clips), 's'
 
 
 @torch.no_grad()
@@ -141,7 +159,7 @@ def write_rankings(path: str,
     ranking = scores[main]
     num_queries, num_videos = ranking.shape
     k = min(topk, num_videos)
-    weights = _branch_weights(branches, fusion_weight)
+    weights = branch_weights(branches, fusion_weight)
 
     video_ids = [r['video_id'] for r in results]
     durations = [r.get('duration') for r in results]

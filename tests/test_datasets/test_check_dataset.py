@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from prvr_mm.datasets.check import check_dataset
-from prvr_mm.datasets.mini import make_mini_collection
+from tests.helpers.mini import make_mini_collection
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'data', 'check_dataset.py')

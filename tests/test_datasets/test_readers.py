@@ -11,7 +11,8 @@ import pytest
 from prvr_mm.datasets import (BigFileReader, H5FeatureReader, PRVRDataError,
                               PRVRFeatureDataset, build_feature_reader,
                               parse_caption_file)
-from prvr_mm.datasets.mini import make_mini_collection, write_bigfile
+from prvr_mm.datasets.layout import write_bigfile
+from tests.helpers.mini import make_mini_collection
 from prvr_mm.datasets.readers import resolve_feature_path, scan_caption_file
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

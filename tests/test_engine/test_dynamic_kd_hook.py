@@ -31,11 +31,18 @@ def test_target_schedules_and_floors():
     assert target_param_at(60, 0.8, 'cosine', floor=0.0) == pytest.approx(0.4)
 
 
-def test_hook_sets_model_attributes_and_logs():
+class _Model:
+    """Records what the hook hands to ``set_schedule``."""
+
+    def set_schedule(self, **values):
+        self.__dict__.update(values)
+
+
+def test_hook_sets_model_values_and_logs():
     hook = DynamicKDHook(
         kd_decay='exp', alpha_decay='cosine', alpha_init=0.8,
         beta_decay='constant', beta_init=0.7)
-    model = SimpleNamespace(kd_weight=1.0, alpha=1.0, beta=1.0)
+    model = _Model()
     hub = MessageHub.get_instance('test_dynamic_kd_hook')
     runner = SimpleNamespace(
         model=model, epoch=2, max_epochs=10, message_hub=hub)

@@ -1,20 +1,17 @@
 """Tests of the chunked scoring and ranking metrics of
 ``prvr_mm.evaluation.functional`` (golden values from the authors' code)."""
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # run from a checkout without ``pip install``
-    sys.path.insert(0, str(ROOT))
-
-from prvr_mm.evaluation.functional import (  # noqa: E402
-    baseline_retrieval_metrics, chunked_max_scores, fuse_scores, gt_ranks,
-    retrieval_metrics)
+from benchmarks.reference_metrics import baseline_retrieval_metrics
+from prvr_mm.evaluation.functional import (branch_weights,
+                                           chunked_max_scores, fuse_scores,
+                                           gt_ranks, random_ranking_sumr,
+                                           retrieval_metrics)
 
 GOLDEN = Path(__file__).parents[1] / 'data' / 'dldkd_golden'
 # golden json key -> our key
@@ -304,3 +301,11 @@ def test_metrics_random_vs_baseline():
     base = baseline_retrieval_metrics(scores.numpy(), positives.numpy())
     for key in METRIC_KEYS:
         assert ours[key] == pytest.approx(base[key], abs=1e-12)
+
+
+def test_branch_weights_and_random_sumr():
+    assert branch_weights(('inher', 'explore'), 0.7) == dict(
+        inher=0.7, explore=pytest.approx(0.3))
+    assert branch_weights(('inher', ), 0.7) == dict(inher=1.0)
+    # 12 videos: R@1 1/12, R@5 5/12, R@10 10/12, R@100 all
+    assert random_ranking_sumr(12) == pytest.approx(100 * (16 / 12 + 1))

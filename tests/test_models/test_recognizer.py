@@ -77,7 +77,8 @@ def test_preprocessor_rejects_misaligned_teacher():
 
 
 def test_loss_mode_gives_finite_losses_and_gradients():
-    model = build(label_style='soft', alpha=0.5, beta=0.6, kd_weight=0.9)
+    model = build(label_style='soft')
+    model.set_schedule(kd_weight=0.9, alpha=0.5, beta=0.6)
     model.train()
     data = model.data_preprocessor(raw_batch(), training=True)
     losses = model(**data, mode='loss')
@@ -94,11 +95,12 @@ def test_loss_mode_gives_finite_losses_and_gradients():
 
 
 def test_kd_weight_zero_trains_without_teacher_features():
-    model = build(kd_weight=0.0, teacher=None)
+    model = build(teacher=None)
+    model.set_schedule(kd_weight=0.0)
     data = model.data_preprocessor(raw_batch(teacher=False), training=True)
     losses = model(**data, mode='loss')
     assert losses['loss_kd'].item() == 0.0
-    model.kd_weight = 0.5
+    model.set_schedule(kd_weight=0.5)
     with pytest.raises(ValueError, match='teacher'):
         model(**data, mode='loss')
 
@@ -129,8 +131,8 @@ def test_single_branch_and_argument_checks():
     assert model.exploration is None and list(model.branches) == ['inher']
     with pytest.raises(ValueError, match='label_style'):
         build(label_style='fuzzy')
-    with pytest.raises(ValueError, match='fusion_weight'):
-        build(fusion_weight=1.5)
+    with pytest.raises(TypeError, match='fusion_weight'):
+        build(fusion_weight=0.5)  # owned by PRVRMetric
 
 
 def test_positional_encoding_rejects_too_long_inputs():

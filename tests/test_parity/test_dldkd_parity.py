@@ -129,7 +129,7 @@ def model(authors_state, config):
     state = convert_state_dict(
         authors_state, expected=model.state_dict().keys())
     model.load_state_dict(state, strict=True)
-    model.kd_weight = config['kd_weight']
+    model.set_schedule(kd_weight=config['kd_weight'])
     return model.eval()
 
 
@@ -152,9 +152,8 @@ def _setting(config, name):
 
 def _apply_setting(model, setting, kd_weight):
     model.label_style = setting['label_style']
-    model.alpha = setting['alpha']
-    model.beta = setting['belta']
-    model.kd_weight = kd_weight
+    model.set_schedule(
+        kd_weight=kd_weight, alpha=setting['alpha'], beta=setting['belta'])
 
 
 def _param_to_authors(authors_state):
@@ -310,7 +309,8 @@ def test_soft_with_alpha_one_matches_hard(model, inputs, config):
     _apply_setting(model, _setting(config, 'hard'), config['kd_weight'])
     with torch.no_grad():
         hard = model.loss(inputs)
-        model.label_style, model.alpha, model.beta = 'soft', 1.0, 0.3
+        model.label_style = 'soft'
+        model.set_schedule(alpha=1.0, beta=0.3)
         soft = model.loss(inputs)
     for key in LOSS_NAMES:
         assert soft[key].item() == pytest.approx(

@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from prvr_mm.datasets.check import COLLECTIONS
-from prvr_mm.datasets.mini import make_mini_collection
+from prvr_mm.datasets.layout import COLLECTIONS
+from tests.helpers.mini import make_mini_collection
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 HIDDEN = 32

@@ -10,20 +10,8 @@ import sys
 import pytest
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CFG = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_toy.py')
-
-
-def run_tool(*args, cwd):
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
-    proc = subprocess.run([sys.executable, *args],
-                          cwd=cwd,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+from tests.helpers.tools import ROOT, run_tool
+from tests.helpers.tools import TINY_TOY_CFG as CFG
 
 
 def scalars(work_dir):

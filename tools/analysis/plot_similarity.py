@@ -9,7 +9,8 @@ inheritance and exploration branches, their fused curve and, when the split
 has teacher features, the CLIP teacher's; the query's ground-truth moment is
 shaded when its timestamps are known. The x axis is in seconds when the
 video's duration is known (uniform clips assumed), else in clips. The
-computation lives in :mod:`prvr_mm.evaluation.similarity_curves`.
+computation lives in :mod:`prvr_mm.apis.inference`; the fusion weight is the
+one of the config's test evaluator.
 """
 import argparse
 import os
@@ -110,33 +111,28 @@ def plot(curves: dict, out: str, split: str, fusion_weight: float) -> None:
 def main():
     args = parse_args()
     import prvr_mm  # noqa: F401  (stack fixes + registration)
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-
-    from mmaction.registry import DATASETS, MODELS
-    from prvr_mm.evaluation.similarity_curves import (encode_split,
-                                                       query_curves)
+    from mmaction.registry import DATASETS
+    from prvr_mm.apis import (encode_split, fusion_weight_of, init_model,
+                              query_curves)
     from prvr_mm.utils import merge_cli_options
 
     cfg = Config.fromfile(args.config)
     merge_cli_options(cfg, args.cfg_options, args.config)
-    init_default_scope(cfg.get('default_scope', 'mmaction'))
     loader = cfg.get(f'{args.split}_dataloader')
     if loader is None:
         raise ValueError(f'the config has no {args.split}_dataloader')
+    model = init_model(cfg, args.checkpoint)
     dataset = DATASETS.build(loader.dataset)
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
-    model.eval()
+    fusion_weight = fusion_weight_of(cfg)
 
     encoded = encode_split(model, dataset, batch_size=args.batch_size)
     curves = query_curves(
         encoded,
         args.query,
         topk=args.topk,
-        fusion_weight=model.fusion_weight,
+        fusion_weight=fusion_weight,
         branches=tuple(model.branches))
-    plot(curves, args.out, args.split, model.fusion_weight)
+    plot(curves, args.out, args.split, fusion_weight)
     print(f'GT rank {curves["gt_rank"]}; figure written to {args.out}')
 
 

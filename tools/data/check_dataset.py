@@ -11,7 +11,8 @@ import argparse
 import json
 import sys
 
-from prvr_mm.datasets.check import COLLECTIONS, SPLITS, check_dataset
+from prvr_mm.datasets.check import check_dataset
+from prvr_mm.datasets.layout import COLLECTIONS, SPLITS
 
 
 def parse_args(argv=None):

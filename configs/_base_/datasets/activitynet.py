@@ -1,40 +1,16 @@
-# ActivityNet Captions, features of the MS-SL packs (docs/datasets.md).
-# Files under data_root (= ROOT/activitynet):
-#   TextData/activitynet{train,val,test}.caption.txt  "<cap_id> <sentence>"
-#   TextData/roberta_activitynet_query_feat.hdf5  cap_id -> (L, 1024)
-#   FeatureData/i3d/  BigFile of 1024-d frame features
-#     (an h5 FeatureData/i3d.hdf5, video id -> (T, 1024), works too)
-#   training only, CLIP ViT-B/32 teacher:
-#   FeatureData/new_clip_vit_32_activitynet_vid_features.hdf5
-#     video id -> (T, 512)
-#   TextData/clip_ViT_B_32_activitynet_query_feat.hdf5  cap_id -> (1, 512)
-# Move it with `--cfg-options data_root=/path/to/activitynet` (every loader
-# follows);
-# check it with `python tools/data/check_dataset.py ROOT activitynet`.
+# ActivityNet Captions, MS-SL feature pack (docs/datasets.md): RoBERTa
+# query tokens 1024-d, FeatureData/i3d frame features 1024-d, CLIP
+# ViT-B/32 teacher files for training. Move it with
+# `--cfg-options data_root=/path/to/activitynet`; check it with
+# `python tools/data/check_dataset.py ROOT activitynet`.
 _base_ = ['./ms_sl_features.py']
 
 data_root = 'data/activitynet'
 collection = 'activitynet'
-visual_feature = 'i3d'
 video_dim, query_dim = 1024, 1024
+branch_dims = dict(_base_.branch_dims, video_dim=video_dim, query_dim=query_dim)
 
-_features = dict(
-    data_root=data_root,
-    video_feature=f'FeatureData/{visual_feature}',
-    text_feature=f'TextData/roberta_{collection}_query_feat.hdf5',
-    video_dim=video_dim,
-    text_dim=query_dim)
-train_dataloader = dict(
-    dataset=dict(
-        ann_file=f'TextData/{collection}train.caption.txt',
-        teacher_video_feature=(
-            f'FeatureData/new_clip_vit_32_{collection}_vid_features.hdf5'),
-        teacher_text_feature=(
-            f'TextData/clip_ViT_B_32_{collection}_query_feat.hdf5'),
-        **_features))
-val_dataloader = dict(
-    dataset=dict(
-        ann_file=f'TextData/{collection}val.caption.txt', **_features))
-test_dataloader = dict(
-    dataset=dict(
-        ann_file=f'TextData/{collection}test.caption.txt', **_features))
+_dataset = dict(data_root=data_root, collection=collection, video_dim=video_dim, text_dim=query_dim)
+train_dataloader = dict(dataset=_dataset)
+val_dataloader = dict(dataset=_dataset)
+test_dataloader = dict(dataset=_dataset)

@@ -1,9 +1,14 @@
-# What every MS-SL feature pack shares (docs/datasets.md): the pipelines,
-# loaders and metric. A collection file (tvr.py, activitynet.py,
-# charades.py) inherits this and names its files and dimensions.
+# What every collection in the MS-SL layout shares: pipelines, loaders and
+# metric. A collection file (tvr.py, activitynet.py, charades.py, toy.py)
+# inherits it and sets data_root, the collection name and the dimensions
+# (the file names come from prvr_mm.datasets.layout).
 dataset_type = 'PRVRFeatureDataset'
 teacher_dim = 512  # CLIP ViT-B/32
-max_ctx_l, max_desc_l = 128, 30
+max_ctx_l, max_desc_l = 128, 30  # clips per video, tokens per query
+# What the student branches read from the data; a collection file adds
+# video_dim and query_dim, and the configs pass it on to the model:
+# model = dict(inheritance=dict(**_base_.branch_dims, ...)).
+branch_dims = dict(max_ctx_l=max_ctx_l, max_desc_l=max_desc_l)
 
 # Student clips are first resampled to the teacher's frame count, then both
 # are averaged to at most max_ctx_l clips (the authors' data provider).
@@ -31,14 +36,24 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type, pipeline=train_pipeline, teacher_dim=teacher_dim))
+        type=dataset_type,
+        split='train',
+        with_teacher=True,
+        teacher_dim=teacher_dim,
+        pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=128,
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, pipeline=test_pipeline, test_mode=True))
-test_dataloader = val_dataloader
+    dataset=dict(
+        type=dataset_type,
+        split='val',
+        pipeline=test_pipeline,
+        test_mode=True))
+test_dataloader = dict(
+    val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
 
+# The evaluator owns the fusion weight w of w * inher + (1 - w) * explore.
 val_evaluator = dict(type='PRVRMetric', fusion_weight=0.7)
 test_evaluator = val_evaluator

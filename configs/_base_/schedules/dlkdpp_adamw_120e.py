@@ -1,13 +1,9 @@
-# DL-DKD++ training recipe: adamw_linear_120e.py with the optimiser epsilon
-# and early stopping of dlkd_adamw_120e.py, plus the dynamic soft-target
-# schedules of the authors' master branch defaults: alpha (hard-row
-# fraction) and beta (one-hot weight) both start at 0.8 and follow the
-# sigmoid decay init * k / (k + exp(100 * epoch / k)) with k = 800, alpha
-# floored at 0 and beta at 0.5; the distillation weight decays as
-# 0.95 ** epoch.
+# DL-DKD++ recipe: adamw_linear_120e.py with the distillation factor
+# 0.95 ** epoch and the soft-target schedules of the authors' master branch:
+# alpha (hard-row fraction) and beta (one-hot weight) start at 0.8 and
+# follow init * k / (k + exp(100 * epoch / k)) with k = 800, alpha floored
+# at 0 and beta at 0.5; early stopping.
 _base_ = ['./adamw_linear_120e.py']
-
-optim_wrapper = dict(optimizer=dict(eps=1e-6))
 
 custom_hooks = [
     dict(
@@ -21,10 +17,5 @@ custom_hooks = [
         beta_init=0.8,
         beta_floor=0.5,
         target_sigmoid_k=800),
-    dict(
-        type='EarlyStoppingHook',
-        monitor='prvr/SumR',
-        rule='greater',
-        min_delta=1e-6,
-        patience=10),
+    _base_.early_stopping,
 ]

@@ -1,4 +1,4 @@
-"""Sets the distillation weight (and DL-DKD++ alpha/beta) every epoch."""
+"""Sets the distillation factor (and DL-DKD++ alpha/beta) every epoch."""
 from typing import Optional
 
 from mmengine.hooks import Hook
@@ -12,10 +12,13 @@ from ..schedules import KD_DECAYS, TARGET_DECAYS, kd_weight_at, target_param_at
 class DynamicKDHook(Hook):
     """Dynamic knowledge distillation schedule of DL-DKD / DL-DKD++.
 
-    Before each training epoch ``e`` (0-based) it sets on the model
-    ``kd_weight = kd_weight_at(e, kd_decay, ...)`` and, when ``alpha_decay``
-    / ``beta_decay`` are given, ``alpha`` and ``beta`` (soft targets), then
-    logs them as ``train/kd_weight``, ``train/alpha``, ``train/beta``.
+    The single owner of the schedule values: before each training epoch
+    ``e`` (0-based) it computes ``kd_weight = kd_weight_at(e, kd_decay,
+    ...)`` (the dynamic factor of the KL term, on top of the KL loss weight
+    ``loss_distill.loss_weight``) and, when ``alpha_decay`` / ``beta_decay``
+    are given, ``alpha`` and ``beta`` (soft targets), hands them to the
+    model's ``set_schedule`` and logs them as ``train/kd_weight``,
+    ``train/alpha``, ``train/beta``.
 
     Args:
         kd_decay (str): ``exp`` | ``linear`` | ``sigmoid`` | ``constant``.
@@ -100,7 +103,7 @@ class DynamicKDHook(Hook):
         """Set the values of ``runner.epoch`` on the model and log them."""
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        for key, value in self.values_at(runner.epoch,
-                                         runner.max_epochs).items():
-            setattr(model, key, value)
+        values = self.values_at(runner.epoch, runner.max_epochs)
+        model.set_schedule(**values)
+        for key, value in values.items():
             runner.message_hub.update_scalar(f'train/{key}', value)

@@ -7,6 +7,7 @@ from mmengine.model import BaseDataPreprocessor
 from torch.nn.utils.rnn import pad_sequence
 
 from mmaction.registry import MODELS
+from ..batch_order import collate_order
 
 
 def _lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -32,8 +33,9 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
     Args:
         sort_by_queries (bool): in training, order videos by their number
             of queries, descending and stable, like the authors' collate
-            (it decides which rows get soft targets in DL-DKD++).
-            Defaults to True.
+            (:func:`~prvr_mm.models.batch_order.collate_order`; it decides
+            which rows get soft targets in DL-DKD++, see
+            :mod:`prvr_mm.models.batch_order`). Defaults to True.
     """
 
     def __init__(self, sort_by_queries: bool = True,
@@ -50,9 +52,8 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
             return data  # already batched (e.g. tensors built in a test)
 
         counts = [len(q) for q in inputs['query_lengths']]
-        order = list(range(len(counts)))
         if training and self.sort_by_queries:
-            order.sort(key=lambda i: -counts[i])  # stable
+            order = collate_order(counts)  # the DL-DKD++ soft-row contract
             inputs = {k: [v[i] for i in order] for k, v in inputs.items()}
             if samples is not None:
                 samples = [samples[i] for i in order]

@@ -1,5 +1,4 @@
 """InfoNCE over unnormalised max scores, with DL-DKD++ soft targets."""
-import math
 from typing import Optional
 
 import torch
@@ -7,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmaction.registry import MODELS
+from ..batch_order import num_hard_rows
 
 
 def _video_has_query(one_hot: torch.Tensor) -> torch.Tensor:
@@ -46,7 +46,9 @@ def soft_infonce(scores: torch.Tensor, query_to_video: torch.Tensor,
     """DL-DKD++ InfoNCE with dynamic soft targets.
 
     The first ``floor(alpha * Nq)`` query rows and ``floor(alpha * Nv)``
-    video rows (batch order) keep one-hot targets; the remaining rows use
+    video rows (batch order) keep one-hot targets (:func:`num_hard_rows`;
+    the order is the contract of :mod:`prvr_mm.models.batch_order`, made by
+    :class:`PRVRDataPreprocessor`); the remaining rows use
     ``(1 - beta) * softmax(T) + beta * onehot``, with ``T`` the soft-target
     source (teacher scores, or the branch's own scores).  The loss is
     ``alpha * hard_part + (1 - alpha) * soft_part``, each part the sum of a
@@ -64,7 +66,7 @@ def soft_infonce(scores: torch.Tensor, query_to_video: torch.Tensor,
         Tensor: scalar loss.
     """
     num_q, num_v = scores.shape
-    hard_q, hard_v = math.floor(alpha * num_q), math.floor(alpha * num_v)
+    hard_q, hard_v = num_hard_rows(num_q, alpha), num_hard_rows(num_v, alpha)
     one_hot = F.one_hot(query_to_video, num_v).to(scores.dtype)
 
     def _targets(eye: torch.Tensor, source: torch.Tensor,

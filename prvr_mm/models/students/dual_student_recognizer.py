@@ -20,12 +20,19 @@ class DualStudentRecognizer(BaseModel):
     Loss (``mode='loss'``):
     ``trip(S_inh) + nce(U_inh) + kd_weight * kl(inh || teacher)
     + trip(S_exp) + nce(U_exp)`` where ``S`` are cosine and ``U`` raw
-    max-over-clips scores.  With ``label_style='soft'`` (DL-DKD++) the
-    InfoNCE soft targets come from the teacher's ``U`` (inheritance) and the
-    exploration branch's own ``U`` (exploration), mixed by ``alpha``/``beta``.
+    max-over-clips scores, and ``kl`` already includes the KL loss weight
+    (``loss_distill.loss_weight``).  With ``label_style='soft'`` (DL-DKD++)
+    the InfoNCE soft targets come from the teacher's ``U`` (inheritance) and
+    the exploration branch's own ``U`` (exploration), mixed by
+    ``alpha``/``beta``.
 
-    ``kd_weight``, ``alpha`` and ``beta`` are plain floats set every epoch by
-    :class:`DynamicKDHook` (tests may set them directly).
+    The schedule values ``kd_weight`` (the dynamic factor of the KL term),
+    ``alpha`` and ``beta`` are owned by :class:`DynamicKDHook`, which sets
+    them before every epoch through :meth:`set_schedule`; they start at the
+    neutral ``1.0`` (full distillation, every InfoNCE row hard, one-hot
+    targets), so a model built alone (tests, scripts) trains as plain
+    DL-DKD until :meth:`set_schedule` says otherwise.  The fusion weight of
+    inference belongs to the evaluator (``PRVRMetric(fusion_weight=...)``).
 
     Args:
         inheritance (dict): config of the inheritance :class:`PRVRBranch`.
@@ -39,11 +46,6 @@ class DualStudentRecognizer(BaseModel):
             branch; ``None`` reuses ``loss_nce``.
         loss_distill (dict): frame-level KL config.
         label_style (str): ``'hard'`` (DL-DKD) or ``'soft'`` (DL-DKD++).
-        alpha (float): initial hard-row fraction of soft InfoNCE.
-        beta (float): initial one-hot weight of soft targets.
-        kd_weight (float): initial distillation weight.
-        fusion_weight (float): ``w`` in ``w * inh + (1 - w) * exp`` at
-            inference. Defaults to 0.7.
         share_query_proj (bool): ICCV variant, the exploration branch reuses
             the inheritance query input projection. Defaults to False.
         double_branch (bool): build the exploration branch. Defaults to True.
@@ -65,10 +67,6 @@ class DualStudentRecognizer(BaseModel):
                      type='FrameKLDistillLoss', temperature=0.2,
                      loss_weight=0.1),
                  label_style: str = 'hard',
-                 alpha: float = 1.0,
-                 beta: float = 1.0,
-                 kd_weight: float = 1.0,
-                 fusion_weight: float = 0.7,
                  share_query_proj: bool = False,
                  double_branch: bool = True,
                  data_preprocessor: Optional[dict] = None,
@@ -82,9 +80,6 @@ class DualStudentRecognizer(BaseModel):
         if label_style not in ('hard', 'soft'):
             raise ValueError(
                 f"label_style must be 'hard' or 'soft', got {label_style!r}")
-        if not 0.0 <= fusion_weight <= 1.0:
-            raise ValueError(f'fusion_weight must be in [0, 1], '
-                             f'got {fusion_weight}')
         self.inheritance = MODELS.build(inheritance)
         self.exploration = None
         if double_branch:
@@ -99,10 +94,38 @@ class DualStudentRecognizer(BaseModel):
             loss_nce_explore) if loss_nce_explore else self.loss_nce
         self.loss_distill = MODELS.build(loss_distill)
         self.label_style = label_style
-        self.alpha = float(alpha)
-        self.beta = float(beta)
-        self.kd_weight = float(kd_weight)
-        self.fusion_weight = float(fusion_weight)
+        self.kd_weight = 1.0
+        self.alpha = 1.0
+        self.beta = 1.0
+
+    def set_schedule(self,
+                     kd_weight: Optional[float] = None,
+                     alpha: Optional[float] = None,
+                     beta: Optional[float] = None) -> None:
+        """Set the per-epoch schedule values (what :class:`DynamicKDHook`
+        calls); a value left None is kept.
+
+        Args:
+            kd_weight (float, optional): factor of the KL distillation term,
+                ``>= 0`` (0 turns distillation off).
+            alpha (float, optional): fraction of InfoNCE rows with hard
+                targets (soft targets only), in ``[0, 1]``.
+            beta (float, optional): weight of the one-hot target in the soft
+                rows (soft targets only), in ``[0, 1]``.
+
+        Raises:
+            ValueError: a value out of its range.
+        """
+        if kd_weight is not None:
+            if not kd_weight >= 0:
+                raise ValueError(f'kd_weight must be >= 0, got {kd_weight}')
+            self.kd_weight = float(kd_weight)
+        for name, value in (('alpha', alpha), ('beta', beta)):
+            if value is None:
+                continue
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f'{name} must be in [0, 1], got {value}')
+            setattr(self, name, float(value))
 
     @property
     def branches(self) -> Dict[str, torch.nn.Module]:

@@ -1,20 +1,21 @@
 # The toy DL-DKD config shrunk for tests (dims of conftest.TINY_TOY).
-_base_ = ['../../../configs/dlkd_toy.py']
+_base_ = ['../../../configs/toy/dlkd_toy-feats_1xb64-20e_toy.py']
 
-_dims = dict(video_dim=32, text_dim=16)
+_dims = dict(video_dim=32, text_dim=16, generate_toy=None)
 model = dict(
-    inheritance=dict(
-        video_dim=32, query_dim=16, hidden_dim=16),
+    inheritance=dict(video_dim=32, query_dim=16, hidden_dim=16),
     teacher=dict(feature_dim=8))
-train_dataloader = dict(
-    batch_size=8, dataset=dict(teacher_dim=8, generate_toy=None, **_dims))
-val_dataloader = dict(
-    batch_size=8, dataset=dict(generate_toy=None, **_dims))
-test_dataloader = dict(
-    batch_size=8, dataset=dict(generate_toy=None, **_dims))
+train_dataloader = dict(batch_size=8, dataset=dict(teacher_dim=8, **_dims))
+val_dataloader = dict(batch_size=8, dataset=_dims)
+test_dataloader = dict(batch_size=8, dataset=_dims)
 train_cfg = dict(max_epochs=2)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=0.1,
+        by_epoch=True,
+        begin=0,
+        end=1,
+        convert_to_iter_based=True),
 ]
 default_hooks = dict(logger=dict(interval=1))

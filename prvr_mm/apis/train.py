@@ -1,13 +1,9 @@
-"""Helpers of the command-line tools that need a built Runner."""
-from typing import Dict, Sequence
+"""What ``tools/train.py --test-best`` does after training."""
+from typing import Dict
 
 from mmengine.runner import Runner
 
-
-def random_ranking_sumr(num_videos: int,
-                        ks: Sequence[int] = (1, 5, 10, 100)) -> float:
-    """Expected SumR of a uniformly random ranking (one positive/query)."""
-    return sum(100.0 * min(k, num_videos) / num_videos for k in ks)
+from ..evaluation.functional import random_ranking_sumr
 
 
 def test_best_checkpoint(runner: Runner) -> Dict[str, float]:
@@ -23,7 +19,7 @@ def test_best_checkpoint(runner: Runner) -> Dict[str, float]:
     best = runner.message_hub.get_info('best_ckpt')
     if best is None:
         raise RuntimeError('no best checkpoint was recorded: train with '
-                           "validation and CheckpointHook(save_best=...)")
+                           'validation and CheckpointHook(save_best=...)')
     runner.load_checkpoint(best)
     metrics = dict(runner.test())
     num_videos = len(runner.test_dataloader.dataset)

@@ -7,14 +7,14 @@ teacher 512), so that the published configs run on it unchanged apart from
 ``data_root``.  The values are random: it exercises the data path, not the
 learning.
 """
-import os
-import os.path as osp
 from collections import OrderedDict
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from .check import COLLECTIONS, SPLITS, TEACHER_DIM, collection_paths
+from prvr_mm.datasets.layout import (COLLECTIONS, SPLITS, TEACHER_DIM,
+                                     collection_paths, teacher_text_key,
+                                     write_bigfile, write_captions, write_h5)
 
 WORDS = ('a', 'person', 'opens', 'the', 'door', 'then', 'walks', 'away',
          'man', 'picks', 'up', 'cup', 'woman', 'laughs', 'sits', 'down')
@@ -68,68 +68,37 @@ def make_mini_collection(root: str,
                          f'got {video_format!r}')
     if teacher_text_style not in ('hash', 'cap_id'):
         raise ValueError("teacher_text_style must be 'hash' or 'cap_id'")
-    import h5py
     rng = np.random.default_rng(seed)
     paths = collection_paths(root, collection)
-    for d in ('TextData', 'FeatureData'):
-        os.makedirs(osp.join(paths['dir'], d), exist_ok=True)
-
-    video_feats: Dict[str, np.ndarray] = OrderedDict()
-    with h5py.File(paths['text'], 'w') as q_h5, \
-            h5py.File(paths['teacher_text'], 'w') as tq_h5, \
-            h5py.File(paths['teacher_video'], 'w') as tv_h5:
-        for split in SPLITS:
-            lines = []
-            for v in range(num_videos.get(split, 0)):
-                vid = f'{collection}_{split}_v{v:03d}'
-                n = int(rng.integers(frames[0], frames[1] + 1))
-                video_feats[vid] = rng.standard_normal(
-                    (n, video_dim)).astype(np.float32)
-                nt = int(rng.integers(teacher_frames[0],
-                                      teacher_frames[1] + 1))
-                tv_h5[vid] = rng.standard_normal(
-                    (nt, teacher_dim)).astype(np.float32)
-                for q in range(int(rng.integers(queries_per_video[0],
-                                                queries_per_video[1] + 1))):
-                    cap_id = f'{vid}#enc#{q}'
-                    length = int(rng.integers(tokens[0], tokens[1] + 1))
-                    words = rng.choice(WORDS, length)
-                    lines.append(f'{cap_id} {" ".join(words)}')
-                    q_h5[cap_id] = rng.standard_normal(
-                        (length, query_dim)).astype(np.float32)
-                    sent = rng.standard_normal(teacher_dim).astype(np.float32)
-                    key = cap_id if teacher_text_style == 'cap_id' else \
-                        cap_id.replace('#enc#', '#')
-                    tq_h5[key] = sent if teacher_text_1d else sent[None]
-            with open(paths[f'caption_{split}'], 'w') as f:
-                f.write('\n'.join(lines) + '\n')
-
+    video, teacher_video = OrderedDict(), OrderedDict()
+    text, teacher_text = OrderedDict(), OrderedDict()
+    for split in SPLITS:
+        captions = []
+        for v in range(num_videos.get(split, 0)):
+            vid = f'{collection}_{split}_v{v:03d}'
+            n = int(rng.integers(frames[0], frames[1] + 1))
+            video[vid] = rng.standard_normal((n, video_dim))
+            nt = int(rng.integers(teacher_frames[0], teacher_frames[1] + 1))
+            teacher_video[vid] = rng.standard_normal((nt, teacher_dim))
+            for q in range(
+                    int(
+                        rng.integers(queries_per_video[0],
+                                     queries_per_video[1] + 1))):
+                cap_id = f'{vid}#enc#{q}'
+                length = int(rng.integers(tokens[0], tokens[1] + 1))
+                captions.append((cap_id, ' '.join(rng.choice(WORDS, length))))
+                text[cap_id] = rng.standard_normal((length, query_dim))
+                sent = rng.standard_normal(teacher_dim)
+                key = cap_id if teacher_text_style == 'cap_id' else \
+                    teacher_text_key(cap_id)
+                teacher_text[key] = sent if teacher_text_1d else sent[None]
+        write_captions(paths[f'caption_{split}'], captions)
+    write_h5(paths['text'], text)
+    write_h5(paths['teacher_text'], teacher_text)
+    write_h5(paths['teacher_video'], teacher_video)
     if video_format == 'h5':
         paths['video'] = paths['video'] + '.hdf5'
-        with h5py.File(paths['video'], 'w') as f:
-            for vid, feats in video_feats.items():
-                f[vid] = feats
+        write_h5(paths['video'], video)
     else:
-        write_bigfile(paths['video'], video_feats)
+        write_bigfile(paths['video'], video)
     return paths
-
-
-def write_bigfile(folder: str, videos: Dict[str, np.ndarray]) -> None:
-    """Write ``videos`` (video id -> (T, D) float32) as a BigFile folder:
-    ``shape.txt``, ``id.txt``, ``feature.bin``, ``video2frames.txt``."""
-    os.makedirs(folder, exist_ok=True)
-    ids, rows, v2f = [], [], OrderedDict()
-    for vid, feats in videos.items():
-        frame_ids = [f'{vid}_{t}' for t in range(len(feats))]
-        v2f[vid] = frame_ids
-        ids.extend(frame_ids)
-        rows.append(np.asarray(feats, dtype=np.float32))
-    dim = rows[0].shape[1] if rows else 0
-    matrix = np.concatenate(rows) if rows else np.zeros((0, dim), np.float32)
-    matrix.astype(np.float32).tofile(osp.join(folder, 'feature.bin'))
-    with open(osp.join(folder, 'shape.txt'), 'w') as f:
-        f.write(f'{matrix.shape[0]} {dim}')
-    with open(osp.join(folder, 'id.txt'), 'w') as f:
-        f.write(' '.join(ids))
-    with open(osp.join(folder, 'video2frames.txt'), 'w') as f:
-        f.write(repr(dict(v2f)))

@@ -1,7 +1,8 @@
-"""Similarity of one query over time in its videos (for plots and analysis).
+"""Inference with a trained PRVR model: encode a split, score one query.
 
-The functions return plain arrays; ``tools/analysis/plot_similarity.py``
-draws them. Pipeline:
+The one place where a model is run outside the Runner's loops; the plot
+tool (``tools/analysis/plot_similarity.py``) and the search tools use it,
+and read the fusion weight of a config with :func:`fusion_weight_of`.
 
 1. :func:`encode_split` runs a model over a dataset (like the test loop) and
    keeps, per video, the clip and query embeddings of every branch (what
@@ -12,23 +13,88 @@ draws them. Pipeline:
    returns the cosine per clip of every branch (plus the fused and teacher
    curves) in the ground-truth video and in the top retrieved videos.
 
-Clip ``i`` of ``T`` clips is assumed to cover ``[i / T, (i + 1) / T]`` of the
-video (uniform clips), as for the moment hints of ``docs/rankings.md``.
+Clip ``i`` of ``T`` clips covers ``[i / T, (i + 1) / T]`` of the video
+(:func:`prvr_mm.evaluation.rankings.clip_edges`).
 """
-from typing import List, Optional, Sequence, Tuple
+import inspect
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from .functional import chunked_max_scores, fuse_scores
+from ..evaluation.functional import (branch_weights, chunked_max_scores,
+                                     fuse_scores)
+from ..evaluation.metrics import PRVRMetric
+from ..evaluation.rankings import clip_edges
 
-__all__ = ['clip_cosines', 'clip_edges', 'encode_split', 'query_curves']
+__all__ = [
+    'clip_cosines', 'encode_split', 'fusion_weight_of', 'init_model',
+    'query_curves'
+]
 
 _TEACHER_KEYS = ('teacher_video', 'teacher_queries')
+
+
+def init_model(config: Union[str, Config],
+               checkpoint: Optional[str] = None,
+               device: str = 'cpu') -> torch.nn.Module:
+    """Build the model of a config and load a checkpoint into it.
+
+    Args:
+        config (str | Config): config file or loaded config.
+        checkpoint (str, optional): checkpoint file; None keeps the
+            initial (random) weights.
+        device (str): where to put the model. Defaults to ``'cpu'``.
+
+    Returns:
+        nn.Module: the model, in eval mode.
+    """
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    from mmaction.registry import MODELS
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    model = MODELS.build(cfg.model)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    return model.to(device).eval()
+
+
+def fusion_weight_of(cfg: Config, evaluator: str = 'test_evaluator') -> float:
+    """The fusion weight ``w`` of a config: its :class:`PRVRMetric`'s.
+
+    The evaluator settings own ``w`` (the model does not store it); every
+    tool reads it here.
+
+    Args:
+        cfg (Config): a loaded config.
+        evaluator (str): the evaluator key. Defaults to ``'test_evaluator'``.
+
+    Returns:
+        float: the ``fusion_weight`` of the config's ``PRVRMetric``
+        (its default when the config does not set it).
+
+    Raises:
+        ValueError: when the evaluator has no ``PRVRMetric``.
+    """
+    metrics = cfg.get(evaluator)
+    if isinstance(metrics, dict) and 'metrics' in metrics:
+        metrics = metrics['metrics']
+    if isinstance(metrics, dict):
+        metrics = [metrics]
+    for metric in metrics or []:
+        if str(metric.get('type')).split('.')[-1] == PRVRMetric.__name__:
+            default = inspect.signature(PRVRMetric).parameters[
+                'fusion_weight'].default
+            return float(metric.get('fusion_weight', default))
+    raise ValueError(f'{evaluator} of the config has no PRVRMetric, which '
+                     f'owns the fusion weight: got {metrics!r}')
 
 
 def clip_cosines(query: Tensor, clips: Tensor) -> np.ndarray:
@@ -48,23 +114,6 @@ def clip_cosines(query: Tensor, clips: Tensor) -> np.ndarray:
     query = F.normalize(query.float(), dim=-1, eps=1e-12)
     clips = F.normalize(clips.float(), dim=-1, eps=1e-12)
     return (clips @ query).numpy()
-
-
-def clip_edges(num_clips: int,
-               duration: Optional[float] = None) -> Tuple[np.ndarray, str]:
-    """Boundaries of ``num_clips`` uniform clips.
-
-    Args:
-        num_clips (int): number of clips ``T``.
-        duration (float, optional): video length in seconds.
-
-    Returns:
-        tuple[np.ndarray, str]: (T + 1,) edges ``d * i / T`` and ``'s'`` when
-        the duration is known, else ``0..T`` and ``'clip'``.
-    """
-    if duration is None:
-        return np.arange(num_clips + 1, dtype=np.float64), 'clip'
-    return duration * np.arange(num_clips + 1) / num_clips, 's'
 
 
 @torch.no_grad()
@@ -177,14 +226,12 @@ def query_curves(encoded: List[dict],
     v_gt, q_in = _find_query(encoded, query_id)
     queries = {b: encoded[v_gt][f'{b}_queries'][q_in] for b in branches}
     per_branch = {b: _video_scores(encoded, b, queries[b]) for b in branches}
+    weights = branch_weights(branches, fusion_weight)
     if len(branches) == 2:
         fused = fuse_scores(per_branch[branches[0]][None],
                             per_branch[branches[1]][None], fusion_weight)[0]
-        weights = {branches[0]: fusion_weight,
-                   branches[1]: 1 - fusion_weight}
     else:
         fused = per_branch[branches[0]]
-        weights = {branches[0]: 1.0}
     gt_rank = int((fused > fused[v_gt]).sum()) + 1
     order = torch.argsort(fused, descending=True, stable=True).tolist()
     others = [v for v in order if v != v_gt][:topk]

@@ -1,4 +1,7 @@
-"""Shared set-up of ``tools/train.py`` and ``tools/test.py``."""
+"""Command-line options of the tools merged into a config.
+
+``tools/train.py``, ``tools/test.py`` and the analysis tools share them.
+"""
 import os.path as osp
 from typing import Optional, Sequence
 
