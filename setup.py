@@ -7,7 +7,6 @@ by the pure-Python ``mmcv-lite`` (extra ``lite``).  Both ship the same
 extra and keeps it.
 """
 import os.path as osp
-
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -36,8 +35,8 @@ setup(
     'for MMEngine and mmaction2',
     long_description=open(osp.join(HERE, 'README.md')).read(),
     long_description_content_type='text/markdown',
-    packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs',
-                                    'benchmarks')),
+    packages=find_packages(
+        exclude=('configs', 'tools', 'tests', 'docs', 'benchmarks')),
     python_requires='>=3.9',
     install_requires=read_requirements('runtime') +
     read_requirements('mminstall'),

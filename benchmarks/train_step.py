@@ -32,12 +32,11 @@ import time
 from typing import Dict, Optional
 
 import torch
-
+from mmaction.registry import MODELS
 from mmengine.logging import MMLogger
 from mmengine.optim import OptimWrapper
 
 import prvr_mm  # noqa: F401  (stack fixes + registration)
-from mmaction.registry import MODELS
 
 TVR = dict(
     num_videos=128,
@@ -113,8 +112,8 @@ def make_batch(device: torch.device, seed: int = 0) -> Dict[str, torch.Tensor]:
     video_mask = _mask(
         _lengths(nv, TVR['max_clips'] // 4, TVR['max_clips'], gen),
         TVR['max_clips'])
-    query_mask = _mask(_lengths(nq, 4, TVR['max_tokens'], gen),
-                       TVR['max_tokens'])
+    query_mask = _mask(
+        _lengths(nq, 4, TVR['max_tokens'], gen), TVR['max_tokens'])
     batch = dict(
         video=_features(video_mask, TVR['video_dim'], gen, True),
         video_mask=video_mask,

@@ -1,7 +1,9 @@
 """prvr_mm: Partially Relevant Video Retrieval (DL-DKD, DL-DKD++) for
 MMEngine + mmaction2."""
-# Compatibility fixes must run before anything imports mmaction.models.
-from .utils.compat import (check_mmcv, patch_missing_drn,  # noqa: I001
+# isort: skip_file
+# The stack fixes must run before anything imports mmaction.models, so the
+# sub-packages are imported after them (hence E402).
+from .utils.compat import (check_mmcv, patch_missing_drn,
                            patch_vindlu_for_transformers5)
 
 check_mmcv()

@@ -1,15 +1,9 @@
 """Shared fixtures: a tiny toy dataset in the MS-SL layout (session scope)."""
 import os
-import os.path as osp
-import sys
 
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-import prvr_mm  # noqa: E402,F401  (stack fixes + registration)
+import prvr_mm  # noqa: F401  (stack fixes + registration)
 
 TINY_TOY = dict(
     num_videos=dict(train=24, val=12, test=12),

@@ -19,7 +19,10 @@ def parse_args():
         help='write, for each query, its top-ranked videos with scores and '
         'moment hints as JSON to this file')
     parser.add_argument(
-        '--dump-topk', type=int, default=100, help='videos per query in '
+        '--dump-topk',
+        type=int,
+        default=100,
+        help='videos per query in '
         '--dump')
     parser.add_argument(
         '--cfg-options',

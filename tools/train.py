@@ -69,8 +69,7 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.default_hooks.checkpoint.save_best = None
         drop_custom_hooks(cfg, ['EarlyStoppingHook'])
     if args.seed is not None:
-        cfg.randomness = dict(seed=args.seed,
-                              deterministic=args.deterministic)
+        cfg.randomness = dict(seed=args.seed, deterministic=args.deterministic)
     return cfg
 
 

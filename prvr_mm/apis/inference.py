@@ -54,10 +54,9 @@ def init_model(config: Union[str, Config],
     Returns:
         nn.Module: the model, in eval mode.
     """
+    from mmaction.registry import MODELS
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
-
-    from mmaction.registry import MODELS
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model = MODELS.build(cfg.model)
@@ -90,8 +89,8 @@ def fusion_weight_of(cfg: Config, evaluator: str = 'test_evaluator') -> float:
         metrics = [metrics]
     for metric in metrics or []:
         if str(metric.get('type')).split('.')[-1] == PRVRMetric.__name__:
-            default = inspect.signature(PRVRMetric).parameters[
-                'fusion_weight'].default
+            default = inspect.signature(
+                PRVRMetric).parameters['fusion_weight'].default
             return float(metric.get('fusion_weight', default))
     raise ValueError(f'{evaluator} of the config has no PRVRMetric, which '
                      f'owns the fusion weight: got {metrics!r}')
@@ -150,8 +149,10 @@ def encode_split(model: torch.nn.Module,
     out = []
     for start in range(0, len(indices), batch_size):
         items = [dataset[i] for i in indices[start:start + batch_size]]
-        teacher = [{k: item['inputs'].pop(k, None)
-                    for k in _TEACHER_KEYS} for item in items]
+        teacher = [{
+            k: item['inputs'].pop(k, None)
+            for k in _TEACHER_KEYS
+        } for item in items]
         data = model.data_preprocessor(pseudo_collate(items), False)
         samples = model.predict(data['inputs'], data['data_samples'])
         for sample, extra in zip(samples, teacher):
@@ -162,8 +163,7 @@ def encode_split(model: torch.nn.Module,
                 timestamps=sample.get('timestamps'))
             for name in branches:
                 entry[f'{name}_clips'] = sample.get(f'{name}_clips').cpu()
-                entry[f'{name}_queries'] = sample.get(
-                    f'{name}_queries').cpu()
+                entry[f'{name}_queries'] = sample.get(f'{name}_queries').cpu()
             if extra['teacher_video'] is not None and \
                     extra['teacher_queries'] is not None:
                 entry['teacher_clips'] = extra['teacher_video'].float()
@@ -189,11 +189,13 @@ def _find_query(encoded: List[dict], query_id: str) -> Tuple[int, int]:
     raise KeyError(f'query {query_id!r} is not in the encoded split')
 
 
-def query_curves(encoded: List[dict],
-                 query_id: str,
-                 topk: int = 3,
-                 fusion_weight: float = 0.7,
-                 branches: Sequence[str] = ('inher', 'explore')) -> dict:
+def query_curves(
+    encoded: List[dict],
+    query_id: str,
+    topk: int = 3,
+    fusion_weight: float = 0.7,
+    branches: Sequence[str] = ('inher', 'explore')
+) -> dict:
     """Per-clip similarity of one query in its ground-truth video and in
     its top retrieved videos.
 
@@ -243,17 +245,20 @@ def query_curves(encoded: List[dict],
     panels = []
     for v in [v_gt] + others:
         entry = encoded[v]
-        curves = {b: clip_cosines(queries[b], entry[f'{b}_clips'])
-                  for b in branches}
+        curves = {
+            b: clip_cosines(queries[b], entry[f'{b}_clips'])
+            for b in branches
+        }
         curves['fused'] = sum(w * curves[b] for b, w in weights.items())
-        edges, unit = clip_edges(len(curves[branches[0]]),
-                                 entry.get('duration'))
+        edges, unit = clip_edges(
+            len(curves[branches[0]]), entry.get('duration'))
         panel = dict(
             video_id=entry['video_id'],
             rank=ranks[v],
             is_gt=v == v_gt,
             score=float(fused[v]),
-            scores={b: float(per_branch[b][v]) for b in branches},
+            scores={b: float(per_branch[b][v])
+                    for b in branches},
             duration=entry.get('duration'),
             unit=unit,
             edges=edges,
@@ -269,7 +274,7 @@ def query_curves(encoded: List[dict],
         query_id=query_id,
         gt_video=encoded[v_gt]['video_id'],
         gt_rank=gt_rank,
-        timestamps=None if stamps is None else
-        [float(t) for t in stamps[q_in]],
+        timestamps=None
+        if stamps is None else [float(t) for t in stamps[q_in]],
         has_teacher=has_teacher,
         panels=panels)

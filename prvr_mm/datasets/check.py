@@ -25,12 +25,14 @@ from .layout import (COLLECTIONS, SPLITS, TEACHER_DIM, collection_paths,
 from .readers import (BigFileReader, H5FeatureReader, PRVRDataError,
                       check_features, resolve_feature_path, scan_caption_file)
 
+
 def _summary(values: Sequence[float]) -> Optional[dict]:
     if not len(values):
         return None
     arr = np.asarray(values, dtype=np.float64)
     return dict(
-        min=float(arr.min()), median=float(np.median(arr)),
+        min=float(arr.min()),
+        median=float(np.median(arr)),
         max=float(arr.max()))
 
 
@@ -60,7 +62,8 @@ class DatasetCheck:
         self.problems: List[str] = []
         self.warnings: List[str] = []
         self.stats: Dict[str, dict] = OrderedDict(
-            collection=collection, splits=OrderedDict(),
+            collection=collection,
+            splits=OrderedDict(),
             features=OrderedDict())
 
     @property
@@ -132,7 +135,8 @@ def _check_captions(report: DatasetCheck, paths: dict,
         if len(errors) > 3:
             errors = errors[:3] + [
                 f'{path}: {len(errors) - 3} more malformed or duplicate '
-                'lines']
+                'lines'
+            ]
         for e in errors:
             report.problem(e)
         if not pairs:
@@ -141,15 +145,19 @@ def _check_captions(report: DatasetCheck, paths: dict,
         per_video = Counter(video_id_of(c) for c in ids)
         caps[split] = ids
         report.stats['splits'][split] = OrderedDict(
-            file=path, videos=len(per_video), queries=len(ids),
+            file=path,
+            videos=len(per_video),
+            queries=len(ids),
             queries_per_video=_summary(list(per_video.values())))
     # videos shared by splits: leakage when train is involved (val and test
     # are sometimes the same file on purpose), so a warning only
     names = list(caps)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            vids = sorted({video_id_of(c) for c in caps[a]}
-                          & {video_id_of(c) for c in caps[b]})
+            vids = sorted({video_id_of(c)
+                           for c in caps[a]}
+                          & {video_id_of(c)
+                             for c in caps[b]})
             if vids:
                 report.warnings.append(
                     f'{len(vids)} video ids appear in both the {a} and the '
@@ -172,10 +180,9 @@ def _open(report: DatasetCheck, name: str, path: str):
             reader.file  # open now: a corrupt file is reported here
             st['format'] = 'h5'
         else:
-            report.problem(
-                f'{name}: file not found: {path} (expected '
-                + ('a BigFile folder or an .hdf5 file'
-                   if name == 'video features' else 'an .hdf5 file') + ')')
+            report.problem(f'{name}: file not found: {path} (expected ' +
+                           ('a BigFile folder or an .hdf5 file' if name ==
+                            'video features' else 'an .hdf5 file') + ')')
             return None
     except PRVRDataError as e:
         report.problem(f'{name}: {e}')
@@ -240,11 +247,13 @@ def _check_feature_file(report: DatasetCheck,
                     f'({letter}, {expected_dim or "D"})')
         shapes = _row_counts(reader, found.values())
         dims = Counter(s[-1] if s else None for s in shapes.values())
-        st['dim'] = (dims.most_common(1)[0][0] if dims else getattr(
-            reader, 'feat_dim', None))
-        bad_dim = [k for k, s in shapes.items()
-                   if expected_dim is not None and (not s
-                                                    or s[-1] != expected_dim)]
+        st['dim'] = (
+            dims.most_common(1)[0][0] if dims else getattr(
+                reader, 'feat_dim', None))
+        bad_dim = [
+            k for k, s in shapes.items()
+            if expected_dim is not None and (not s or s[-1] != expected_dim)
+        ]
         if isinstance(reader, BigFileReader) and expected_dim is not None \
                 and reader.feat_dim != expected_dim:
             report.problem(
@@ -258,8 +267,10 @@ def _check_feature_file(report: DatasetCheck,
                 f'{bad_dim[0]!r} has shape {shapes[bad_dim[0]]} (feature '
                 'dimension mismatch with the config)')
         if single_row:
-            bad = [k for k, s in shapes.items()
-                   if len(s) > 1 and int(np.prod(s[:-1])) != 1]
+            bad = [
+                k for k, s in shapes.items()
+                if len(s) > 1 and int(np.prod(s[:-1])) != 1
+            ]
             if bad:
                 report.problem(
                     f'{name}: {reader.path}: {len(bad)} keys are not one '
@@ -267,25 +278,30 @@ def _check_feature_file(report: DatasetCheck,
                     f'{shapes[bad[0]]}, expected (1, {expected_dim or "D"}) '
                     f'or ({expected_dim or "D"},)')
         else:
-            empty = [k for k, s in shapes.items()
-                     if not s or s[0] == 0 or (len(s) > 1 and s[-1] == 0)]
+            empty = [
+                k for k, s in shapes.items()
+                if not s or s[0] == 0 or (len(s) > 1 and s[-1] == 0)
+            ]
             if empty:
                 src = (f'{reader.path}/video2frames.txt' if isinstance(
                     reader, BigFileReader) else reader.path)
-                report.problem(
-                    f'{name}: {src}: {len(empty)} items have zero '
-                    f'{rows_name}, e.g. key {empty[0]!r} (shape '
-                    f'{shapes[empty[0]]}), expected ({letter}, '
-                    f'{expected_dim or "D"}) with {letter} >= 1')
+                report.problem(f'{name}: {src}: {len(empty)} items have zero '
+                               f'{rows_name}, e.g. key {empty[0]!r} (shape '
+                               f'{shapes[empty[0]]}), expected ({letter}, '
+                               f'{expected_dim or "D"}) with {letter} >= 1')
             st['rows_name'] = rows_name
             st['rows'] = _summary([s[0] for s in shapes.values() if s])
         # values: NaN / inf (all of them, or a random sample)
-        items = [k for k, s in shapes.items()
-                 if s and s[0] > 0 and (len(s) == 1 or s[-1] > 0)]
+        items = [
+            k for k, s in shapes.items()
+            if s and s[0] > 0 and (len(s) == 1 or s[-1] > 0)
+        ]
         if sample is not None and len(items) > sample:
             rng = np.random.default_rng(seed)
-            items = [items[i] for i in sorted(
-                rng.choice(len(items), sample, replace=False))]
+            items = [
+                items[i]
+                for i in sorted(rng.choice(len(items), sample, replace=False))
+            ]
         bad_values = []
         for key in items:
             try:
@@ -359,30 +375,57 @@ def check_dataset(root: str,
     vids = OrderedDict(
         (s, list(OrderedDict.fromkeys(video_id_of(c) for c in ids)))
         for s, ids in caps.items())
-    _check_feature_file(report, 'text features', paths['text'], caps,
-                        'cap_ids', query_dim, 'tokens', sample=sample)
-    student = _check_feature_file(report, 'video features', paths['video'],
-                                  vids, 'video ids', video_dim, 'frames',
-                                  sample=sample)
+    _check_feature_file(
+        report,
+        'text features',
+        paths['text'],
+        caps,
+        'cap_ids',
+        query_dim,
+        'tokens',
+        sample=sample)
+    student = _check_feature_file(
+        report,
+        'video features',
+        paths['video'],
+        vids,
+        'video ids',
+        video_dim,
+        'frames',
+        sample=sample)
     if not teacher:
         return report
     train_caps = {'train': caps['train']} if 'train' in caps else {}
     train_vids = {'train': vids['train']} if 'train' in vids else {}
-    teach = _check_feature_file(report, 'teacher video features',
-                                paths['teacher_video'], train_vids,
-                                'video ids', teacher_dim, 'frames',
-                                sample=sample)
+    teach = _check_feature_file(
+        report,
+        'teacher video features',
+        paths['teacher_video'],
+        train_vids,
+        'video ids',
+        teacher_dim,
+        'frames',
+        sample=sample)
 
     def clip_key(cap_id: str, keys: set) -> str:
         key = teacher_text_key(cap_id)
         return key if key in keys else cap_id
 
-    _check_feature_file(report, 'teacher text features',
-                        paths['teacher_text'], train_caps, 'cap_ids',
-                        teacher_dim, 'rows', resolve=clip_key,
-                        single_row=True, sample=sample)
-    both = [v for v in train_vids.get('train', [])
-            if v in student and v in teach and student[v] and teach[v]]
+    _check_feature_file(
+        report,
+        'teacher text features',
+        paths['teacher_text'],
+        train_caps,
+        'cap_ids',
+        teacher_dim,
+        'rows',
+        resolve=clip_key,
+        single_row=True,
+        sample=sample)
+    both = [
+        v for v in train_vids.get('train', [])
+        if v in student and v in teach and student[v] and teach[v]
+    ]
     if both:
         s = np.array([student[v][0] for v in both], dtype=np.float64)
         t = np.array([teach[v][0] for v in both], dtype=np.float64)

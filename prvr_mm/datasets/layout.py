@@ -32,10 +32,9 @@ import numpy as np
 #: (RoBERTa tokens) features.
 COLLECTIONS: Dict[str, dict] = {
     'tvr': dict(visual_feature='i3d_resnet', video_dim=3072, query_dim=768),
-    'activitynet': dict(
-        visual_feature='i3d', video_dim=1024, query_dim=1024),
-    'charades': dict(
-        visual_feature='i3d_rgb_lgi', video_dim=1024, query_dim=1024),
+    'activitynet': dict(visual_feature='i3d', video_dim=1024, query_dim=1024),
+    'charades':
+    dict(visual_feature='i3d_rgb_lgi', video_dim=1024, query_dim=1024),
 }
 #: Feature dimension of the CLIP ViT-B/32 teacher files.
 TEACHER_DIM = 512
@@ -87,8 +86,8 @@ def collection_files(collection: str,
         video=osp.join(feat, visual_feature),
         teacher_video=osp.join(
             feat, f'new_clip_vit_32_{collection}_vid_features.hdf5'),
-        teacher_text=osp.join(
-            text, f'clip_ViT_B_32_{collection}_query_feat.hdf5'),
+        teacher_text=osp.join(text,
+                              f'clip_ViT_B_32_{collection}_query_feat.hdf5'),
         meta=osp.join(text, f'{collection}_meta.json'))
     for split in SPLITS:
         files[f'caption_{split}'] = osp.join(
@@ -199,9 +198,13 @@ def write_meta(path: str, durations: Mapping[str, float],
     """
     _parent(path)
     meta = dict(
-        videos={vid: dict(duration=d)
-                for vid, d in durations.items()},
-        queries={cap: dict(timestamps=list(t))
-                 for cap, t in timestamps.items()})
+        videos={
+            vid: dict(duration=d)
+            for vid, d in durations.items()
+        },
+        queries={
+            cap: dict(timestamps=list(t))
+            for cap, t in timestamps.items()
+        })
     with open(path, 'w') as f:
         json.dump(meta, f)

@@ -4,9 +4,9 @@ import os.path as osp
 from collections import OrderedDict
 from typing import Callable, List, Optional, Sequence, Union
 
+from mmaction.registry import DATASETS
 from mmengine.dataset import BaseDataset
 
-from mmaction.registry import DATASETS
 from .layout import SPLITS, collection_files, teacher_text_key, video_id_of
 from .readers import (BigFileReader, PRVRDataError, build_feature_reader,
                       describe_missing, missing_keys, parse_caption_file)
@@ -143,8 +143,7 @@ class PRVRFeatureDataset(BaseDataset):
         videos = OrderedDict()
         for cap_id, sentence in parse_caption_file(self.ann_file):
             entry = videos.setdefault(
-                video_id_of(cap_id),
-                dict(query_ids=[], sentences=[]))
+                video_id_of(cap_id), dict(query_ids=[], sentences=[]))
             entry['query_ids'].append(cap_id)
             entry['sentences'].append(sentence)
         meta = self._load_meta()
@@ -156,8 +155,10 @@ class PRVRFeatureDataset(BaseDataset):
                 if duration is not None:
                     info['duration'] = float(duration)
                 qmeta = meta.get('queries', {})
-                stamps = [qmeta.get(q, {}).get('timestamps')
-                          for q in entry['query_ids']]
+                stamps = [
+                    qmeta.get(q, {}).get('timestamps')
+                    for q in entry['query_ids']
+                ]
                 if all(s is not None for s in stamps):
                     info['timestamps'] = stamps
             data_list.append(info)
@@ -182,8 +183,8 @@ class PRVRFeatureDataset(BaseDataset):
         checks = [(self.video_reader, vids, 'video ids', None, 'T'),
                   (self.text_reader, caps, 'cap_ids', None, 'L')]
         if self.teacher_video_reader is not None:
-            checks.append((self.teacher_video_reader, vids, 'video ids',
-                           None, 'T'))
+            checks.append(
+                (self.teacher_video_reader, vids, 'video ids', None, 'T'))
         if self.teacher_text_reader is not None:
             checks.append((self.teacher_text_reader, caps, 'cap_ids',
                            lambda c: [teacher_text_key(c)], '1'))
@@ -227,8 +228,10 @@ class PRVRFeatureDataset(BaseDataset):
     @property
     def query_ids(self) -> List[str]:
         """All cap_ids in dataset order (video by video)."""
-        return [q for i in range(len(self)) for q in
-                self.get_data_info(i)['query_ids']]
+        return [
+            q for i in range(len(self))
+            for q in self.get_data_info(i)['query_ids']
+        ]
 
     def load_features(self, info: dict) -> dict:
         """Read every feature of one video and its queries."""

@@ -46,9 +46,8 @@ def scan_caption_file(path: str) -> Tuple[List[Tuple[str, str]], List[str]]:
                 continue
             cap_id = parts[0]
             if cap_id in seen:
-                errors.append(
-                    f'{path}:{lineno}: duplicate cap_id {cap_id!r} '
-                    f'(first on line {seen[cap_id]})')
+                errors.append(f'{path}:{lineno}: duplicate cap_id {cap_id!r} '
+                              f'(first on line {seen[cap_id]})')
                 continue
             seen[cap_id] = lineno
             out.append((cap_id, parts[1].strip()))
@@ -132,7 +131,7 @@ class _LazyHandle:
         if handle is not None and hasattr(handle, 'close'):
             try:
                 handle.close()
-            except Exception:  # noqa: BLE001 (already closed / invalid)
+            except Exception:  # already closed or invalid
                 pass
 
 
@@ -239,8 +238,7 @@ class BigFileReader(_FeatureReader):
                  root: str,
                  dim: Optional[int] = None,
                  cache: bool = False) -> None:
-        for name in ('shape.txt', 'id.txt', 'feature.bin',
-                     'video2frames.txt'):
+        for name in ('shape.txt', 'id.txt', 'feature.bin', 'video2frames.txt'):
             if not osp.isfile(osp.join(root, name)):
                 raise PRVRDataError(
                     f'BigFile {root}: missing {name} (expected shape.txt, '
@@ -277,7 +275,7 @@ class BigFileReader(_FeatureReader):
         if not isinstance(v2f, dict):
             raise PRVRDataError(
                 f'{root}/video2frames.txt holds a {type(v2f).__name__}, '
-                "expected a dict literal {video_id: [frame_id, ...]}")
+                'expected a dict literal {video_id: [frame_id, ...]}')
         self.frames: Dict[str, np.ndarray] = OrderedDict()
         for vid, frame_ids in v2f.items():
             unknown = [x for x in frame_ids if x not in self.row_of]
@@ -285,8 +283,8 @@ class BigFileReader(_FeatureReader):
                 raise PRVRDataError(
                     f'{root}/video2frames.txt: video {vid!r} names frame id '
                     f'{unknown[0]!r} absent from id.txt')
-            self.frames[vid] = np.array(
-                [self.row_of[x] for x in frame_ids], dtype=np.int64)
+            self.frames[vid] = np.array([self.row_of[x] for x in frame_ids],
+                                        dtype=np.int64)
 
     @property
     def matrix(self) -> np.memmap:
@@ -316,9 +314,7 @@ class BigFileReader(_FeatureReader):
                 f'(expected frames of shape (T, {self.feat_dim}))')
 
 
-def missing_keys(reader,
-                 ids,
-                 alternatives=None) -> List[str]:
+def missing_keys(reader, ids, alternatives=None) -> List[str]:
     """The ids of ``ids`` that ``reader`` does not hold (in order, unique).
 
     Args:

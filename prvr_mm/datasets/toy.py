@@ -23,9 +23,9 @@ import numpy as np
 from .layout import (collection_files, teacher_text_key, write_bigfile,
                      write_captions, write_h5, write_meta)
 
-ACTIONS = ('opens', 'carries', 'throws', 'washes', 'paints', 'drops',
-           'lifts', 'pushes', 'cuts', 'folds', 'kicks', 'holds', 'shakes',
-           'cleans', 'fixes', 'hides')
+ACTIONS = ('opens', 'carries', 'throws', 'washes', 'paints', 'drops', 'lifts',
+           'pushes', 'cuts', 'folds', 'kicks', 'holds', 'shakes', 'cleans',
+           'fixes', 'hides')
 OBJECTS = ('door', 'box', 'ball', 'cup', 'chair', 'book', 'bag', 'phone',
            'plate', 'towel', 'bottle', 'lamp', 'shoe', 'hat', 'key', 'bowl')
 FILLERS = ('a', 'the', 'person', 'then', 'slowly', 'someone', 'and', 'man',
@@ -145,8 +145,8 @@ class _ToyWorld:
                 f = next(fill)
                 words.append(FILLERS[f])
                 vec = self.filler_emb[f]
-            tokens.append(
-                vec + _noise(rng, cfg['query_dim'], cfg['token_noise'], 2))
+            tokens.append(vec +
+                          _noise(rng, cfg['query_dim'], cfg['token_noise'], 2))
         text = (self.act_z[action] + self.obj_z[obj]) @ self.w_teacher + \
             _noise(rng, cfg['teacher_dim'], cfg['teacher_noise'], 4)
         return ' '.join(words), np.stack(tokens), text
@@ -217,7 +217,8 @@ def make_toy_dataset(root: str,
     return stats
 
 
-def ensure_toy_dataset(root: str, seed: int = 0,
+def ensure_toy_dataset(root: str,
+                       seed: int = 0,
                        **kwargs) -> Optional[Dict[str, int]]:
     """Generate the toy dataset at ``root`` unless it already exists."""
     if osp.isdir(root):

@@ -79,8 +79,8 @@ def target_param_at(epoch: int,
     elif decay == 'linear':
         value = init + (floor - init) / max_epochs * epoch
     elif decay == 'sigmoid':
-        value = init * sigmoid_k / (sigmoid_k +
-                                    math.exp(epoch * 100 / sigmoid_k))
+        value = init * sigmoid_k / (
+            sigmoid_k + math.exp(epoch * 100 / sigmoid_k))
     elif decay == 'cosine':
         value = floor + 0.5 * (init - floor) * (
             1 + math.cos(math.pi * epoch / max_epochs))

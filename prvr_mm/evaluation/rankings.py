@@ -24,7 +24,8 @@ from torch.nn.utils.rnn import pad_sequence
 from .functional import branch_weights, gt_ranks
 
 __all__ = [
-    'RANKINGS_VERSION', 'clip_span', 'clip_edges', 'best_clips', 'write_rankings'
+    'RANKINGS_VERSION', 'clip_span', 'clip_edges', 'best_clips',
+    'write_rankings'
 ]
 
 RANKINGS_VERSION = 1
@@ -48,8 +49,9 @@ def clip_span(clip: int, num_clips: int,
         return [float(clip), float(clip + 1)], 'clip'
     # fractions first: the first clip starts at exactly 0 and the last one
     # ends at exactly ``duration``
-    return [duration * (clip / num_clips),
-            duration * ((clip + 1) / num_clips)], 's'
+    return [
+        duration * (clip / num_clips), duration * ((clip + 1) / num_clips)
+    ], 's'
 
 
 def clip_edges(num_clips: int,
@@ -166,7 +168,8 @@ def write_rankings(path: str,
     lengths = torch.tensor([len(r[f'{branches[0]}_clips']) for r in results])
     # normalised once (not once per gather)
     clips = {
-        name: F.normalize(
+        name:
+        F.normalize(
             _padded(results, f'{name}_clips').float(), dim=-1, eps=1e-12)
         for name in weights
     }
@@ -205,9 +208,15 @@ def write_rankings(path: str,
             top = torch.topk(ranking[start:end], k, dim=1)
             # the ground-truth video is appended as column k
             videos = torch.cat([top.indices, gt[start:end, None]], dim=1)
-            best = best_clips({n: q[start:end]
-                               for n, q in queries.items()}, clips, lengths,
-                              videos, weights, normalized=True).tolist()
+            best = best_clips({
+                n: q[start:end]
+                for n, q in queries.items()
+            },
+                              clips,
+                              lengths,
+                              videos,
+                              weights,
+                              normalized=True).tolist()
             values = {
                 name: scores[name][start:end].gather(1, videos).tolist()
                 for name in dict.fromkeys((main, *branches))

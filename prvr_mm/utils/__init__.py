@@ -1,6 +1,6 @@
 from .checkpoint import register_safe_globals, safe_globals
-from .compat import patch_missing_drn
 from .cli import drop_custom_hooks, merge_cli_options, strip_training
+from .compat import patch_missing_drn
 from .dist import init_cpu_distributed, use_cpu_ddp_wrapper
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Safe loading of MMEngine checkpoints under ``torch.load(weights_only=True)``.
+"""Safe loading of MMEngine checkpoints, ``torch.load(weights_only=True)``.
 
 torch >= 2.6 unpickles checkpoints with ``weights_only=True`` by default.
 MMEngine 0.10.7 Runner checkpoints hold a message hub with
@@ -48,8 +48,10 @@ def safe_globals() -> List[object]:
         type(np.dtype(t)) for t in (np.float16, np.float32, np.float64,
                                     np.int32, np.int64, np.bool_, np.uint8)
     ]
-    return [HistoryBuffer, np.ndarray, np.dtype, *dtype_classes,
-            *_numpy_reconstruct()]
+    return [
+        HistoryBuffer, np.ndarray, np.dtype, *dtype_classes,
+        *_numpy_reconstruct()
+    ]
 
 
 def _history_buffer_getstate(self) -> dict:

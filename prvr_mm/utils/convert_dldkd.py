@@ -46,16 +46,18 @@ _MODULES = OrderedDict([
 
 # the ICCV release names the video side ``frame_*`` and the clip projection
 # ``mapping_linear``; the query side and the sub-module names are the same
-_ICCV_MODULES = OrderedDict(
-    (k.replace('visual_', 'frame_').replace('out_mapping_linear',
-                                            'mapping_linear'), v)
-    for k, v in _MODULES.items())
+_ICCV_MODULES = OrderedDict((k.replace('visual_', 'frame_').replace(
+    'out_mapping_linear', 'mapping_linear'), v) for k, v in _MODULES.items())
 
 _KEY_RE = re.compile(
     r'^(?P<prefix>exp_|A_|B_)?(?P<module>.+)\.(?P<param>weight|bias)$')
 # master prefix / iccv prefix -> branch
-_BRANCHES = {None: 'inheritance', 'exp_': 'exploration',
-             'B_': 'inheritance', 'A_': 'exploration'}
+_BRANCHES = {
+    None: 'inheritance',
+    'exp_': 'exploration',
+    'B_': 'inheritance',
+    'A_': 'exploration'
+}
 # built but never used by the authors' ICCV forward (shared query proj)
 _ICCV_UNUSED = 'A_query_input_proj.'
 
@@ -86,7 +88,7 @@ def convert_key(key: str) -> str:
     """
     match = _KEY_RE.match(_strip(key))
     table = _ICCV_MODULES if match and match['prefix'] in ('A_',
-                                                            'B_') else _MODULES
+                                                           'B_') else _MODULES
     if match is None or match['module'] not in table:
         raise CheckpointConversionError(
             f'unknown key {key!r} in the DL-DKD checkpoint: it is not a '
@@ -147,8 +149,9 @@ def convert_state_dict(state: Mapping,
         for key in [k for k in out if k.startswith('inheritance.query_proj.')]:
             exp_key = 'exploration' + key[len('inheritance'):]
             own = out.get(exp_key)
-            if own is not None and not (own.shape == out[key].shape
-                                        and bool((own == out[key]).all())):
+            same = own is not None and own.shape == out[key].shape and bool(
+                (own == out[key]).all())
+            if own is not None and not same:
                 raise CheckpointConversionError(
                     f'{exp_key!r}: the checkpoint has its own exploration '
                     'query projection, different from the inheritance one; '

@@ -16,8 +16,8 @@ from prvr_mm.datasets.layout import (COLLECTIONS, SPLITS, TEACHER_DIM,
                                      collection_paths, teacher_text_key,
                                      write_bigfile, write_captions, write_h5)
 
-WORDS = ('a', 'person', 'opens', 'the', 'door', 'then', 'walks', 'away',
-         'man', 'picks', 'up', 'cup', 'woman', 'laughs', 'sits', 'down')
+WORDS = ('a', 'person', 'opens', 'the', 'door', 'then', 'walks', 'away', 'man',
+         'picks', 'up', 'cup', 'woman', 'laughs', 'sits', 'down')
 
 
 def make_mini_collection(root: str,

@@ -42,14 +42,14 @@ def run_tool(*args, cwd: str, check: bool = True, threads: int = 1):
     return proc
 
 
-def save_random_checkpoint(path: str, config: str = TINY_TOY_CFG,
+def save_random_checkpoint(path: str,
+                           config: str = TINY_TOY_CFG,
                            seed: int = 0) -> str:
     """A randomly initialised model of ``config``, saved like a training
     checkpoint (much faster than training, for consistency tests)."""
+    from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.runner.checkpoint import save_checkpoint
-
-    from mmaction.registry import MODELS
     torch.manual_seed(seed)
     model = MODELS.build(Config.fromfile(config).model)
     save_checkpoint({'state_dict': model.state_dict(), 'meta': {}}, path)

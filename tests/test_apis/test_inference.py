@@ -19,8 +19,8 @@ QUERY = 'toy_test_00003#enc#0'
 
 def test_clip_cosines():
     clips = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0]])
-    assert np.allclose(clip_cosines(torch.tensor([2.0, 0.0]), clips),
-                       [1, 0, -1])
+    assert np.allclose(
+        clip_cosines(torch.tensor([2.0, 0.0]), clips), [1, 0, -1])
 
 
 @pytest.fixture(scope='module')
@@ -50,8 +50,8 @@ def test_curves_match_model_scores(setup, tiny_toy_root, tmp_path):
     assert len(panels) == 3 and panels[0]['is_gt']
     assert panels[0]['video_id'] == curves['gt_video'] == 'toy_test_00003'
     assert not any(p['is_gt'] for p in panels[1:])
-    assert [p['rank'] for p in panels[1:]] == sorted(
-        p['rank'] for p in panels[1:])
+    assert [p['rank'] for p in panels[1:]] == sorted(p['rank']
+                                                     for p in panels[1:])
     assert not curves['has_teacher']  # the toy test split has no teacher
     assert curves['timestamps'] is not None
 
@@ -63,8 +63,8 @@ def test_curves_match_model_scores(setup, tiny_toy_root, tmp_path):
     data = model.data_preprocessor(pseudo_collate(items), False)
     with torch.no_grad():
         enc = model.encode(data['inputs'])
-    row = int(torch.nonzero(data['inputs']['query_to_video'] ==
-                            gt_index)[q_in])
+    row = int(
+        torch.nonzero(data['inputs']['query_to_video'] == gt_index)[q_in])
     mask = data['inputs']['video_mask']
     ids = [e['video_id'] for e in encoded]
     for panel in panels:
@@ -77,12 +77,11 @@ def test_curves_match_model_scores(setup, tiny_toy_root, tmp_path):
                                                 enc[name]['clips'], mask)
             curve = panel['curves'][name]
             assert curve.shape == (num_clips, )
-            assert curve.max() == pytest.approx(float(best[row, v]),
-                                                abs=1e-5)
-            assert np.allclose(curve, per_clip[row, :num_clips, v].numpy(),
-                               atol=1e-5)
-            assert panel['scores'][name] == pytest.approx(curve.max(),
-                                                          abs=1e-6)
+            assert curve.max() == pytest.approx(float(best[row, v]), abs=1e-5)
+            assert np.allclose(
+                curve, per_clip[row, :num_clips, v].numpy(), atol=1e-5)
+            assert panel['scores'][name] == pytest.approx(
+                curve.max(), abs=1e-6)
         fused = 0.7 * panel['curves']['inher'] + \
             0.3 * panel['curves']['explore']
         assert np.allclose(panel['curves']['fused'], fused)

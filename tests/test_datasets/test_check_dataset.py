@@ -17,8 +17,11 @@ from tests.helpers.mini import make_mini_collection
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'data', 'check_dataset.py')
-SIZES = dict(num_videos=dict(train=6, val=4, test=4), frames=(3, 6),
-             teacher_frames=(2, 5), tokens=(2, 5))
+SIZES = dict(
+    num_videos=dict(train=6, val=4, test=4),
+    frames=(3, 6),
+    teacher_frames=(2, 5),
+    tokens=(2, 5))
 
 
 def _load_tool():
@@ -39,8 +42,12 @@ def minis(tmp_path_factory):
     out = dict(root=root)
     out['tvr'] = make_mini_collection(root, 'tvr', seed=0, **SIZES)
     out['activitynet'] = make_mini_collection(
-        root, 'activitynet', seed=1, video_format='h5',
-        teacher_text_1d=True, **SIZES)
+        root,
+        'activitynet',
+        seed=1,
+        video_format='h5',
+        teacher_text_1d=True,
+        **SIZES)
     out['charades'] = make_mini_collection(
         root, 'charades', seed=2, teacher_text_style='cap_id', **SIZES)
     return out
@@ -51,8 +58,10 @@ def broken(minis, tmp_path):
     """A private copy of the TVR miniature to break."""
     root = str(tmp_path / 'root')
     shutil.copytree(minis['tvr']['dir'], osp.join(root, 'tvr'))
-    paths = {k: v.replace(minis['root'], root)
-             for k, v in minis['tvr'].items()}
+    paths = {
+        k: v.replace(minis['root'], root)
+        for k, v in minis['tvr'].items()
+    }
     paths['root'] = root
     return paths
 
@@ -96,13 +105,14 @@ def test_cli_exit_codes_and_output(minis, broken):
         f.write('no_hash_id a sentence\n')
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
     procs = [
-        subprocess.Popen([sys.executable, TOOL, root, 'tvr'], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-        for root in (minis['root'], broken['root'])
+        subprocess.Popen([sys.executable, TOOL, root, 'tvr'],
+                         env=env,
+                         stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE,
+                         text=True) for root in (minis['root'], broken['root'])
     ]
-    (good, good_err), (bad, bad_err) = [p.communicate(timeout=300)
-                                        for p in procs]
+    (good, good_err), (bad,
+                       bad_err) = [p.communicate(timeout=300) for p in procs]
     assert procs[0].returncode == 0, good + good_err
     for line in ('split   videos  queries', 'format BigFile',
                  'dim 3072 (expected 3072)', 'dim 768 (expected 768)',
@@ -153,99 +163,96 @@ def _first_cap(paths, split='train'):
 
 
 BREAKS = {
-    'missing caption file': (
-        lambda p: os.remove(p['caption_test']),
-        ['caption file not found', 'tvrtest.caption.txt']),
-    'missing text feature file': (
-        lambda p: os.remove(p['text']),
-        ['text features: file not found', 'roberta_tvr_query_feat.hdf5']),
-    'missing BigFile': (
-        lambda p: shutil.rmtree(p['video']),
-        ['video features: file not found', 'FeatureData/i3d_resnet',
-         'BigFile folder']),
-    'missing teacher video file': (
-        lambda p: os.remove(p['teacher_video']),
-        ['teacher video features: file not found']),
-    'missing teacher text file': (
-        lambda p: os.remove(p['teacher_text']),
-        ['teacher text features: file not found']),
-    'corrupt h5 file': (
-        lambda p: open(p['text'], 'wb').write(b'not an hdf5 file'),
-        ['text features: cannot open', 'roberta_tvr_query_feat.hdf5']),
-    'missing cap_id': (
-        lambda p: _rewrite_h5(p['text'], _first_cap(p, 'val'), None),
-        ['text features', 'misses 1 of', 'cap_ids of the val split',
-         "missing key 'tvr_val_v000#enc#0'", '(L, 768)']),
-    'missing video id in BigFile': (
-        lambda p: _v2f(p, lambda d: d.pop('tvr_test_v003')),
-        ['video features', 'misses 1 of 4 video ids of the test split',
-         "'tvr_test_v003'", '(T, 3072)']),
-    'missing video id in teacher': (
-        lambda p: _rewrite_h5(p['teacher_video'], 'tvr_train_v002', None),
-        ['teacher video features', 'misses 1 of 6 video ids of the train',
-         "'tvr_train_v002'", '(T, 512)']),
-    'missing cap_id in teacher text': (
-        lambda p: _rewrite_h5(
-            p['teacher_text'],
-            _first_cap(p).replace('#enc#', '#'), None),
-        ['teacher text features', 'cap_ids of the train split',
-         '(1, 512)']),
-    'wrong text dimension': (
-        lambda p: _rewrite_h5(p['text'], _first_cap(p),
-                              np.ones((3, 700), np.float32)),
-        ['text features', 'dimension other than 768', 'shape (3, 700)',
-         'dimension mismatch with the config']),
-    'wrong teacher dimension': (
-        lambda p: _rewrite_h5(p['teacher_video'], 'tvr_train_v000',
-                              np.ones((3, 768), np.float32)),
-        ['teacher video features', "'tvr_train_v000' has shape (3, 768)",
-         'dimension other than 512']),
-    'zero-frame video (BigFile)': (
-        lambda p: _v2f(p, lambda d: d.__setitem__('tvr_val_v001', [])),
-        ['video features', 'video2frames.txt', 'zero frames',
-         "'tvr_val_v001'"]),
-    'zero-frame video (teacher h5)': (
-        lambda p: _rewrite_h5(p['teacher_video'], 'tvr_train_v001',
-                              np.zeros((0, 512), np.float32)),
-        ['teacher video features', 'zero frames', "'tvr_train_v001'",
-         '(0, 512)']),
-    'NaN in BigFile': (
-        _nan_in_bigfile,
-        ['video features', 'NaN or inf', 'feature.bin', "'tvr_train_v000'"]),
-    'inf in query tokens': (
-        lambda p: _rewrite_h5(p['text'], _first_cap(p, 'test'),
-                              np.full((2, 768), np.inf, np.float32)),
-        ['text features', 'NaN or inf', "'tvr_test_v000#enc#0'"]),
-    'malformed caption line': (
-        lambda p: _append(p['caption_train'], 'tvr_train_v000#enc#9'),
-        ['tvrtrain.caption.txt', 'malformed caption line']),
-    'duplicate cap_id': (
-        lambda p: _append(p['caption_val'], 'tvr_val_v000#enc#0 again'),
-        ['tvrval.caption.txt', "duplicate cap_id 'tvr_val_v000#enc#0'"]),
-    'split without queries': (
-        lambda p: open(p['caption_test'], 'w').close(),
-        ['tvrtest.caption.txt', 'the split has no queries']),
-    'shape.txt disagrees with feature.bin': (
-        lambda p: open(osp.join(p['video'], 'shape.txt'), 'w').write(
-            '100000 3072'),
-        ['video features', 'feature.bin has', '100000 x 3072']),
-    'video2frames names an unknown frame id': (
-        lambda p: _v2f(p, lambda d: d['tvr_train_v004'].append('ghost_1')),
-        ['video features', 'video2frames.txt', "'tvr_train_v004'",
-         "'ghost_1' absent from id.txt"]),
-    'teacher sentence is not one vector': (
-        lambda p: _rewrite_h5(
-            p['teacher_text'],
-            _first_cap(p).replace('#enc#', '#'),
-            np.ones((2, 512), np.float32)),
-        ['teacher text features', 'not one vector', '(2, 512)',
-         '(1, 512) or (512,)']),
+    'missing caption file': (lambda p: os.remove(p['caption_test']),
+                             ['caption file not found',
+                              'tvrtest.caption.txt']),
+    'missing text feature file':
+    (lambda p: os.remove(p['text']),
+     ['text features: file not found', 'roberta_tvr_query_feat.hdf5']),
+    'missing BigFile': (lambda p: shutil.rmtree(p['video']), [
+        'video features: file not found', 'FeatureData/i3d_resnet',
+        'BigFile folder'
+    ]),
+    'missing teacher video file': (lambda p: os.remove(p['teacher_video']),
+                                   ['teacher video features: file not found']),
+    'missing teacher text file': (lambda p: os.remove(p['teacher_text']),
+                                  ['teacher text features: file not found']),
+    'corrupt h5 file':
+    (lambda p: open(p['text'], 'wb').write(b'not an hdf5 file'),
+     ['text features: cannot open', 'roberta_tvr_query_feat.hdf5']),
+    'missing cap_id':
+    (lambda p: _rewrite_h5(p['text'], _first_cap(p, 'val'), None), [
+        'text features', 'misses 1 of', 'cap_ids of the val split',
+        "missing key 'tvr_val_v000#enc#0'", '(L, 768)'
+    ]),
+    'missing video id in BigFile':
+    (lambda p: _v2f(p, lambda d: d.pop('tvr_test_v003')), [
+        'video features', 'misses 1 of 4 video ids of the test split',
+        "'tvr_test_v003'", '(T, 3072)'
+    ]),
+    'missing video id in teacher':
+    (lambda p: _rewrite_h5(p['teacher_video'], 'tvr_train_v002', None), [
+        'teacher video features', 'misses 1 of 6 video ids of the train',
+        "'tvr_train_v002'", '(T, 512)'
+    ]),
+    'missing cap_id in teacher text':
+    (lambda p: _rewrite_h5(p['teacher_text'],
+                           _first_cap(p).replace('#enc#', '#'), None),
+     ['teacher text features', 'cap_ids of the train split', '(1, 512)']),
+    'wrong text dimension': (lambda p: _rewrite_h5(
+        p['text'], _first_cap(p), np.ones((3, 700), np.float32)), [
+            'text features', 'dimension other than 768', 'shape (3, 700)',
+            'dimension mismatch with the config'
+        ]),
+    'wrong teacher dimension': (lambda p: _rewrite_h5(
+        p['teacher_video'], 'tvr_train_v000', np.ones((3, 768), np.float32)), [
+            'teacher video features', "'tvr_train_v000' has shape (3, 768)",
+            'dimension other than 512'
+        ]),
+    'zero-frame video (BigFile)':
+    (lambda p: _v2f(p, lambda d: d.__setitem__('tvr_val_v001', [])),
+     ['video features', 'video2frames.txt', 'zero frames', "'tvr_val_v001'"]),
+    'zero-frame video (teacher h5)':
+    (lambda p: _rewrite_h5(p['teacher_video'], 'tvr_train_v001',
+                           np.zeros((0, 512), np.float32)),
+     ['teacher video features', 'zero frames', "'tvr_train_v001'",
+      '(0, 512)']),
+    'NaN in BigFile':
+    (_nan_in_bigfile,
+     ['video features', 'NaN or inf', 'feature.bin', "'tvr_train_v000'"]),
+    'inf in query tokens':
+    (lambda p: _rewrite_h5(p['text'], _first_cap(p, 'test'),
+                           np.full((2, 768), np.inf, np.float32)),
+     ['text features', 'NaN or inf', "'tvr_test_v000#enc#0'"]),
+    'malformed caption line':
+    (lambda p: _append(p['caption_train'], 'tvr_train_v000#enc#9'),
+     ['tvrtrain.caption.txt', 'malformed caption line']),
+    'duplicate cap_id':
+    (lambda p: _append(p['caption_val'], 'tvr_val_v000#enc#0 again'),
+     ['tvrval.caption.txt', "duplicate cap_id 'tvr_val_v000#enc#0'"]),
+    'split without queries':
+    (lambda p: open(p['caption_test'], 'w').close(),
+     ['tvrtest.caption.txt', 'the split has no queries']),
+    'shape.txt disagrees with feature.bin':
+    (lambda p: open(osp.join(p['video'], 'shape.txt'), 'w').write(
+        '100000 3072'), ['video features', 'feature.bin has',
+                         '100000 x 3072']),
+    'video2frames names an unknown frame id':
+    (lambda p: _v2f(p, lambda d: d['tvr_train_v004'].append('ghost_1')), [
+        'video features', 'video2frames.txt', "'tvr_train_v004'",
+        "'ghost_1' absent from id.txt"
+    ]),
+    'teacher sentence is not one vector': (lambda p: _rewrite_h5(
+        p['teacher_text'],
+        _first_cap(p).replace('#enc#', '#'), np.ones((2, 512), np.float32)), [
+            'teacher text features', 'not one vector', '(2, 512)',
+            '(1, 512) or (512,)'
+        ]),
 }
 
 
 @pytest.mark.parametrize('name', list(BREAKS))
-def test_broken_variant_fails_naming_the_problem(tool, broken, capsys,
-                                                 name):
+def test_broken_variant_fails_naming_the_problem(tool, broken, capsys, name):
     mutate, expected = BREAKS[name]
     mutate(broken)
     code = tool.main([broken['root'], 'tvr'])
@@ -265,8 +272,7 @@ def test_all_problems_are_collected(tool, broken, capsys):
     out = capsys.readouterr().out
     assert 'FAILED: 4 problem(s)' in out
     for text in ('duplicate cap_id', 'NaN or inf',
-                 'teacher text features: file not found',
-                 "'tvr_train_v003'"):
+                 'teacher text features: file not found', "'tvr_train_v003'"):
         assert text in out, text
 
 

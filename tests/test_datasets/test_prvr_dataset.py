@@ -4,8 +4,8 @@ import os.path as osp
 
 import numpy as np
 import pytest
-
 from mmaction.registry import DATASETS, TRANSFORMS
+
 from prvr_mm.datasets import PRVRFeatureDataset
 from prvr_mm.datasets.toy import make_toy_dataset
 from prvr_mm.datasets.transforms import (average_to_fixed_length,
@@ -109,8 +109,8 @@ def test_toy_dataset_is_deterministic(tmp_path):
     for rel in ('TextData/toytrain.caption.txt',
                 'FeatureData/toy_i3d/feature.bin',
                 'FeatureData/toy_i3d/video2frames.txt'):
-        assert filecmp.cmp(tmp_path / 'a' / rel, tmp_path / 'b' / rel,
-                           shallow=False), rel
+        assert filecmp.cmp(
+            tmp_path / 'a' / rel, tmp_path / 'b' / rel, shallow=False), rel
     with pytest.raises(ValueError, match='unknown toy dataset options'):
         make_toy_dataset(str(tmp_path / 'c'), colour='red')
 
@@ -131,11 +131,11 @@ def test_uniform_sampling_averages_segments():
 
 def test_align_teacher_clips_both_ways():
     align = TRANSFORMS.build(dict(type='AlignTeacherClips'))
-    out = align(dict(video_feat=np.ones((9, 3)), teacher_video_feat=np.ones(
-        (4, 2))))
+    out = align(
+        dict(video_feat=np.ones((9, 3)), teacher_video_feat=np.ones((4, 2))))
     assert out['video_feat'].shape == (4, 3)
-    out = align(dict(video_feat=np.ones((3, 3)), teacher_video_feat=np.ones(
-        (5, 2))))
+    out = align(
+        dict(video_feat=np.ones((3, 3)), teacher_video_feat=np.ones((5, 2))))
     assert out['teacher_video_feat'].shape == (3, 2)
 
 

@@ -12,8 +12,8 @@ from prvr_mm.datasets import (BigFileReader, H5FeatureReader, PRVRDataError,
                               PRVRFeatureDataset, build_feature_reader,
                               parse_caption_file)
 from prvr_mm.datasets.layout import write_bigfile
-from tests.helpers.mini import make_mini_collection
 from prvr_mm.datasets.readers import resolve_feature_path, scan_caption_file
+from tests.helpers.mini import make_mini_collection
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -62,8 +62,8 @@ def test_caption_missing_file(tmp_path):
     assert path in str(e.value)
 
 
-@pytest.mark.parametrize('bad', ['v1#enc#1', 'v1enc1 no hash in the id',
-                                 'v1#enc#1    '])
+@pytest.mark.parametrize(
+    'bad', ['v1#enc#1', 'v1enc1 no hash in the id', 'v1#enc#1    '])
 def test_caption_malformed_line(tmp_path, bad):
     path = write_captions(tmp_path / 'c.txt', ['v1#enc#0 fine', bad])
     with pytest.raises(PRVRDataError, match='malformed caption line') as e:
@@ -88,9 +88,9 @@ def test_caption_split_without_queries(tmp_path):
 
 
 def test_scan_caption_file_collects_every_error(tmp_path):
-    path = write_captions(tmp_path / 'c.txt', [
-        'v1#enc#0 a', 'broken', 'v1#enc#0 again', 'v2#enc#0 b', 'v3#enc#0'
-    ])
+    path = write_captions(
+        tmp_path / 'c.txt',
+        ['v1#enc#0 a', 'broken', 'v1#enc#0 again', 'v2#enc#0 b', 'v3#enc#0'])
     pairs, errors = scan_caption_file(path)
     assert [c for c, _ in pairs] == ['v1#enc#0', 'v2#enc#0']
     assert len(errors) == 3
@@ -104,11 +104,13 @@ def test_scan_caption_file_collects_every_error(tmp_path):
 
 # --------------------------------------------------------------- h5 files
 def test_h5_reads_and_reshapes(tmp_path):
-    path = write_h5(tmp_path / 'f.hdf5', {
-        'a': feats(4, 6),
-        'b': feats(1, 6)[0],  # (D,) -> (1, D)
-        'c': feats(1, 6)[None]  # (1, 1, D) -> (1, D)
-    })
+    path = write_h5(
+        tmp_path / 'f.hdf5',
+        {
+            'a': feats(4, 6),
+            'b': feats(1, 6)[0],  # (D,) -> (1, D)
+            'c': feats(1, 6)[None]  # (1, 1, D) -> (1, D)
+        })
     reader = H5FeatureReader(path, dim=6)
     assert reader.read('a').shape == (4, 6)
     assert reader.read('a').dtype == np.float32
@@ -225,8 +227,9 @@ def test_bigfile_malformed_shape_txt(bigfile):
 def test_bigfile_id_count_mismatch(bigfile):
     with open(osp.join(bigfile, 'id.txt'), 'w') as f:
         f.write('a b c')
-    with pytest.raises(PRVRDataError, match='id.txt lists 3 ids, shape.txt '
-                       'says 8'):
+    with pytest.raises(
+            PRVRDataError, match='id.txt lists 3 ids, shape.txt '
+            'says 8'):
         BigFileReader(bigfile)
 
 
@@ -313,7 +316,9 @@ def _dataset(root, collection='tvr', **kwargs):
         teacher_video_feature=(
             f'FeatureData/new_clip_vit_32_{c}_vid_features.hdf5'),
         teacher_text_feature=f'TextData/clip_ViT_B_32_{c}_query_feat.hdf5',
-        video_dim=3072, text_dim=768, teacher_dim=512,
+        video_dim=3072,
+        text_dim=768,
+        teacher_dim=512,
         pipeline=[])
     args.update(kwargs)
     return PRVRFeatureDataset(**args)
@@ -323,8 +328,11 @@ def _dataset(root, collection='tvr', **kwargs):
 def mini_tvr(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('mini'))
     paths = make_mini_collection(
-        root, 'tvr', num_videos=dict(train=3, val=2, test=2),
-        frames=(3, 5), teacher_frames=(2, 4))
+        root,
+        'tvr',
+        num_videos=dict(train=3, val=2, test=2),
+        frames=(3, 5),
+        teacher_frames=(2, 4))
     return root, paths
 
 
@@ -433,7 +441,10 @@ def test_dataloader_persistent_workers_open_their_own_handles(mini_tvr):
     from torch.utils.data import DataLoader
     ds = _dataset(mini_tvr[0])
     loader = DataLoader(
-        _Probe(ds), batch_size=None, num_workers=2, persistent_workers=True,
+        _Probe(ds),
+        batch_size=None,
+        num_workers=2,
+        persistent_workers=True,
         multiprocessing_context='fork')
     epochs = [list(loader) for _ in range(2)]
     main = os.getpid()

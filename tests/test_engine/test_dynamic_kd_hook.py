@@ -13,19 +13,21 @@ def test_kd_schedules():
     assert kd_weight_at(3, 'exp', exp_k=0.95) == pytest.approx(0.95**3)
     assert kd_weight_at(200, 'linear') == pytest.approx(0.05)
     assert kd_weight_at(10, 'linear') == pytest.approx(0.9)
-    assert kd_weight_at(8, 'sigmoid', sigmoid_k=800) == pytest.approx(
-        800 / (800 + math.exp(1)))
+    assert kd_weight_at(
+        8, 'sigmoid',
+        sigmoid_k=800) == pytest.approx(800 / (800 + math.exp(1)))
     assert kd_weight_at(5, 'constant', init=0.0) == 0.0
     with pytest.raises(ValueError, match='cubic'):
         kd_weight_at(0, 'cubic')
 
 
 def test_target_schedules_and_floors():
-    assert target_param_at(0, 0.8, 'sigmoid', floor=0.0) == pytest.approx(
-        0.8 * 800 / 801)
+    assert target_param_at(
+        0, 0.8, 'sigmoid', floor=0.0) == pytest.approx(0.8 * 800 / 801)
     # beta floor rule: 0.5 when init >= 0.5
-    assert target_param_at(119, 0.8, 'linear') == pytest.approx(
-        0.8 + (0.5 - 0.8) / 120 * 119)
+    assert target_param_at(119, 0.8,
+                           'linear') == pytest.approx(0.8 +
+                                                      (0.5 - 0.8) / 120 * 119)
     assert target_param_at(500, 0.8, 'exp') == 0.5
     assert target_param_at(500, 0.3, 'exp') == pytest.approx(0.3 * 0.95**500)
     assert target_param_at(60, 0.8, 'cosine', floor=0.0) == pytest.approx(0.4)
@@ -40,8 +42,11 @@ class _Model:
 
 def test_hook_sets_model_values_and_logs():
     hook = DynamicKDHook(
-        kd_decay='exp', alpha_decay='cosine', alpha_init=0.8,
-        beta_decay='constant', beta_init=0.7)
+        kd_decay='exp',
+        alpha_decay='cosine',
+        alpha_init=0.8,
+        beta_decay='constant',
+        beta_init=0.7)
     model = _Model()
     hub = MessageHub.get_instance('test_dynamic_kd_hook')
     runner = SimpleNamespace(

@@ -44,9 +44,13 @@ def start(args, cwd, nproc=None):
             '--nnodes=1', '--master_addr=127.0.0.1',
             f'--master_port={free_port()}'
         ]
-    return subprocess.Popen(cmd + list(args), cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    return subprocess.Popen(
+        cmd + list(args),
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True)
 
 
 def finish(proc) -> str:
@@ -73,7 +77,9 @@ def dist_trained(tiny_toy_root, tmp_path_factory):
             TRAIN, CFG, '--launcher', 'pytorch', '--work-dir', work,
             '--cfg-options', f'data_root={tiny_toy_root}',
             'train_cfg.max_epochs=1'
-        ], cwd=work, nproc=2))
+        ],
+              cwd=work,
+              nproc=2))
     return work, log
 
 
@@ -148,8 +154,10 @@ def scores_from_dump(dump, videos):
     from a dump listing every video for every query."""
     index = {v: i for i, v in enumerate(videos)}
     queries = [q for q in dump['queries'] if q['gt_video'] in index]
-    mats = {k: torch.empty(len(queries), len(videos), dtype=torch.float64)
-            for k in ('score', 'inher_score', 'explore_score')}
+    mats = {
+        k: torch.empty(len(queries), len(videos), dtype=torch.float64)
+        for k in ('score', 'inher_score', 'explore_score')
+    }
     for row, q in enumerate(queries):
         assert len(q['results']) == dump['num_videos']
         for item in q['results']:
@@ -167,8 +175,9 @@ def test_dist_padding_does_not_duplicate_videos(evaluated):
     videos = list(dict.fromkeys(q['gt_video'] for q in full['queries']))[:11]
     # ... but the metric sees each video and each query exactly once
     assert dump['num_videos'] == 11
-    expect = [q['query_id'] for q in full['queries']
-              if q['gt_video'] in videos]
+    expect = [
+        q['query_id'] for q in full['queries'] if q['gt_video'] in videos
+    ]
     assert [q['query_id'] for q in dump['queries']] == expect
     assert dump['num_queries'] == len(expect)
     for q in dump['queries']:

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from benchmarks.reference_metrics import baseline_retrieval_metrics
-from prvr_mm.evaluation.functional import (branch_weights,
-                                           chunked_max_scores, fuse_scores,
-                                           gt_ranks, random_ranking_sumr,
+from prvr_mm.evaluation.functional import (branch_weights, chunked_max_scores,
+                                           fuse_scores, gt_ranks,
+                                           random_ranking_sumr,
                                            retrieval_metrics)
 
 GOLDEN = Path(__file__).parents[1] / 'data' / 'dldkd_golden'

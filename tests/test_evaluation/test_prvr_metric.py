@@ -35,8 +35,8 @@ def test_metric_matches_direct_computation():
     metric.process({}, results[2:])
     out = metric.evaluate(size=4)
     gt = torch.tensor([0, 0, 0, 1, 2, 2, 3, 3, 3, 3])[:, None]
-    inher, explore = dense_scores(results, 'inher'), dense_scores(
-        results, 'explore')
+    inher, explore = dense_scores(results,
+                                  'inher'), dense_scores(results, 'explore')
     fused = retrieval_metrics(0.7 * inher + 0.3 * explore, gt)
     for key, value in fused.items():
         assert out[f'prvr/{key}'] == pytest.approx(value), key

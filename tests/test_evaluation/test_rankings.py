@@ -12,8 +12,11 @@ from prvr_mm.evaluation import PRVRMetric, gt_ranks
 from prvr_mm.evaluation.rankings import clip_edges, clip_span
 
 
-def make_results(seed=0, counts=(3, 1, 2, 4, 2), lengths=(5, 2, 7, 3, 4),
-                 h=6, durations=(10.0, None, 7.0, 4.5, None)):
+def make_results(seed=0,
+                 counts=(3, 1, 2, 4, 2),
+                 lengths=(5, 2, 7, 3, 4),
+                 h=6,
+                 durations=(10.0, None, 7.0, 4.5, None)):
     g = torch.Generator().manual_seed(seed)
     results = []
     for i, (n, t, d) in enumerate(zip(counts, lengths, durations)):
@@ -21,8 +24,7 @@ def make_results(seed=0, counts=(3, 1, 2, 4, 2), lengths=(5, 2, 7, 3, 4),
             video_id=f'v{i}', query_ids=[f'v{i}#enc#{k}' for k in range(n)])
         if d is not None:
             sample['duration'] = d
-            sample['timestamps'] = [[0.5 * k, 0.5 * k + 1.0]
-                                    for k in range(n)]
+            sample['timestamps'] = [[0.5 * k, 0.5 * k + 1.0] for k in range(n)]
         for b in ('inher', 'explore'):
             sample[f'{b}_clips'] = torch.randn(t, h, generator=g)
             sample[f'{b}_queries'] = torch.randn(n, h, generator=g)
@@ -32,8 +34,10 @@ def make_results(seed=0, counts=(3, 1, 2, 4, 2), lengths=(5, 2, 7, 3, 4),
 
 def brute_force(results, w, branches=('inher', 'explore')):
     """Dense (Q, V) scores and (Q, V) best clip per pair, pair by pair."""
-    queries = {b: torch.cat([r[f'{b}_queries'] for r in results])
-               for b in branches}
+    queries = {
+        b: torch.cat([r[f'{b}_queries'] for r in results])
+        for b in branches
+    }
     weights = {branches[0]: w, branches[1]: 1 - w} if len(branches) == 2 \
         else {branches[0]: 1.0}
     num_q = len(queries[branches[0]])
@@ -43,8 +47,9 @@ def brute_force(results, w, branches=('inher', 'explore')):
         for v, r in enumerate(results):
             fused = 0
             for b in branches:
-                cos = F.normalize(r[f'{b}_clips'], dim=-1) @ F.normalize(
-                    queries[b][q], dim=-1)
+                cos = F.normalize(
+                    r[f'{b}_clips'], dim=-1) @ F.normalize(
+                        queries[b][q], dim=-1)
                 scores[b][q, v] = cos.max()
                 fused = fused + weights[b] * cos
             best[q, v] = int(fused.argmax())
@@ -78,7 +83,10 @@ def test_dump_matches_brute_force(tmp_path, topk):
     path = str(tmp_path / 'sub' / 'rankings.json')
     # query_chunk=2: several query chunks
     metric = PRVRMetric(
-        fusion_weight=0.6, query_chunk=2, video_chunk=2, dump_rankings=path,
+        fusion_weight=0.6,
+        query_chunk=2,
+        video_chunk=2,
+        dump_rankings=path,
         dump_topk=topk)
     metric.process({}, results[:2])
     metric.process({}, results[2:])
@@ -87,8 +95,8 @@ def test_dump_matches_brute_force(tmp_path, topk):
         dump = json.load(f)
 
     scores, best = brute_force(results, 0.6)
-    gt = torch.tensor([v for v, r in enumerate(results)
-                       for _ in r['query_ids']])
+    gt = torch.tensor(
+        [v for v, r in enumerate(results) for _ in r['query_ids']])
     ranks = gt_ranks(scores['fused'], gt[:, None])[:, 0]
     k = min(topk, len(results))
     assert dump['version'] == 1 and dump['fusion_weight'] == 0.6
@@ -106,8 +114,8 @@ def test_dump_matches_brute_force(tmp_path, topk):
         assert entry['gt_score'] == pytest.approx(
             float(scores['fused'][q, v_gt]), abs=1e-6)
         assert entry['gt_clip'] == int(best[q, v_gt])
-        expect = clip_span(int(best[q, v_gt]), len(r_gt['inher_clips']),
-                           r_gt.get('duration'))
+        expect = clip_span(
+            int(best[q, v_gt]), len(r_gt['inher_clips']), r_gt.get('duration'))
         assert (entry['gt_span'], entry['gt_unit']) == expect
         if 'timestamps' in r_gt:
             k_in = r_gt['query_ids'].index(entry['query_id'])
@@ -142,8 +150,7 @@ def test_dump_single_branch(tmp_path):
     for r in results:
         del r['explore_clips'], r['explore_queries']
     path = str(tmp_path / 'r.json')
-    metric = PRVRMetric(branches=('inher', ), dump_rankings=path,
-                        dump_topk=2)
+    metric = PRVRMetric(branches=('inher', ), dump_rankings=path, dump_topk=2)
     metric.process({}, results)
     metric.evaluate(size=len(results))
     with open(path) as f:
@@ -154,8 +161,8 @@ def test_dump_single_branch(tmp_path):
         for item in entry['results']:
             v = int(item['video_id'][1:])
             assert item['score'] == item['inher_score']
-            assert item['score'] == pytest.approx(float(scores['inher'][q, v]),
-                                                  abs=1e-6)
+            assert item['score'] == pytest.approx(
+                float(scores['inher'][q, v]), abs=1e-6)
             assert item['clip'] == int(best[q, v])
             assert 'explore_score' not in item
 

@@ -40,7 +40,10 @@ def test_triplet_pool_samples_among_hardest():
 def test_hard_infonce_hand_computed():
     u = torch.tensor([[2.0, 0.0], [1.0, 1.0], [0.0, 3.0]])
     y = torch.tensor([0, 0, 1])
-    lse = lambda *x: math.log(sum(math.exp(v) for v in x))  # noqa: E731
+
+    def lse(*x):
+        return math.log(sum(math.exp(v) for v in x))
+
     t2v = [lse(2, 0) - 2, lse(1, 1) - 1, lse(0, 3) - 3]
     v2t = [lse(2, 1, 0) - lse(2, 1), lse(0, 1, 3) - 3]
     expected = sum(t2v) / 3 + sum(v2t) / 2
@@ -87,8 +90,8 @@ def test_kl_distill_hand_computed():
     teacher = torch.tensor([[[0.2], [0.0], [-5.0]]])
     mask = torch.tensor([[1.0, 1.0, 0.0]])
     y = torch.tensor([0])
-    loss = FrameKLDistillLoss(temperature=0.2, loss_weight=0.5)(
-        student, teacher, mask, y)
+    loss = FrameKLDistillLoss(
+        temperature=0.2, loss_weight=0.5)(student, teacher, mask, y)
     p = torch.tensor([0.0, 0.2]) / 0.2
     q = torch.tensor([0.2, 0.0]) / 0.2
     pq = q.softmax(0)

@@ -2,9 +2,8 @@
 on small inputs."""
 import pytest
 import torch
-from mmengine.structures import BaseDataElement
-
 from mmaction.registry import MODELS
+from mmengine.structures import BaseDataElement
 
 BRANCH = dict(
     type='PRVRBranch',
@@ -37,8 +36,8 @@ def raw_batch(counts=(2, 1, 3), lengths=(6, 3, 4), teacher=True):
     for i, (n, t) in enumerate(zip(counts, lengths)):
         inputs['video'].append(torch.randn(t, 12, generator=g))
         q_len = torch.randint(2, 6, (n, ), generator=g)
-        inputs['queries'].append(torch.randn(n, int(q_len.max()), 10,
-                                             generator=g))
+        inputs['queries'].append(
+            torch.randn(n, int(q_len.max()), 10, generator=g))
         inputs['query_lengths'].append(q_len)
         if teacher:
             inputs['teacher_video'].append(torch.randn(t, 4, generator=g))
@@ -46,8 +45,8 @@ def raw_batch(counts=(2, 1, 3), lengths=(6, 3, 4), teacher=True):
         samples.append(
             BaseDataElement(
                 metainfo=dict(
-                    video_id=f'v{i}', query_ids=[f'v{i}#enc#{k}'
-                                                 for k in range(n)])))
+                    video_id=f'v{i}',
+                    query_ids=[f'v{i}#enc#{k}' for k in range(n)])))
     return dict(inputs=inputs, data_samples=samples)
 
 
@@ -121,7 +120,8 @@ def test_predict_attaches_per_video_embeddings():
 def test_iccv_variant_shares_query_projection():
     model = build(share_query_proj=True)
     assert model.exploration.query_proj is model.inheritance.query_proj
-    n_shared = sum(p.numel() for p in model.inheritance.query_proj.parameters())
+    n_shared = sum(p.numel()
+                   for p in model.inheritance.query_proj.parameters())
     n_sep = sum(p.numel() for p in build().parameters())
     assert sum(p.numel() for p in model.parameters()) == n_sep - n_shared
 
@@ -137,8 +137,8 @@ def test_single_branch_and_argument_checks():
 
 def test_positional_encoding_rejects_too_long_inputs():
     model = build()
-    data = model.data_preprocessor(raw_batch(lengths=(7, 3, 4)),
-                                   training=False)
+    data = model.data_preprocessor(
+        raw_batch(lengths=(7, 3, 4)), training=False)
     with pytest.raises(ValueError, match='exceeds the 6 learned positions'):
         model(**data, mode='tensor')
 
@@ -183,5 +183,5 @@ def test_teacher_scores_match_a_direct_computation():
     assert torch.allclose(out['max_scores'], cos.max(-1).values, atol=1e-6)
     raw = torch.einsum('qd,vld->qvl', q, v)
     raw[:, 0, 2] = -1e9
-    assert torch.allclose(out['max_scores_unnorm'], raw.max(-1).values,
-                          atol=1e-5)
+    assert torch.allclose(
+        out['max_scores_unnorm'], raw.max(-1).values, atol=1e-5)

@@ -8,6 +8,7 @@ score, evaluation metric, data helper and schedule is compared.
 import copy
 import importlib.util
 import json
+import os.path as osp
 import re
 import sys
 from pathlib import Path
@@ -16,28 +17,23 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from mmaction.registry import MODELS
+from mmengine.evaluator import Evaluator
+from mmengine.logging import MessageHub
+from mmengine.runner import load_checkpoint
+from mmengine.structures import BaseDataElement
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # run from a checkout without ``pip install``
-    sys.path.insert(0, str(ROOT))
-
-import prvr_mm  # noqa: E402,F401
-from mmaction.registry import MODELS  # noqa: E402
-from mmengine.evaluator import Evaluator  # noqa: E402
-from mmengine.logging import MessageHub  # noqa: E402
-from mmengine.runner import load_checkpoint  # noqa: E402
-from mmengine.structures import BaseDataElement  # noqa: E402
-
-from prvr_mm.datasets.transforms.functional import (  # noqa: E402
-    average_to_fixed_length, l2_normalize, uniform_feature_sampling)
-from prvr_mm.engine.hooks.dynamic_kd_hook import DynamicKDHook  # noqa: E402
-from prvr_mm.engine.schedules import (kd_weight_at,  # noqa: E402
-                                      target_param_at)
-from prvr_mm.evaluation import retrieval_metrics  # noqa: E402
-from prvr_mm.evaluation.metrics import PRVRMetric  # noqa: E402
-from prvr_mm.models import masked_clip_scores  # noqa: E402
-from prvr_mm.utils.convert_dldkd import (  # noqa: E402
-    CheckpointConversionError, convert_key, convert_state_dict)
+from prvr_mm.datasets.transforms.functional import (average_to_fixed_length,
+                                                    l2_normalize,
+                                                    uniform_feature_sampling)
+from prvr_mm.engine.hooks.dynamic_kd_hook import DynamicKDHook
+from prvr_mm.engine.schedules import kd_weight_at, target_param_at
+from prvr_mm.evaluation import retrieval_metrics
+from prvr_mm.evaluation.metrics import PRVRMetric
+from prvr_mm.models import masked_clip_scores
+from prvr_mm.utils.convert_dldkd import (CheckpointConversionError,
+                                         convert_key, convert_state_dict)
+from tests.helpers.tools import ROOT
 
 GOLDEN = Path(__file__).parents[1] / 'data' / 'dldkd_golden'
 SETTINGS = ('hard', 'soft_a080_b080', 'soft_a050_b060', 'soft_a010_b050')
@@ -55,8 +51,14 @@ GRAD_TERMS = dict(
 BRANCHES = ('inher', 'explore')
 # authors' metric names -> PRVRMetric names
 METRIC_NAMES = dict(
-    r1='R@1', r5='R@5', r10='R@10', r100='R@100', medr='MedR', meanr='MnR',
-    mAP='mAP', SumR='SumR')
+    r1='R@1',
+    r5='R@5',
+    r10='R@10',
+    r100='R@100',
+    medr='MedR',
+    meanr='MnR',
+    mAP='mAP',
+    SumR='SumR')
 
 
 # --------------------------------------------------------------- helpers
@@ -190,8 +192,8 @@ def test_losses_and_gradients(model, inputs, config, authors_state, name):
         assert ref_json[theirs] == pytest.approx(float(ref[f'loss_{theirs}']))
     _assert_close(losses['loss_kd'], ref['loss_kl'], 1e-5, 1e-6, 'kl')
     _assert_close(total, ref['loss_total'], 1e-5, 1e-6, 'total')
-    assert log_vars['loss'].item() == pytest.approx(ref_json['total'],
-                                                    rel=1e-5)
+    assert log_vars['loss'].item() == pytest.approx(
+        ref_json['total'], rel=1e-5)
     # only the five terms are summed (kd_weight/alpha/beta are logged)
     assert {k for k in log_vars if 'loss' in k} == {'loss', *LOSS_NAMES}
 
@@ -216,8 +218,10 @@ def test_gradient_of_each_term(model, inputs, config, authors_state):
     def grads(loss):
         out = torch.autograd.grad(
             loss, params, retain_graph=True, allow_unused=True)
-        return [torch.zeros_like(p) if g is None else g
-                for p, g in zip(params, out)]
+        return [
+            torch.zeros_like(p) if g is None else g
+            for p, g in zip(params, out)
+        ]
 
     term_sum = [np.zeros(tuple(p.shape), np.float32) for p in params]
     for term, ours in GRAD_TERMS.items():
@@ -269,8 +273,7 @@ def test_intermediate_scores(model, inputs):
 
 
 # ----------------------------------------------------------------- float64
-def test_float64_forward_and_gradients(model, inputs, config,
-                                       authors_state):
+def test_float64_forward_and_gradients(model, inputs, config, authors_state):
     ref_losses = _json('losses.json')
     ref_grads = _npz('forward64_soft_a080_b080.npz')
     model64 = copy.deepcopy(model).double()
@@ -395,8 +398,7 @@ def test_eval_metrics_through_prvr_metric(model, eval_small):
         for theirs, ours in METRIC_NAMES.items():
             key = f'prvr/{ours}' if branch == 'fused' else \
                 f'prvr/{branch}/{ours}'
-            assert results[key] == pytest.approx(
-                values[theirs], rel=1e-9), key
+            assert results[key] == pytest.approx(values[theirs], rel=1e-9), key
 
 
 def test_metric_functions_random():
@@ -407,8 +409,8 @@ def test_metric_functions_random():
         torch.from_numpy(ref['gt']))
     for theirs, name in METRIC_NAMES.items():
         if theirs in expected:
-            assert ours[name] == pytest.approx(expected[theirs],
-                                               rel=1e-9), name
+            assert ours[name] == pytest.approx(
+                expected[theirs], rel=1e-9), name
 
 
 # ------------------------------------------------------------ data helpers
@@ -459,12 +461,19 @@ def test_schedules():
             decay, init = key.split('_init')
             decay, init = _decay(decay), float(init)
             hook = DynamicKDHook(
-                **{f'{ours}_decay': decay, f'{ours}_init': init},
+                **{
+                    f'{ours}_decay': decay,
+                    f'{ours}_init': init
+                },
                 exp_k=p['exponential_k'],
                 target_sigmoid_k=p['selfDistil_sigmoid_k'])
             for e, value in zip(epochs, values):
                 direct = target_param_at(
-                    e, init, decay, floor, max_epochs=n_epoch,
+                    e,
+                    init,
+                    decay,
+                    floor,
+                    max_epochs=n_epoch,
                     exp_k=p['exponential_k'],
                     sigmoid_k=p['selfDistil_sigmoid_k'])
                 assert direct == pytest.approx(
@@ -494,7 +503,7 @@ def test_dynamic_kd_hook_sets_model_values(model):
 # ------------------------------------------------------ checkpoint converter
 @pytest.fixture(scope='module')
 def converter():
-    path = ROOT / 'tools' / 'model_converters' / 'dldkd_to_prvr_mm.py'
+    path = osp.join(ROOT, 'tools', 'model_converters', 'dldkd_to_prvr_mm.py')
     spec = importlib.util.spec_from_file_location('dldkd_to_prvr_mm', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -511,8 +520,8 @@ def _iccv_naming(authors_state):
             continue
         prefix = 'A_' if key.startswith('exp_') else 'B_'
         key = key[len('exp_'):] if key.startswith('exp_') else key
-        key = key.replace('visual_', 'frame_').replace(
-            'out_mapping_linear', 'mapping_linear')
+        key = key.replace('visual_', 'frame_').replace('out_mapping_linear',
+                                                       'mapping_linear')
         out[prefix + key] = value
     for key, value in authors_state.items():
         if key.startswith('query_input_proj.'):
@@ -530,7 +539,10 @@ def test_converter_cli_master(tmp_path, converter, authors_state, model):
     # the authors' train.py layout, with DataParallel's prefix
     torch.save(
         dict(
-            model={f'module.{k}': v for k, v in authors_state.items()},
+            model={
+                f'module.{k}': v
+                for k, v in authors_state.items()
+            },
             epoch=7), src)
     converter.main([str(src), str(dst)])
     ckpt = torch.load(dst, weights_only=True)
@@ -547,11 +559,10 @@ def test_converter_cli_untrusted_pickle(tmp_path, converter, authors_state,
     weights-only loading refuses: read without importing that class."""
     pkg = tmp_path / 'fake_easydict'
     pkg.mkdir()
-    (pkg / '__init__.py').write_text(
-        'class EasyDict(dict):\n'
-        '    def __setattr__(self, k, v):\n'
-        '        super().__setattr__(k, v)\n'
-        '        self[k] = v\n')
+    (pkg / '__init__.py').write_text('class EasyDict(dict):\n'
+                                     '    def __setattr__(self, k, v):\n'
+                                     '        super().__setattr__(k, v)\n'
+                                     '        self[k] = v\n')
     monkeypatch.syspath_prepend(str(tmp_path))
     import fake_easydict
     cfg = fake_easydict.EasyDict()
@@ -570,7 +581,7 @@ def test_converter_cli_with_config(tmp_path, converter, authors_state):
     cfg.write_text(
         "model = dict(type='DualStudentRecognizer', inheritance=dict("
         "type='PRVRBranch', video_dim=64, query_dim=48, hidden_dim=32, "
-        "max_ctx_l=16, max_desc_l=12, num_heads=4), "
+        'max_ctx_l=16, max_desc_l=12, num_heads=4), '
         "teacher=dict(type='CLIPTeacherHead', feature_dim=16))\n")
     src, dst = tmp_path / 'authors.pth', tmp_path / 'prvr.pth'
     torch.save(dict(model=authors_state), src)
@@ -641,8 +652,8 @@ def test_convert_missing_and_unexpected_keys(authors_state, model):
     with pytest.raises(CheckpointConversionError, match='lacks 37'):
         convert_state_dict(partial, expected=expected)
     # an exploration query projection of its own cannot be shared
-    with pytest.raises(CheckpointConversionError,
-                       match='exploration.query_proj'):
+    with pytest.raises(
+            CheckpointConversionError, match='exploration.query_proj'):
         convert_state_dict(authors_state, share_query_proj=True)
 
 
@@ -655,8 +666,8 @@ def test_iccv_variant(naming, authors_state, model, inputs, converter,
         assert 'A_query_input_proj.net.1.weight' in state
         assert 'B_frame_encoder.self.query.weight' in state
         # their ICCV model needs the shared projection
-        with pytest.raises(CheckpointConversionError,
-                           match='share_query_proj=True'):
+        with pytest.raises(
+                CheckpointConversionError, match='share_query_proj=True'):
             convert_state_dict(state)
     else:
         state = {
@@ -666,8 +677,9 @@ def test_iccv_variant(naming, authors_state, model, inputs, converter,
         }
     shared = build_model(share_query_proj=True)
     assert shared.exploration.query_proj is shared.inheritance.query_proj
-    assert sum(p.numel() for p in shared.parameters()) == 29120 - (
-        48 + 48 + 32 * 48 + 32)
+    assert sum(
+        p.numel()
+        for p in shared.parameters()) == 29120 - (48 + 48 + 32 * 48 + 32)
     converted = convert_state_dict(
         state, expected=shared.state_dict().keys(), share_query_proj=True)
     shared.load_state_dict(converted, strict=True)
@@ -683,8 +695,7 @@ def test_iccv_variant(naming, authors_state, model, inputs, converter,
         ours, theirs = shared.encode(inputs), reference.encode(inputs)
     for name in BRANCHES:
         for key in ('query', 'clips'):
-            assert torch.equal(ours[name][key], theirs[name][key]), (name,
-                                                                     key)
+            assert torch.equal(ours[name][key], theirs[name][key]), (name, key)
 
     # and through the command line tool + MMEngine's loader
     src, dst = tmp_path / 'authors.pth', tmp_path / 'prvr.pth'

@@ -16,9 +16,19 @@ def dumped(tiny_toy_root, tmp_path_factory):
     work = str(tmp_path_factory.mktemp('dump'))
     ckpt = save_random_checkpoint(osp.join(work, 'random.pth'))
     run_tool(
-        tool('test.py'), TINY_TOY_CFG, ckpt, '--work-dir', work,
-        '--out', 'metrics.json', '--dump', 'out/rankings.json',
-        '--dump-topk', '5', '--cfg-options', f'data_root={tiny_toy_root}',
+        tool('test.py'),
+        TINY_TOY_CFG,
+        ckpt,
+        '--work-dir',
+        work,
+        '--out',
+        'metrics.json',
+        '--dump',
+        'out/rankings.json',
+        '--dump-topk',
+        '5',
+        '--cfg-options',
+        f'data_root={tiny_toy_root}',
         cwd=work)
     with open(osp.join(work, 'metrics.json')) as f:
         metrics = json.load(f)
@@ -29,8 +39,7 @@ def dumped(tiny_toy_root, tmp_path_factory):
 
 def test_tool_dump_covers_every_query(dumped, tiny_toy_root):
     _, dump = dumped
-    with open(osp.join(tiny_toy_root, 'TextData',
-                       'toytest.caption.txt')) as f:
+    with open(osp.join(tiny_toy_root, 'TextData', 'toytest.caption.txt')) as f:
         caps = [line.split(' ', 1)[0] for line in f if line.strip()]
     assert [q['query_id'] for q in dump['queries']] == caps
     assert dump['num_queries'] == len(caps) and dump['num_videos'] == 12

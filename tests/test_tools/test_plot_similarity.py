@@ -13,9 +13,18 @@ def test_plot_tool_writes_png(tiny_toy_root, tmp_path):
     ckpt = save_random_checkpoint(osp.join(work, 'random.pth'))
     out = osp.join(work, 'figs', 'sim.png')
     proc = run_tool(
-        tool('analysis', 'plot_similarity.py'), TINY_TOY_CFG, ckpt,
-        '--query', QUERY, '--topk', '2', '--out', out, '--cfg-options',
-        f'data_root={tiny_toy_root}', cwd=work)
+        tool('analysis', 'plot_similarity.py'),
+        TINY_TOY_CFG,
+        ckpt,
+        '--query',
+        QUERY,
+        '--topk',
+        '2',
+        '--out',
+        out,
+        '--cfg-options',
+        f'data_root={tiny_toy_root}',
+        cwd=work)
     assert 'GT rank' in proc.stdout
     with open(out, 'rb') as f:
         head = f.read(8)

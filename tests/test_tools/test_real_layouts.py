@@ -42,20 +42,28 @@ LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
 def _size_options(data_root):
-    opts = [f'data_root={data_root}', 'train_cfg.max_epochs=1',
-            f'model.inheritance.hidden_dim={HIDDEN}',
-            'default_hooks.logger.interval=1']
+    opts = [
+        f'data_root={data_root}', 'train_cfg.max_epochs=1',
+        f'model.inheritance.hidden_dim={HIDDEN}',
+        'default_hooks.logger.interval=1'
+    ]
     for loader in LOADERS:
-        opts += [f'{loader}.batch_size=4', f'{loader}.num_workers=0',
-                 f'{loader}.persistent_workers=False']
+        opts += [
+            f'{loader}.batch_size=4', f'{loader}.num_workers=0',
+            f'{loader}.persistent_workers=False'
+        ]
     return opts
 
 
 def _run(args, cwd):
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1',
-               MKL_NUM_THREADS='1')
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    return subprocess.run([sys.executable, *args],
+                          cwd=cwd,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
 
 
 def _train_and_test(name, base):
@@ -66,8 +74,11 @@ def _train_and_test(name, base):
     os.makedirs(work)
     config = osp.join(ROOT, 'configs', f'{name}.py')
     opts = _size_options(paths['dir'])
-    train = _run([osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir',
-                  work, '--cfg-options', *opts, *extra], cwd=work)
+    train = _run([
+        osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work,
+        '--cfg-options', *opts, *extra
+    ],
+                 cwd=work)
     result = dict(paths=paths, work=work, train=train, test=None)
     if train.returncode != 0:
         return result
@@ -75,9 +86,10 @@ def _train_and_test(name, base):
     out = osp.join(work, 'test_metrics.json')
     result['test'] = _run([
         osp.join(ROOT, 'tools', 'test.py'), config,
-        best[0] if best else osp.join(work, 'epoch_1.pth'), '--work-dir',
-        work, '--out', out, '--cfg-options', *opts
-    ], cwd=work)
+        best[0] if best else osp.join(work, 'epoch_1.pth'), '--work-dir', work,
+        '--out', out, '--cfg-options', *opts
+    ],
+                          cwd=work)
     return result
 
 
@@ -135,7 +147,8 @@ def test_training_used_teacher_and_real_dims(runs, name):
     collection = CASES[name][0]
     dims = COLLECTIONS[collection]
     state = torch.load(
-        osp.join(run['work'], 'epoch_1.pth'), map_location='cpu',
+        osp.join(run['work'], 'epoch_1.pth'),
+        map_location='cpu',
         weights_only=True)['state_dict']
     assert state['inheritance.video_proj.linear.weight'].shape == (
         HIDDEN, dims['video_dim'])
@@ -197,9 +210,13 @@ def test_evaluation_needs_no_teacher_files(runs, tmp_path):
         os.remove(run['paths'][key].replace(run['paths']['dir'], data))
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'dlkd_tvr.py'))
     opts = dict(o.split('=', 1) for o in _size_options(data))
-    opts = {k: (int(v) if v.isdigit() else
-                {'False': False, 'True': True}.get(v, v))
-            for k, v in opts.items()}
+    opts = {
+        k: (int(v) if v.isdigit() else {
+            'False': False,
+            'True': True
+        }.get(v, v))
+        for k, v in opts.items()
+    }
     merge_cli_options(cfg, opts, 'dlkd_tvr.py', str(tmp_path / 'work'))
     strip_training(cfg)
     cfg.load_from = osp.join(run['work'], 'epoch_1.pth')

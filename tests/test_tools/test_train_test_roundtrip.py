@@ -10,8 +10,9 @@ import sys
 import pytest
 import torch
 
-from tests.helpers.tools import ROOT, run_tool
+from tests.helpers.tools import ROOT
 from tests.helpers.tools import TINY_TOY_CFG as CFG
+from tests.helpers.tools import run_tool
 
 
 def scalars(work_dir):
@@ -25,8 +26,13 @@ def scalars(work_dir):
 def trained(tiny_toy_root, tmp_path_factory):
     work = str(tmp_path_factory.mktemp('work'))
     run_tool(
-        osp.join(ROOT, 'tools', 'train.py'), CFG, '--work-dir', work,
-        '--test-best', '--cfg-options', f'data_root={tiny_toy_root}',
+        osp.join(ROOT, 'tools', 'train.py'),
+        CFG,
+        '--work-dir',
+        work,
+        '--test-best',
+        '--cfg-options',
+        f'data_root={tiny_toy_root}',
         cwd=work)
     return work
 
@@ -53,8 +59,15 @@ def test_test_tool_reproduces_logged_metrics(trained, tiny_toy_root):
     best = glob.glob(osp.join(trained, 'best_prvr_SumR_epoch_*.pth'))[0]
     out = osp.join(trained, 'm.json')
     run_tool(
-        osp.join(ROOT, 'tools', 'test.py'), CFG, best, '--out', out,
-        '--work-dir', trained, '--cfg-options', f'data_root={tiny_toy_root}',
+        osp.join(ROOT, 'tools', 'test.py'),
+        CFG,
+        best,
+        '--out',
+        out,
+        '--work-dir',
+        trained,
+        '--cfg-options',
+        f'data_root={tiny_toy_root}',
         cwd=trained)
     with open(out) as f:
         metrics = json.load(f)
@@ -69,8 +82,13 @@ def test_test_tool_reproduces_logged_metrics(trained, tiny_toy_root):
 
 def test_resume_continues_training(trained, tiny_toy_root):
     proc = run_tool(
-        osp.join(ROOT, 'tools', 'train.py'), CFG, '--work-dir', trained,
-        '--resume', '--cfg-options', f'data_root={tiny_toy_root}',
+        osp.join(ROOT, 'tools', 'train.py'),
+        CFG,
+        '--work-dir',
+        trained,
+        '--resume',
+        '--cfg-options',
+        f'data_root={tiny_toy_root}',
         'train_cfg.max_epochs=3',
         cwd=trained)
     assert 'resumed epoch: 2' in (proc.stdout + proc.stderr)
@@ -81,11 +99,12 @@ def test_plain_torch_load_needs_the_allow_list(trained):
     """Without ``import prvr_mm`` the stock loader refuses the checkpoint
     (so the allow-list is what makes the round trip work)."""
     code = ('import torch,sys; torch.load(sys.argv[1], weights_only=True)')
-    proc = subprocess.run(
-        [sys.executable, '-c', code,
-         sorted(glob.glob(osp.join(trained, 'epoch_*.pth')))[-1]],
-        capture_output=True,
-        text=True)
+    proc = subprocess.run([
+        sys.executable, '-c', code,
+        sorted(glob.glob(osp.join(trained, 'epoch_*.pth')))[-1]
+    ],
+                          capture_output=True,
+                          text=True)
     assert proc.returncode != 0
     assert 'HistoryBuffer' in proc.stderr or 'numpy' in proc.stderr
 
@@ -107,9 +126,15 @@ def test_test_tool_needs_no_teacher_or_train_files(trained, tiny_toy_root,
     for name, data_root in (('full', tiny_toy_root), ('eval_only', root)):
         out = str(tmp_path / f'{name}.json')
         run_tool(
-            osp.join(ROOT, 'tools', 'test.py'), CFG,
-            ckpt, '--out', out, '--work-dir',
-            str(tmp_path / name), '--cfg-options', f'data_root={data_root}',
+            osp.join(ROOT, 'tools', 'test.py'),
+            CFG,
+            ckpt,
+            '--out',
+            out,
+            '--work-dir',
+            str(tmp_path / name),
+            '--cfg-options',
+            f'data_root={data_root}',
             cwd=str(tmp_path))
         with open(out) as f:
             metrics[name] = json.load(f)

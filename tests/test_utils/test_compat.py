@@ -13,7 +13,10 @@ def run(code):
                           capture_output=True,
                           text=True,
                           cwd=ROOT,
-                          env={'PYTHONPATH': ROOT, 'PATH': '/usr/bin:/bin'})
+                          env={
+                              'PYTHONPATH': ROOT,
+                              'PATH': '/usr/bin:/bin'
+                          })
 
 
 def test_mmaction_models_import_and_resnet_build_after_prvr_mm():
@@ -49,6 +52,7 @@ def test_building_the_stubbed_drn_raises_a_clear_error():
 
 def test_safe_globals_do_not_allow_getattr():
     import torch
+
     from prvr_mm.utils.checkpoint import safe_globals
     assert getattr not in safe_globals()
     allowed = torch.serialization.get_safe_globals()

@@ -50,8 +50,8 @@ def parse_args():
 
 def _label(panel: dict, fusion_weight: float) -> str:
     scores = ', '.join(f'{k} {v:.3f}' for k, v in panel['scores'].items())
-    head = (f'GT video {panel["video_id"]}' if panel['is_gt'] else
-            f'{panel["video_id"]}')
+    head = (f'GT video {panel["video_id"]}'
+            if panel['is_gt'] else f'{panel["video_id"]}')
     return (f'rank {panel["rank"]}: {head} - fused {panel["score"]:.3f} '
             f'(w={fusion_weight:g}; {scores})')
 
@@ -64,8 +64,7 @@ def plot(curves: dict, out: str, split: str, fusion_weight: float) -> None:
 
     panels = curves['panels']
     fig, axes = plt.subplots(
-        len(panels), 1, figsize=(12, 2.6 * len(panels) + 0.8),
-        squeeze=False)
+        len(panels), 1, figsize=(12, 2.6 * len(panels) + 0.8), squeeze=False)
     styles = dict(
         inher=dict(color='tab:blue', label='inheritance'),
         explore=dict(color='tab:orange', label='exploration'),
@@ -78,21 +77,33 @@ def plot(curves: dict, out: str, split: str, fusion_weight: float) -> None:
             style = dict(styles.get(name, dict(label=name)))
             ax.stairs(values, edges, linewidth=1.6, baseline=None, **style)
         best = panel['best_clip']
-        ax.axvspan(panel['edges'][best], panel['edges'][best + 1],
-                   color='black', alpha=0.08, label='best clip (fused)')
+        ax.axvspan(
+            panel['edges'][best],
+            panel['edges'][best + 1],
+            color='black',
+            alpha=0.08,
+            label='best clip (fused)')
         stamps = curves['timestamps']
         if panel['is_gt'] and stamps is not None and panel['unit'] == 's':
-            ax.axvspan(stamps[0], stamps[1], color='tab:red', alpha=0.2,
-                       label='GT moment')
+            ax.axvspan(
+                stamps[0],
+                stamps[1],
+                color='tab:red',
+                alpha=0.2,
+                label='GT moment')
         ax.set_xlim(panel['edges'][0], panel['edges'][-1])
         ax.set_xlabel('time (s)' if panel['unit'] == 's' else 'clip index')
         ax.set_ylabel('cosine')
-        ax.set_title(_label(panel, fusion_weight), fontsize=9,
-                     color='tab:red' if panel['is_gt'] else 'black')
+        ax.set_title(
+            _label(panel, fusion_weight),
+            fontsize=9,
+            color='tab:red' if panel['is_gt'] else 'black')
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0))
-    notes = [f'query {curves["query_id"]} ({split} split): GT rank '
-             f'{curves["gt_rank"]}']
+    notes = [
+        f'query {curves["query_id"]} ({split} split): GT rank '
+        f'{curves["gt_rank"]}'
+    ]
     if not curves['has_teacher']:
         notes.append(f'no teacher curve: no teacher features configured '
                      f'for the {split} split')
@@ -110,8 +121,9 @@ def plot(curves: dict, out: str, split: str, fusion_weight: float) -> None:
 
 def main():
     args = parse_args()
-    import prvr_mm  # noqa: F401  (stack fixes + registration)
     from mmaction.registry import DATASETS
+
+    import prvr_mm  # noqa: F401  (stack fixes + registration)
     from prvr_mm.apis import (encode_split, fusion_weight_of, init_model,
                               query_curves)
     from prvr_mm.utils import merge_cli_options

@@ -24,26 +24,37 @@ def parse_args(argv=None):
         'collection', help=f'collection name ({", ".join(COLLECTIONS)})')
     parser.add_argument(
         '--visual-feature',
-        help='BigFile folder (or .hdf5 file) under FeatureData; default: '
-        + ', '.join(f'{k}: {v["visual_feature"]}'
-                    for k, v in COLLECTIONS.items()))
+        help='BigFile folder (or .hdf5 file) under FeatureData; default: ' +
+        ', '.join(f'{k}: {v["visual_feature"]}'
+                  for k, v in COLLECTIONS.items()))
     parser.add_argument(
-        '--video-dim', type=int, help='expected video feature dim '
+        '--video-dim',
+        type=int,
+        help='expected video feature dim '
         '(default: the published one; 0 accepts any)')
     parser.add_argument(
-        '--query-dim', type=int, help='expected query token feature dim '
+        '--query-dim',
+        type=int,
+        help='expected query token feature dim '
         '(default: the published one; 0 accepts any)')
     parser.add_argument(
-        '--teacher-dim', type=int, default=512,
+        '--teacher-dim',
+        type=int,
+        default=512,
         help='expected CLIP feature dim (default: 512)')
     parser.add_argument(
-        '--no-teacher', action='store_true',
+        '--no-teacher',
+        action='store_true',
         help='skip the CLIP teacher files (evaluation-only data)')
     parser.add_argument(
-        '--splits', nargs='+', default=list(SPLITS),
+        '--splits',
+        nargs='+',
+        default=list(SPLITS),
         help='caption splits to check (default: train val test)')
     parser.add_argument(
-        '--sample', type=int, default=None,
+        '--sample',
+        type=int,
+        default=None,
         help='scan the values (NaN/inf) of at most N random items per '
         'feature file instead of all of them')
     parser.add_argument(
@@ -67,8 +78,12 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(
-                dict(stats=report.stats, warnings=report.warnings,
-                     problems=report.problems), f, indent=2)
+                dict(
+                    stats=report.stats,
+                    warnings=report.warnings,
+                    problems=report.problems),
+                f,
+                indent=2)
     return 0 if report.ok else 1
 
 

@@ -31,12 +31,8 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
-if __name__ == '__main__':  # allow running from a source checkout
-    sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..',
-                                            '..')))
-
-from prvr_mm.utils.convert_dldkd import (  # noqa: E402
-    CheckpointConversionError, convert_state_dict, detect_naming)
+from prvr_mm.utils.convert_dldkd import (CheckpointConversionError,
+                                         convert_state_dict, detect_naming)
 
 
 class _Opaque(dict):
@@ -107,10 +103,11 @@ def load_authors_checkpoint(path: str) -> Dict[str, torch.Tensor]:
 
 def build_model(config: str) -> torch.nn.Module:
     """Build ``cfg.model`` of a prvr_mm config in the mmaction scope."""
-    import prvr_mm  # noqa: F401  (registers the modules)
     from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
+    import prvr_mm  # noqa: F401  (registers the modules)
 
     cfg = Config.fromfile(config)
     init_default_scope(cfg.get('default_scope', 'mmaction'))

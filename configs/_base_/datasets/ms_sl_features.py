@@ -47,9 +47,7 @@ val_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        split='val',
-        pipeline=test_pipeline,
+        type=dataset_type, split='val', pipeline=test_pipeline,
         test_mode=True))
 test_dataloader = dict(
     val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))

@@ -17,8 +17,8 @@ branch_dims = dict(
 # wholesale, so the two sampling steps are set by type here).
 _max_len = dict(UniformClipSampling=max_ctx_l, TruncateTokens=max_desc_l)
 train_pipeline, test_pipeline = ([
-    dict(step, max_len=_max_len[step.type])
-    if step.type in _max_len else step for step in pipeline
+    dict(step, max_len=_max_len[step.type]) if step.type in _max_len else step
+    for step in pipeline
 ] for pipeline in (_base_.train_pipeline, _base_.test_pipeline))
 
 _dataset = dict(
@@ -34,6 +34,7 @@ train_dataloader = dict(
     batch_size=64,
     **_loader,
     dataset=dict(_dataset, teacher_dim=teacher_dim, pipeline=train_pipeline))
-val_dataloader = dict(**_loader, dataset=dict(_dataset, pipeline=test_pipeline))
+val_dataloader = dict(
+    **_loader, dataset=dict(_dataset, pipeline=test_pipeline))
 test_dataloader = dict(
     **_loader, dataset=dict(_dataset, pipeline=test_pipeline))

@@ -8,9 +8,14 @@ _base_ = ['./ms_sl_features.py']
 data_root = 'data/tvr'
 collection = 'tvr'
 video_dim, query_dim = 3072, 768
-branch_dims = dict(_base_.branch_dims, video_dim=video_dim, query_dim=query_dim)
+branch_dims = dict(
+    _base_.branch_dims, video_dim=video_dim, query_dim=query_dim)
 
-_dataset = dict(data_root=data_root, collection=collection, video_dim=video_dim, text_dim=query_dim)
+_dataset = dict(
+    data_root=data_root,
+    collection=collection,
+    video_dim=video_dim,
+    text_dim=query_dim)
 train_dataloader = dict(dataset=_dataset)
 val_dataloader = dict(dataset=_dataset)
 test_dataloader = dict(dataset=_dataset)

@@ -3,10 +3,10 @@ from typing import Dict, Sequence
 
 import numpy as np
 import torch
+from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 from mmengine.structures import BaseDataElement
 
-from mmaction.registry import TRANSFORMS
 from .functional import l2_normalize, uniform_feature_sampling
 
 
@@ -46,10 +46,11 @@ class UniformClipSampling(BaseTransform):
             ``('video_feat', 'teacher_video_feat')``; absent keys are skipped.
     """
 
-    def __init__(self,
-                 max_len: int,
-                 keys: Sequence[str] = ('video_feat',
-                                        'teacher_video_feat')) -> None:
+    def __init__(
+        self,
+        max_len: int,
+        keys: Sequence[str] = ('video_feat', 'teacher_video_feat')
+    ) -> None:
         if max_len < 1:
             raise ValueError(f'max_len must be >= 1, got {max_len}')
         self.max_len = max_len
@@ -156,5 +157,4 @@ class PackPRVRInputs(BaseTransform):
             for k in self.META_KEYS if results.get(k) is not None
         }
         meta['num_clips'] = len(results['video_feat'])
-        return dict(
-            inputs=inputs, data_samples=BaseDataElement(metainfo=meta))
+        return dict(inputs=inputs, data_samples=BaseDataElement(metainfo=meta))

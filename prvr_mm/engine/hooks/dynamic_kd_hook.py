@@ -1,10 +1,10 @@
 """Sets the distillation factor (and DL-DKD++ alpha/beta) every epoch."""
 from typing import Optional
 
+from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from mmaction.registry import HOOKS
 from ..schedules import KD_DECAYS, TARGET_DECAYS, kd_weight_at, target_param_at
 
 
@@ -95,8 +95,8 @@ class DynamicKDHook(Hook):
                                               self.alpha_floor, **common)
         if self.beta_decay is not None:
             values['beta'] = target_param_at(epoch, self.beta_init,
-                                             self.beta_decay,
-                                             self.beta_floor, **common)
+                                             self.beta_decay, self.beta_floor,
+                                             **common)
         return values
 
     def before_train_epoch(self, runner) -> None:

@@ -3,10 +3,10 @@ fused, from the clip and query embeddings that the model predicts."""
 from typing import Dict, List, Optional, Sequence
 
 import torch
+from mmaction.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from torch.nn.utils.rnn import pad_sequence
 
-from mmaction.registry import METRICS
 from ..functional import chunked_max_scores, fuse_scores, retrieval_metrics
 from ..rankings import write_rankings
 

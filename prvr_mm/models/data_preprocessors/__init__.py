@@ -1,3 +1,3 @@
 from .prvr_data_preprocessor import PRVRDataPreprocessor
 
-__all__ = ["PRVRDataPreprocessor"]
+__all__ = ['PRVRDataPreprocessor']

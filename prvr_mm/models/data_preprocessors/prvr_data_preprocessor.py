@@ -1,18 +1,18 @@
-"""Batches PRVR samples: pads videos, flattens queries, indexes their videos."""
+"""Batches PRVR samples: pads videos, flattens queries, indexes videos."""
 from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
+from mmaction.registry import MODELS
 from mmengine.model import BaseDataPreprocessor
 from torch.nn.utils.rnn import pad_sequence
 
-from mmaction.registry import MODELS
 from ..batch_order import collate_order
 
 
 def _lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    return (torch.arange(max_len, device=lengths.device)[None] <
-            lengths[:, None]).float()
+    return (torch.arange(max_len, device=lengths.device)[None]
+            < lengths[:, None]).float()
 
 
 @MODELS.register_module()
@@ -38,7 +38,8 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
             :mod:`prvr_mm.models.batch_order`). Defaults to True.
     """
 
-    def __init__(self, sort_by_queries: bool = True,
+    def __init__(self,
+                 sort_by_queries: bool = True,
                  non_blocking: bool = False) -> None:
         super().__init__(non_blocking=non_blocking)
         self.sort_by_queries = sort_by_queries

@@ -35,8 +35,7 @@ class MaskedSelfAttentionBlock(nn.Module):
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         n, length, _ = x.shape
-        return x.view(n, length, self.num_heads,
-                      self.head_dim).transpose(1, 2)
+        return x.view(n, length, self.num_heads, self.head_dim).transpose(1, 2)
 
     def forward(self,
                 x: torch.Tensor,

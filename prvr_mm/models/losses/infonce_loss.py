@@ -4,8 +4,8 @@ from typing import Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from mmaction.registry import MODELS
+
 from ..batch_order import num_hard_rows
 
 
@@ -35,8 +35,8 @@ def hard_infonce(scores: torch.Tensor,
     cols = scores.t()
     pos_lse = cols.masked_fill(~positive.t(), float('-inf')).logsumexp(1)
     has_q = _video_has_query(positive)
-    v2t = torch.where(has_q, cols.logsumexp(1) - pos_lse,
-                      torch.zeros_like(pos_lse))
+    v2t = torch.where(has_q,
+                      cols.logsumexp(1) - pos_lse, torch.zeros_like(pos_lse))
     return t2v.mean() + v2t.mean()
 
 
@@ -83,11 +83,11 @@ def soft_infonce(scores: torch.Tensor, query_to_video: torch.Tensor,
     v2t = cols.logsumexp(1) - (torch.log(target_v + 1e-12) + cols).logsumexp(1)
 
     zero = scores.new_zeros(())
-    hard = (t2v[:hard_q].sum() / hard_q + v2t[:hard_v].sum() /
-            hard_v) if hard_q and hard_v else zero
+    hard = (t2v[:hard_q].sum() / hard_q +
+            v2t[:hard_v].sum() / hard_v) if hard_q and hard_v else zero
     n_soft_q, n_soft_v = num_q - hard_q, num_v - hard_v
-    soft = (t2v[hard_q:].sum() / n_soft_q + v2t[hard_v:].sum() /
-            n_soft_v) if n_soft_q and n_soft_v else zero
+    soft = (t2v[hard_q:].sum() / n_soft_q +
+            v2t[hard_v:].sum() / n_soft_v) if n_soft_q and n_soft_v else zero
     return alpha * hard + (1 - alpha) * soft
 
 

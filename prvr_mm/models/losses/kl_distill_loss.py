@@ -2,7 +2,6 @@
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from mmaction.registry import MODELS
 
 
@@ -44,8 +43,9 @@ class FrameKLDistillLoss(nn.Module):
         Returns:
             Tensor: scalar loss.
         """
-        index = query_to_video[:, None, None].expand(
-            -1, student_clip_scores.shape[1], 1)
+        index = query_to_video[:, None,
+                               None].expand(-1, student_clip_scores.shape[1],
+                                            1)
         p = student_clip_scores.gather(2, index).squeeze(2) / self.temperature
         q = teacher_clip_scores.gather(2, index).squeeze(2) / self.temperature
         pad = ~video_mask.bool()[query_to_video]  # (Nq, L)

@@ -2,7 +2,6 @@
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from mmaction.registry import MODELS
 
 
@@ -69,8 +68,8 @@ class TripletRankingLoss(nn.Module):
 
         # query -> video
         pos_q = scores[rows, query_to_video]
-        pool = min(1 + self.hard_pool_size,
-                   num_v) if self.hard_negative else num_v
+        pool = min(1 +
+                   self.hard_pool_size, num_v) if self.hard_negative else num_v
         ranked = scores.detach().masked_fill(positive, float('inf'))
         ranked = ranked.topk(pool, dim=1).indices  # rank 0 = the positive
         pick = torch.randint(1, pool, (num_q, ), device=scores.device)

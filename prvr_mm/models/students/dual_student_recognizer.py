@@ -4,10 +4,10 @@ import copy
 from typing import Dict, List, Optional, Union
 
 import torch
+from mmaction.registry import MODELS
 from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 
-from mmaction.registry import MODELS
 from ..similarity import masked_clip_scores
 
 ForwardResults = Union[Dict[str, torch.Tensor], List[BaseDataElement]]
@@ -59,12 +59,12 @@ class DualStudentRecognizer(BaseModel):
                  exploration: Optional[dict] = None,
                  teacher: Optional[dict] = dict(type='CLIPTeacherHead'),
                  loss_triplet: dict = dict(
-                     type='TripletRankingLoss', margin=0.2,
-                     hard_pool_size=20),
+                     type='TripletRankingLoss', margin=0.2, hard_pool_size=20),
                  loss_nce: dict = dict(type='InfoNCELoss', loss_weight=0.04),
                  loss_nce_explore: Optional[dict] = None,
                  loss_distill: dict = dict(
-                     type='FrameKLDistillLoss', temperature=0.2,
+                     type='FrameKLDistillLoss',
+                     temperature=0.2,
                      loss_weight=0.1),
                  label_style: str = 'hard',
                  share_query_proj: bool = False,
@@ -170,10 +170,11 @@ class DualStudentRecognizer(BaseModel):
     def _needs_teacher(self) -> bool:
         return self.kd_weight != 0 or self.label_style == 'soft'
 
-    def loss(self,
-             inputs: Dict[str, torch.Tensor],
-             data_samples: Optional[List[BaseDataElement]] = None
-             ) -> Dict[str, torch.Tensor]:
+    def loss(
+        self,
+        inputs: Dict[str, torch.Tensor],
+        data_samples: Optional[List[BaseDataElement]] = None
+    ) -> Dict[str, torch.Tensor]:
         """All loss terms of one batch (keys containing ``loss`` are summed
         by MMEngine; ``kd_weight``/``alpha``/``beta`` are only logged).
 
@@ -228,8 +229,7 @@ class DualStudentRecognizer(BaseModel):
 
     @torch.no_grad()
     def predict(self, inputs: Dict[str, torch.Tensor],
-                data_samples: List[BaseDataElement]
-                ) -> List[BaseDataElement]:
+                data_samples: List[BaseDataElement]) -> List[BaseDataElement]:
         """Attach per-video clip embeddings and per-query embeddings.
 
         Each returned sample (one video) gets, per branch ``b``,

@@ -1,9 +1,9 @@
-"""One student branch: encodes queries to vectors and videos to clip vectors."""
+"""One student branch: encodes queries to vectors, videos to clip vectors."""
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 
-from mmaction.registry import MODELS
 from ..layers import (AttentionPooling, InputProjection,
                       LearnedPositionalEncoding, MaskedSelfAttentionBlock)
 

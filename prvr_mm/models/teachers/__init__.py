@@ -1,3 +1,3 @@
 from .clip_teacher_head import CLIPTeacherHead
 
-__all__ = ["CLIPTeacherHead"]
+__all__ = ['CLIPTeacherHead']

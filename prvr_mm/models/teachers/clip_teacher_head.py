@@ -2,9 +2,9 @@
 from typing import Dict, Optional, Sequence, Union
 
 import torch
+from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 
-from mmaction.registry import MODELS
 from ..similarity import masked_clip_scores
 
 
@@ -88,9 +88,8 @@ class CLIPTeacherHead(BaseModule):
         return feats.view(b, t, -1).float()
 
     @torch.no_grad()
-    def encode_text(
-            self, texts: Union[Sequence[str],
-                               torch.Tensor]) -> torch.Tensor:
+    def encode_text(self, texts: Union[Sequence[str],
+                                       torch.Tensor]) -> torch.Tensor:
         """Encode sentences with the CLIP text tower.
 
         Args:
@@ -137,7 +136,8 @@ class CLIPTeacherHead(BaseModule):
         if teacher_video.shape[:2] != video_mask.shape:
             raise ValueError(
                 f'teacher video features {tuple(teacher_video.shape)} are not '
-                f'aligned with the student clip mask {tuple(video_mask.shape)}')
+                f'aligned with the student clip mask {tuple(video_mask.shape)}'
+            )
         max_scores, clip_scores = masked_clip_scores(teacher_query,
                                                      teacher_video, video_mask)
         unnorm, _ = masked_clip_scores(
@@ -146,5 +146,3 @@ class CLIPTeacherHead(BaseModule):
             clip_scores=clip_scores,
             max_scores=max_scores,
             max_scores_unnorm=unnorm)
-
-
