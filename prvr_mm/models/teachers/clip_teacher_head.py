@@ -104,7 +104,12 @@ class CLIPTeacherHead(BaseModule):
             import open_clip
             ctx = getattr(self._clip, 'context_length', 77)
             texts = open_clip.tokenize(list(texts), context_length=ctx)
-            texts = texts.clamp(max=self._clip.vocab_size - 1)
+        if texts.numel() and int(texts.max()) >= self._clip.vocab_size:
+            raise ValueError(
+                f'token id {int(texts.max())} is outside the CLIP text '
+                f'tower\'s vocabulary of {self._clip.vocab_size} tokens: the '
+                'model must use the tokenizer\'s vocabulary (49408 for '
+                'ViT-B-32)')
         device = next(self._clip.parameters()).device
         return self._clip.encode_text(texts.to(device)).float()
 
