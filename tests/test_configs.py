@@ -1,4 +1,4 @@
-"""The config tree: mmaction2 names, metafiles, aliases, one owner per value."""
+"""The config tree: mmaction2 names, metafiles, aliases, one owner a value."""
 import glob
 import os.path as osp
 import re
@@ -17,8 +17,7 @@ ALIASES = {
     'dlkd_tvr': 'dlkd/dlkd_i3d-resnet-roberta_1xb128-120e_tvr',
     'dlkd_activitynet': 'dlkd/dlkd_i3d-roberta_1xb128-120e_activitynet',
     'dlkdpp_tvr': 'dlkdpp/dlkdpp_i3d-resnet-roberta_1xb128-120e_tvr',
-    'dlkdpp_activitynet':
-    'dlkdpp/dlkdpp_i3d-roberta_1xb128-120e_activitynet',
+    'dlkdpp_activitynet': 'dlkdpp/dlkdpp_i3d-roberta_1xb128-120e_activitynet',
     'dlkdpp_charades':
     'dlkdpp/dlkdpp_i3d-rgb-lgi-roberta_1xb128-120e_charades',
     'dlkd_toy': 'toy/dlkd_toy-feats_1xb64-20e_toy',
@@ -42,8 +41,7 @@ def test_folder_configs_are_named_and_listed(folder):
     for model in meta['Models']:
         assert osp.isfile(osp.join(ROOT, model['Config']))
         assert model['In Collection'] in names
-        assert model['Name'] == osp.splitext(osp.basename(
-            model['Config']))[0]
+        assert model['Name'] == osp.splitext(osp.basename(model['Config']))[0]
 
 
 @pytest.mark.parametrize('alias', sorted(ALIASES))
