@@ -440,7 +440,15 @@ def make_long_video(path: str,
     bg = bg + rng.normal(0, 12, bg.shape)
     scene = ToyScene(side, bg, (25.0, 9.0), moments)
     n = int(round(seconds * fps))
+
+    def frames():
+        for i in range(n):
+            img = scene.frame(i / fps)[:h, :w].astype(np.int16)
+            # sensor noise: a bit rate like camera footage (~1 Mbit/s)
+            img += rng.integers(-6, 7, img.shape, dtype=np.int16)
+            yield np.clip(img, 0, 255).astype(np.uint8)
+
     return write_mp4(
-        path, (scene.frame(i / fps)[:h, :w] for i in range(n)), fps, codec,
-        options=dict(preset='veryfast', crf='23') if codec == 'libx264'
+        path, frames(), fps, codec,
+        options=dict(preset='veryfast', crf='18') if codec == 'libx264'
         else None)
