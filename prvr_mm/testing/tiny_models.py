@@ -77,6 +77,8 @@ def write_tiny_clip_config(path: str, cfg: Optional[dict] = None) -> str:
 def make_tiny_recognizer(config_path: str,
                          checkpoint_path: Optional[str] = None,
                          kind: str = '2d',
+                         clip_len: int = 8,
+                         size: int = 32,
                          seed: int = 0) -> str:
     """Write an mmaction2 recognizer config with a tiny random backbone (and
     optionally save its random weights as a checkpoint).
@@ -84,9 +86,12 @@ def make_tiny_recognizer(config_path: str,
     Args:
         config_path (str): output ``.py`` config.
         checkpoint_path (str, optional): also save ``state_dict`` here.
-        kind (str): ``'2d'`` (``Recognizer2D`` + ``ResNet`` depth 18 at
-            width 8... built small through ``base_channels``) or ``'3d'``
-            (``Recognizer3D`` + ``X3D`` with few channels).
+        kind (str): ``'2d'`` (``Recognizer2D`` + ``MobileNetV2`` at width
+            0.25, 1280-d output) or ``'3d'`` (``Recognizer3D`` + a two-stage
+            ``X3D`` at half width, 32-d output).
+        clip_len (int): frames per clip of the config's test pipeline.
+        size (int): frames are resized (short side) and centre-cropped to
+            ``size`` pixels.
         seed (int): seed of the random weights.
 
     Returns:
@@ -106,10 +111,10 @@ def make_tiny_recognizer(config_path: str,
     elif kind == '3d':
         model = dict(
             type='Recognizer3D',
-            backbone=dict(type='X3D', gamma_w=0.25, gamma_b=0.5,
-                          gamma_d=0.2, base_channels=8, num_stages=2,
-                          stage_blocks=(1, 1), spatial_strides=(2, 2)),
-            cls_head=dict(type='X3DHead', in_channels=24 // 1, num_classes=4,
+            backbone=dict(type='X3D', gamma_w=0.5, gamma_b=1.0,
+                          gamma_d=0.5, num_stages=2,
+                          spatial_strides=(2, 2)),
+            cls_head=dict(type='X3DHead', in_channels=32, num_classes=4,
                           fc1_bias=False),
             data_preprocessor=dict(
                 type='ActionDataPreprocessor',
@@ -117,11 +122,23 @@ def make_tiny_recognizer(config_path: str,
                 format_shape='NCTHW'))
     else:
         raise ValueError(f"kind must be '2d' or '3d', got {kind!r}")
+    fmt = model['data_preprocessor']['format_shape']
+    test_pipeline = [
+        dict(type='PyAVInit'),
+        dict(type='SampleFrames', clip_len=clip_len, frame_interval=1,
+             num_clips=1, test_mode=True),
+        dict(type='PyAVDecode'),
+        dict(type='Resize', scale=(-1, size)),
+        dict(type='CenterCrop', crop_size=size),
+        dict(type='FormatShape', input_format=fmt),
+        dict(type='PackActionInputs'),
+    ]
     os.makedirs(osp.dirname(osp.abspath(config_path)), exist_ok=True)
     with open(config_path, 'w') as f:
         f.write('# A tiny randomly initialised mmaction2 recognizer '
                 f'({kind}) for tests.\n')
         f.write(f'model = {model!r}\n')
+        f.write(f'test_pipeline = {test_pipeline!r}\n')
     if checkpoint_path:
         import torch
         from mmaction.registry import MODELS
