@@ -155,7 +155,8 @@ def write_mp4(path: str,
               frames: Iterable[np.ndarray],
               fps: float,
               codec: str = 'libx264',
-              options: Optional[Dict[str, str]] = None) -> int:
+              options: Optional[Dict[str, str]] = None,
+              container_options: Optional[Dict[str, str]] = None) -> int:
     """Encode RGB frames to a video file with PyAV.
 
     Args:
@@ -166,6 +167,8 @@ def write_mp4(path: str,
         codec (str): encoder; ``libx264`` (default) or ``mpeg4``, ...
         options (dict, optional): encoder options; defaults to a
             deterministic single-threaded x264 setting.
+        container_options (dict, optional): muxer options, e.g.
+            ``{'movflags': '+faststart'}`` (index at the front).
 
     Returns:
         int: number of frames written.
@@ -178,7 +181,7 @@ def write_mp4(path: str,
         options = dict(threads='1', preset='veryfast',
                        crf='23') if codec == 'libx264' else {}
     n = 0
-    with av.open(path, 'w') as container:
+    with av.open(path, 'w', options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=rate, options=options)
         stream.pix_fmt = 'yuv420p'
         stream.thread_count = 1

@@ -284,6 +284,12 @@ class PyAVReader(_Reader):
             keys.append(packet.is_keyframe)
         if pts is not None and not pts:
             raise VideoDecodeError(f'{path}: the video stream has no frames')
+        declared = int(stream.frames or 0)
+        found = len(pts) if pts is not None else None
+        if found is not None and declared > 0 and found < 0.98 * declared:
+            raise VideoDecodeError(
+                f'{path}: truncated: the container declares {declared} '
+                f'frames but only {found} are in the file')
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else 0.0
         self.time_base = float(stream.time_base) if stream.time_base else 0.0
@@ -352,18 +358,16 @@ class PyAVReader(_Reader):
 
     def _fill_missing(self, got: dict, wanted: np.ndarray,
                       as_pil: bool) -> None:
+        """Fail on frames the index lists but the decoder never delivered
+        (a damaged or truncated file): never substitute another frame."""
         missing = [i for i in wanted.tolist() if i not in got]
-        if missing and got:
-            # frames the index lists but the decoder never delivered (a
-            # damaged tail): the nearest delivered frame before them
-            have = np.array(sorted(got))
-            for i in missing:
-                j = have[max(0, np.searchsorted(have, i, 'right') - 1)]
-                got[i] = got[int(j)]
-        elif missing:
+        if missing:
+            i = missing[0]
             raise VideoDecodeError(
-                f'{self.path}: frame {missing[0]} (t = '
-                f'{self.frame_times[missing[0]]:.3f} s) could not be decoded')
+                f'{self.path}: frame {i} of {self.info.num_frames} (t = '
+                f'{self.frame_times[i]:.3f} s) could not be decoded '
+                f'({len(missing)} of the {len(wanted)} frames asked for); '
+                'the file is damaged or truncated')
 
     def _decode_from(self, start: int):
         """Seek to key frame ``start`` and yield ``(index, frame)`` in
