@@ -19,11 +19,17 @@ Usage::
 
 The last line is ``extract_clip <model> <device> input=<mp4|frames>:
 tower_fps=<frames/s> tool_fps=<frames/s> tool_videos_s=<videos/s>
-ratio=<tool_fps / tower_fps> videos=<n> frames=<n>``.
+ratio=<tool_fps / tower_fps> tower_cpu_ms=<CPU ms per frame>
+tool_cpu_ms=<CPU ms per frame, decoding workers included>
+cpu_ratio=<tower_cpu_ms / tool_cpu_ms> videos=<n> frames=<n> threads=<n>
+load=<1-min load average>``.  ``ratio`` is the target (>= 0.9); on a
+machine busy with other work ``cpu_ratio`` (CPU time, which other load
+does not inflate) tells what a quiet CPU-bound machine would give.
 """
 import argparse
 import os
 import os.path as osp
+import resource
 import shutil
 import sys
 import time
@@ -32,44 +38,51 @@ import torch
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-from prvr_mm.datasets.toy_videos import (make_long_video,  # noqa: E402
-                                         write_frame_folder)
-from prvr_mm.datasets.video_io import open_video  # noqa: E402
-from prvr_mm.extraction.clip_features import \
-    extract_clip_features  # noqa: E402
-from prvr_mm.utils.clip_loading import build_open_clip  # noqa: E402
+from prvr_mm.datasets import toy_videos, video_io  # noqa: E402
+from prvr_mm.extraction import clip_features  # noqa: E402
+from prvr_mm.utils import clip_loading  # noqa: E402
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the
+    DataLoader workers), all threads."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def tower_fps(model, batch: int, frames: int, size: int, device: str,
-              warmup: int = 1) -> float:
+              warmup: int = 1):
+    """Frames/s and CPU ms per frame of the image tower alone."""
     x = torch.randn(batch, 3, size, size, device=device)
     with torch.inference_mode():
         for _ in range(warmup):
             model.encode_image(x)
         if device.startswith('cuda'):
             torch.cuda.synchronize()
-        n, t0 = 0, time.perf_counter()
+        n, t0, c0 = 0, time.perf_counter(), cpu_seconds()
         while n < frames:
             model.encode_image(x)
             n += batch
         if device.startswith('cuda'):
             torch.cuda.synchronize()
-        return n / (time.perf_counter() - t0)
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        return n / wall, cpu / n * 1000
 
 
 def prepare(work: str, kind: str, videos: int) -> str:
     """Collection folder with ``videos`` copies of one realistic video."""
     src = osp.join(work, 'real_640x360_30fps_60s.mp4')
     if not osp.isfile(src):
-        make_long_video(src + '.tmp.mp4')
+        toy_videos.make_long_video(src + '.tmp.mp4')
         os.rename(src + '.tmp.mp4', src)
     folder = osp.join(work, f'videos_{kind}')
     if kind == 'frames' and not osp.isdir(osp.join(work, 'frames_master')):
-        with open_video(src) as r:
+        with video_io.open_video(src) as r:
             idx = r.indices_at([i / 3.0 for i in range(
                 int(r.info.duration * 3))])
-            write_frame_folder(osp.join(work, 'frames_master'),
-                               list(r.get_frames(idx)))
+            toy_videos.write_frame_folder(
+                osp.join(work, 'frames_master'), list(r.get_frames(idx)))
     os.makedirs(folder, exist_ok=True)
     for i in range(videos):
         name = osp.join(folder, f'bench{i:03d}')
@@ -101,24 +114,29 @@ def main():
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
     os.makedirs(args.work_dir, exist_ok=True)
     folder = prepare(args.work_dir, args.input, args.videos)
-    clip = build_open_clip(args.model, device=device)
+    clip = clip_loading.build_open_clip(args.model, device=device)
     size = clip[0].visual.image_size
     size = size[0] if isinstance(size, (tuple, list)) else size
-    tower = tower_fps(clip[0], args.batch_size, args.tower_frames, size,
-                      device)
+    tower, tower_cpu = tower_fps(clip[0], args.batch_size,
+                                 args.tower_frames, size, device)
     root = osp.join(args.work_dir, 'out')
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(osp.join(root, 'bench', 'TextData'))
-    summary = extract_clip_features(
+    c0 = cpu_seconds()
+    summary = clip_features.extract_clip_features(
         folder, root, 'bench', fps=args.fps, clip=clip,
         batch_size=args.batch_size, workers=args.workers, device=device,
         do_text=False, progress=False, check=False, log=lambda *a: None)
+    tool_cpu = (cpu_seconds() - c0) / max(1, summary['frames']) * 1000
     tool = summary['frames_per_s']
     print(f"extract_clip {args.model} {device} input={args.input}: "
           f"tower_fps={tower:.2f} tool_fps={tool:.2f} "
           f"tool_videos_s={summary['videos_per_s']:.3f} "
-          f"ratio={tool / tower:.3f} videos={summary['videos_encoded']} "
-          f"frames={summary['frames']} threads={torch.get_num_threads()}",
+          f"ratio={tool / tower:.3f} tower_cpu_ms={tower_cpu:.1f} "
+          f"tool_cpu_ms={tool_cpu:.1f} "
+          f"cpu_ratio={tower_cpu / tool_cpu:.3f} "
+          f"videos={summary['videos_encoded']} frames={summary['frames']} "
+          f"threads={torch.get_num_threads()} load={os.getloadavg()[0]:.1f}",
           flush=True)
 
 

@@ -414,9 +414,8 @@ def _encode_videos(videos, model, preprocess, out, skips, batch_size,
 
 def _run_checker(root, collection, student_features, base, model, say):
     """Run the dataset checker; only teacher-file problems fail."""
-    from ..datasets.check import check_dataset
+    from ..datasets.check import COLLECTIONS, check_dataset
     from ..utils.clip_loading import embed_dim
-    from ..datasets.check import COLLECTIONS
     visual = None if collection in COLLECTIONS else '-'
     if student_features:
         rel = osp.relpath(resolve_student_path(student_features, base),

@@ -184,10 +184,10 @@ class ClipFeatureExtractor:
 
 def build_recognizer(config: str, checkpoint: Optional[str], device: str):
     """Build an mmaction2 recognizer from its config (and weights)."""
+    from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
-    from mmaction.registry import MODELS
     cfg = Config.fromfile(config)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model = MODELS.build(cfg.model)
@@ -206,7 +206,9 @@ def write_bigfile_from_h5(h5_path: str, folder: str,
         int: number of videos in the BigFile.
     """
     import shutil
+
     import h5py
+
     from ..datasets.readers import BigFileReader
     tmp = folder.rstrip('/') + '.writing'
     shutil.rmtree(tmp, ignore_errors=True)

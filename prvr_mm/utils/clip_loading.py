@@ -112,11 +112,11 @@ def build_open_clip(
     if pretrained and not osp.isfile(pretrained):
         tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
         if not tag_cfg:
+            tags = open_clip.list_pretrained_tags_by_model(model_name)
             raise ValueError(
                 f'unknown open_clip weights {pretrained!r} for '
                 f'{model_name!r}: not a local file and not a pretrained tag '
-                f'(tags: {open_clip.list_pretrained_tags_by_model(model_name)})'
-            )
+                f'(tags: {tags})')
         arch = open_clip.get_model_config(model_name) or {}
         if tag_cfg.get('quick_gelu') and not arch.get('quick_gelu'):
             logging.getLogger(__name__).info(

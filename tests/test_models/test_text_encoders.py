@@ -2,8 +2,8 @@
 tower, built through the registry from locally saved tiny models."""
 import pytest
 import torch
-
 from mmaction.registry import MODELS
+
 from prvr_mm.testing import make_tiny_roberta
 from prvr_mm.utils.clip_loading import TINY_CLIP_CFG, build_open_clip
 

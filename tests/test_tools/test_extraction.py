@@ -112,8 +112,8 @@ def _h5(path):
 
 
 def _paths(a):
-    fd, td = osp.join(a['coll'], 'FeatureData'), osp.join(a['coll'],
-                                                         'TextData')
+    fd = osp.join(a['coll'], 'FeatureData')
+    td = osp.join(a['coll'], 'TextData')
     return dict(
         student=osp.join(fd, 'x3d'),
         tvid=osp.join(fd, f'new_clip_vit_32_{COLL}_vid_features.hdf5'),

@@ -121,7 +121,8 @@ class HFTextEncoder(BaseModule):
             raise ValueError('encode() needs at least one sentence')
         batch = {k: v.to(self.device)
                  for k, v in self.tokenize(sentences).items()}
-        with torch.set_grad_enabled(not self.frozen and torch.is_grad_enabled()):
+        grad = not self.frozen and torch.is_grad_enabled()
+        with torch.set_grad_enabled(grad):
             out = self.encoder(
                 **batch, output_hidden_states=self.layer != -1)
         hidden = (out.last_hidden_state if self.layer == -1 else
