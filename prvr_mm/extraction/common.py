@@ -44,6 +44,8 @@ def init_distributed(device: str) -> bool:
         return False
     if not dist.is_initialized():
         backend = 'nccl' if device.startswith('cuda') else 'gloo'
+        if device.startswith('cuda'):
+            torch.cuda.set_device(torch.device(device))  # for collectives
         dist.init_process_group(
             backend=backend, timeout=datetime.timedelta(days=2))
     return True

@@ -2,10 +2,13 @@
 collection -> ``tools/train.py`` -> ``tools/test.py``, with real tiny models
 (random weights saved locally, loaded through the real paths), real
 subprocesses, a real ``torchrun`` and a real SIGINT."""
+import contextlib
+import io
 import json
 import os
 import os.path as osp
 import re
+import runpy
 import signal
 import subprocess
 import sys
@@ -90,20 +93,30 @@ def _clip_args(a, *extra):
             '--no-progress', *extra]
 
 
+def _tool(args):
+    """Run a tool's command line (``main(argv)``) in this process: the
+    same code path as the shell command, without paying the imports again
+    (the subprocess tests below launch them for real)."""
+    main = runpy.run_path(args[0])['main']
+    assert main(args[1:]) == 0
+
+
 @pytest.fixture(scope='module')
 def extracted(assets):
-    """The three tools run as subprocesses, as in docs/datasets.md."""
+    """The three tools' command lines, in the order of docs/datasets.md."""
     a = assets
     t0 = time.perf_counter()
-    _run([osp.join(TOOLS, 'data', 'extract_video_features.py'), a['rec_cfg'],
-          a['videos'], osp.join(a['coll'], 'FeatureData', 'x3d'),
-          '--checkpoint', a['rec_ckpt'], '--workers', '1', '--no-progress'])
-    _run([osp.join(TOOLS, 'data', 'extract_text_features.py'), a['root'],
-          COLL, '--model', a['roberta'], '--no-progress'])
-    proc = _run(_clip_args(a))
+    _tool([osp.join(TOOLS, 'data', 'extract_video_features.py'),
+           a['rec_cfg'], a['videos'],
+           osp.join(a['coll'], 'FeatureData', 'x3d'), '--checkpoint',
+           a['rec_ckpt'], '--workers', '1', '--no-progress'])
+    _tool([osp.join(TOOLS, 'data', 'extract_text_features.py'), a['root'],
+           COLL, '--model', a['roberta'], '--no-progress'])
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        _tool(_clip_args(a))
     TIMINGS['extraction_s'] = time.perf_counter() - t0
-    a = dict(a, clip_log=proc.stdout + proc.stderr)
-    return a
+    return dict(a, clip_log=log.getvalue())
 
 
 def _h5(path):
