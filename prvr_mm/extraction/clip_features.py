@@ -23,9 +23,10 @@ from ..datasets.check import collection_paths
 from ..datasets.readers import (build_feature_reader, parse_caption_file,
                                 teacher_text_key)
 from ..datasets.video_io import list_videos, open_video, segment_centres
-from .common import (GracefulInterrupt, ShardedH5Output, SkipList, barrier,
-                     broadcast, check_key, dist_info, ignore_sigint,
-                     init_distributed, resolve_device, round_robin)
+from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
+                     auto_workers, barrier, broadcast, check_key, dist_info,
+                     ignore_sigint, init_distributed, resolve_device,
+                     round_robin)
 
 SPLITS = ('train', 'val', 'test')
 
@@ -144,7 +145,7 @@ def extract_clip_features(video_dir: str,
                           clip: Optional[tuple] = None,
                           batch_size: int = 32,
                           text_batch_size: int = 256,
-                          workers: int = 2,
+                          workers: Optional[int] = None,
                           device: str = 'auto',
                           video_out: Optional[str] = None,
                           text_out: Optional[str] = None,
@@ -177,8 +178,9 @@ def extract_clip_features(video_dir: str,
             tokenizer)`` (benchmarks).
         batch_size (int): frames per image-tower batch. Defaults to 32.
         text_batch_size (int): sentences per text-tower batch.
-        workers (int): DataLoader decoding workers (0 decodes in the main
-            process). Defaults to 2.
+        workers (int, optional): DataLoader decoding workers (0 decodes in
+            the main process); default: the process' share of the CPU cores
+            (one left to the model without a GPU), at most 8.
         device (str): ``auto`` (CUDA when present), ``cpu``, ``cuda:0``...
         video_out (str, optional): video output; default
             ``FeatureData/new_clip_vit_32_<c>_vid_features.hdf5``.
@@ -205,6 +207,8 @@ def extract_clip_features(video_dir: str,
     device = resolve_device(device)
     init_distributed(device)
     rank, world, _ = dist_info()
+    if workers is None:
+        workers = auto_workers(device, world)
     base = osp.join(root, collection)
     paths = collection_paths(root, collection, visual_feature='-')
     video_out = video_out or paths['teacher_video']

@@ -61,6 +61,15 @@ def resolve_device(device: str = 'auto') -> str:
     return 'cpu'
 
 
+def auto_workers(device: str, world_size: int = 1) -> int:
+    """Decoding workers per process: the CPU cores of this process' share,
+    one left to the model on a CPU-only run, at most 8."""
+    cores = max(1, (os.cpu_count() or 1) // max(1, world_size))
+    if not device.startswith('cuda'):
+        cores -= 1
+    return max(1, min(8, cores))
+
+
 def broadcast(obj):
     """``obj`` of rank 0 on every rank (identity without a group)."""
     if not (dist.is_available() and dist.is_initialized()):

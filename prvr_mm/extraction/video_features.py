@@ -26,9 +26,10 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..datasets.video_io import list_videos, open_video
-from .common import (GracefulInterrupt, ShardedH5Output, SkipList, barrier,
-                     broadcast, check_key, dist_info, ignore_sigint,
-                     init_distributed, resolve_device, round_robin)
+from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
+                     auto_workers, barrier, broadcast, check_key, dist_info,
+                     ignore_sigint, init_distributed, resolve_device,
+                     round_robin)
 
 #: Pipeline steps replaced by this tool's own decoding and clip sampling.
 _DROP_SUFFIXES = ('Init', 'Decode')
@@ -263,7 +264,7 @@ def extract_video_features(config: str,
                            sample_fps: Optional[float] = None,
                            frame_fps: float = 3.0,
                            batch_size: int = 8,
-                           workers: int = 2,
+                           workers: Optional[int] = None,
                            device: str = 'auto',
                            skip_list: Optional[str] = None,
                            progress: bool = True,
@@ -286,7 +287,9 @@ def extract_video_features(config: str,
         sample_fps (float, optional): resample the video to this rate first.
         frame_fps (float): frame rate of frame folders.
         batch_size (int): clips per forward pass.
-        workers (int): decoding DataLoader workers per process.
+        workers (int, optional): decoding DataLoader workers per process;
+            default: the process' share of the CPU cores (one left to the
+            model without a GPU), at most 8.
         device (str): ``auto``, ``cpu``, ``cuda:0``, ...
         skip_list (str, optional): default ``<out>.skipped.txt``.
         progress (bool): progress bar on rank 0.
@@ -298,6 +301,8 @@ def extract_video_features(config: str,
     device = resolve_device(device)
     init_distributed(device)
     rank, world, _ = dist_info()
+    if workers is None:
+        workers = auto_workers(device, world)
     say = log if rank == 0 else (lambda *a: None)
     from mmengine.dataset import Compose
     cfg, model = build_recognizer(config, checkpoint, device)

@@ -65,8 +65,10 @@ def parse_args(argv=None):
                         help='frames per image-tower batch (default 32)')
     parser.add_argument('--text-batch-size', type=int, default=256)
     parser.add_argument(
-        '--workers', type=int, default=2,
-        help='decoding DataLoader workers per process (default 2)')
+        '--workers', type=int, default=None,
+        help='decoding DataLoader workers per process (default: the '
+        "process' share of the CPU cores, one left to the model without a "
+        'GPU, at most 8)')
     parser.add_argument('--device', default='auto',
                         help='auto (CUDA when present), cpu, cuda:0, ...')
     parser.add_argument('--video-out', help='override the video h5 path')

@@ -54,7 +54,11 @@ def parse_args(argv=None):
                         help='frame rate of frame folders (default 3)')
     parser.add_argument('--batch-size', type=int, default=8,
                         help='clips per forward pass (default 8)')
-    parser.add_argument('--workers', type=int, default=2)
+    parser.add_argument(
+        '--workers', type=int, default=None,
+        help='decoding DataLoader workers per process (default: the '
+        "process' share of the CPU cores, one left to the model without a "
+        'GPU, at most 8)')
     parser.add_argument('--device', default='auto')
     parser.add_argument('--skip-list',
                         help='default: <OUT>.skipped.txt')
