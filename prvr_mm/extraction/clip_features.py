@@ -241,8 +241,11 @@ def extract_clip_features(video_dir: str,
     if isinstance(plan, Exception):
         raise plan
     summary.update(plan['counts'])
+    stale = plan['counts']['videos_stale']
     say(f"videos: {plan['counts']['videos_found']} found, "
-        f"{plan['counts']['videos_done_before']} already in {video_out}, "
+        f"{plan['counts']['videos_done_before']} already in {video_out}"
+        + (f' ({stale} more with another frame count than their student '
+           'features: redone)' if stale else '') + ', '
         f"{len(plan['videos'])} to encode; captions: "
         f"{plan['counts']['captions_found']} found, "
         f"{plan['counts']['captions_done_before']} already in {text_out}, "
@@ -310,16 +313,21 @@ def _plan(video_dir, base, captions, student_features, vout, tout,
         if student_features and do_videos:
             steps = student_steps(
                 resolve_student_path(student_features, base), list(videos))
+        # a video written with another number of frames than its student
+        # features now have (re-extracted at another rate) is redone
+        stale = {v for v, n in vout.rows(set(steps) & done_v).items()
+                 if n != steps[v]}
         todo_v = []
         for vid, path in videos.items():
             check_key(vid, video_dir)
-            if vid not in done_v:
+            if vid not in done_v or vid in stale:
                 todo_v.append((vid, path, steps.get(vid)))
         return dict(
             videos=todo_v, captions=todo_caps,
             counts=dict(
                 videos_found=len(videos),
-                videos_done_before=len(set(videos) & done_v),
+                videos_done_before=len((set(videos) & done_v) - stale),
+                videos_stale=len(stale),
                 captions_found=len(caps) if do_text else 0,
                 captions_done_before=(len(caps) - len(todo_caps)
                                       if do_text else 0)))

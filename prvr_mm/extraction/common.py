@@ -15,7 +15,7 @@ import os
 import os.path as osp
 import signal
 import sys
-from typing import Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import torch
@@ -171,6 +171,14 @@ class ShardedH5Output:
                 f'{self.path}: cannot read the existing output ({e}); it may '
                 'be damaged (a killed process): move it away to start '
                 'over') from e
+
+    def rows(self, keys) -> Dict[str, int]:
+        """First dimension of each of ``keys`` already in the output."""
+        import h5py
+        if not osp.isfile(self.path):
+            return {}
+        with h5py.File(self.path, 'r') as f:
+            return {k: int(f[k].shape[0]) for k in keys if k in f}
 
     def open(self) -> None:
         import h5py

@@ -219,6 +219,20 @@ def test_second_run_recomputes_nothing(extracted):
     for f, (mtime, data) in before.items():
         assert os.stat(f).st_mtime_ns == mtime, f'{f} was rewritten'
         assert open(f, 'rb').read() == data
+    # a teacher entry whose frame count no longer matches the student
+    # features (re-extracted at another rate) is computed again
+    vid = 'toyvid_val_0000'
+    with h5py.File(p['tvid'], 'a') as f:
+        good = f[vid][()]
+        del f[vid]
+        f[vid] = np.zeros((len(good) + 1, 32), np.float32)
+    summary = extract_clip_features(
+        a['videos'], a['root'], COLL, student_features='FeatureData/x3d',
+        model_cfg=a['clip_cfg'], pretrained=a['clip_weights'], workers=0,
+        do_text=False, progress=False, check=False, log=lambda *x: None)
+    assert summary['videos_stale'] == 1 and summary['videos_encoded'] == 1
+    np.testing.assert_allclose(_h5(p['tvid'])[vid], good, rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_two_processes_give_the_same_files(extracted):
