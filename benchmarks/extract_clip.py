@@ -31,16 +31,13 @@ import os
 import os.path as osp
 import resource
 import shutil
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-
-from prvr_mm.datasets import toy_videos, video_io  # noqa: E402
-from prvr_mm.extraction import clip_features  # noqa: E402
-from prvr_mm.utils import clip_loading  # noqa: E402
+from prvr_mm.datasets import toy_videos, video_io
+from prvr_mm.extraction import clip_features
+from prvr_mm.utils import clip_loading
 
 
 def cpu_seconds() -> float:
@@ -51,7 +48,11 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def tower_fps(model, batch: int, frames: int, size: int, device: str,
+def tower_fps(model,
+              batch: int,
+              frames: int,
+              size: int,
+              device: str,
               warmup: int = 1):
     """Frames/s and CPU ms per frame of the image tower alone."""
     x = torch.randn(batch, 3, size, size, device=device)
@@ -79,8 +80,8 @@ def prepare(work: str, kind: str, videos: int) -> str:
     folder = osp.join(work, f'videos_{kind}')
     if kind == 'frames' and not osp.isdir(osp.join(work, 'frames_master')):
         with video_io.open_video(src) as r:
-            idx = r.indices_at([i / 3.0 for i in range(
-                int(r.info.duration * 3))])
+            idx = r.indices_at(
+                [i / 3.0 for i in range(int(r.info.duration * 3))])
             toy_videos.write_frame_folder(
                 osp.join(work, 'frames_master'), list(r.get_frames(idx)))
     os.makedirs(folder, exist_ok=True)
@@ -89,8 +90,8 @@ def prepare(work: str, kind: str, videos: int) -> str:
         if kind == 'mp4' and not osp.exists(name + '.mp4'):
             os.link(src, name + '.mp4')
         elif kind == 'frames' and not osp.exists(name):
-            shutil.copytree(osp.join(work, 'frames_master'), name,
-                            copy_function=os.link)
+            shutil.copytree(
+                osp.join(work, 'frames_master'), name, copy_function=os.link)
     return folder
 
 
@@ -117,27 +118,37 @@ def main():
     clip = clip_loading.build_open_clip(args.model, device=device)
     size = clip[0].visual.image_size
     size = size[0] if isinstance(size, (tuple, list)) else size
-    tower, tower_cpu = tower_fps(clip[0], args.batch_size,
-                                 args.tower_frames, size, device)
+    tower, tower_cpu = tower_fps(clip[0], args.batch_size, args.tower_frames,
+                                 size, device)
     root = osp.join(args.work_dir, 'out')
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(osp.join(root, 'bench', 'TextData'))
     c0 = cpu_seconds()
     summary = clip_features.extract_clip_features(
-        folder, root, 'bench', fps=args.fps, clip=clip,
-        batch_size=args.batch_size, workers=args.workers, device=device,
-        do_text=False, progress=False, check=False, log=lambda *a: None)
+        folder,
+        root,
+        'bench',
+        fps=args.fps,
+        clip=clip,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        device=device,
+        do_text=False,
+        progress=False,
+        check=False,
+        log=lambda *a: None)
     tool_cpu = (cpu_seconds() - c0) / max(1, summary['frames']) * 1000
     tool = summary['frames_per_s']
-    print(f"extract_clip {args.model} {device} input={args.input}: "
-          f"tower_fps={tower:.2f} tool_fps={tool:.2f} "
-          f"tool_videos_s={summary['videos_per_s']:.3f} "
-          f"ratio={tool / tower:.3f} tower_cpu_ms={tower_cpu:.1f} "
-          f"tool_cpu_ms={tool_cpu:.1f} "
-          f"cpu_ratio={tower_cpu / tool_cpu:.3f} "
-          f"videos={summary['videos_encoded']} frames={summary['frames']} "
-          f"threads={torch.get_num_threads()} load={os.getloadavg()[0]:.1f}",
-          flush=True)
+    print(
+        f"extract_clip {args.model} {device} input={args.input}: "
+        f"tower_fps={tower:.2f} tool_fps={tool:.2f} "
+        f"tool_videos_s={summary['videos_per_s']:.3f} "
+        f"ratio={tool / tower:.3f} tower_cpu_ms={tower_cpu:.1f} "
+        f"tool_cpu_ms={tool_cpu:.1f} "
+        f"cpu_ratio={tower_cpu / tool_cpu:.3f} "
+        f"videos={summary['videos_encoded']} frames={summary['frames']} "
+        f"threads={torch.get_num_threads()} load={os.getloadavg()[0]:.1f}",
+        flush=True)
 
 
 if __name__ == '__main__':

@@ -30,14 +30,11 @@ for the realistic video (one line per video before it).
 import argparse
 import os
 import os.path as osp
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-
-from prvr_mm.datasets import toy_videos, video_io  # noqa: E402
+from prvr_mm.datasets import toy_videos, video_io
 
 PyAVReader, segment_centres = video_io.PyAVReader, video_io.segment_centres
 
@@ -54,8 +51,8 @@ def _pyav_full(path):
 def _prvr_full(path):
     with PyAVReader(path) as r:
         n = 0
-        for chunk in np.array_split(np.arange(r.info.num_frames),
-                                    max(1, r.info.num_frames // 64)):
+        for chunk in np.array_split(
+                np.arange(r.info.num_frames), max(1, r.info.num_frames // 64)):
             n += len(r.get_frames(chunk))
         return n
 
@@ -78,15 +75,16 @@ def _decord_sample(path, times):
     import decord
     vr = decord.VideoReader(path, num_threads=1)
     fps = vr.get_avg_fps()
-    idx = np.clip(np.floor(np.asarray(times) * fps + 1e-6).astype(int), 0,
-                  len(vr) - 1)
+    idx = np.clip(
+        np.floor(np.asarray(times) * fps + 1e-6).astype(int), 0,
+        len(vr) - 1)
     return len(vr.get_batch(list(idx)).asnumpy())
 
 
 def _torchcodec_full(path):
     from torchcodec.decoders import VideoDecoder
-    d = VideoDecoder(path, seek_mode='exact', num_ffmpeg_threads=1,
-                     dimension_order='NHWC')
+    d = VideoDecoder(
+        path, seek_mode='exact', num_ffmpeg_threads=1, dimension_order='NHWC')
     n, step = 0, 64
     total = d.metadata.num_frames
     for start in range(0, total, step):
@@ -96,8 +94,8 @@ def _torchcodec_full(path):
 
 def _torchcodec_sample(path, times):
     from torchcodec.decoders import VideoDecoder
-    d = VideoDecoder(path, seek_mode='exact', num_ffmpeg_threads=1,
-                     dimension_order='NHWC')
+    d = VideoDecoder(
+        path, seek_mode='exact', num_ffmpeg_threads=1, dimension_order='NHWC')
     return len(d.get_frames_played_at(list(times)).data)
 
 
@@ -162,12 +160,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/bench_videos')
     parser.add_argument(
-        '--realistic', default='640x360@30x60',
+        '--realistic',
+        default='640x360@30x60',
         help='WxH@FPSxSECONDS of the realistic H.264 video')
-    parser.add_argument('--toy', type=int, default=4,
-                        help='number of 64x64 toy videos')
-    parser.add_argument('--samples-per-min', type=float, default=40,
-                        help='sampled frames per minute (1.5 s segments)')
+    parser.add_argument(
+        '--toy', type=int, default=4, help='number of 64x64 toy videos')
+    parser.add_argument(
+        '--samples-per-min',
+        type=float,
+        default=40,
+        help='sampled frames per minute (1.5 s segments)')
     parser.add_argument('--repeats', type=int, default=1)
     args = parser.parse_args()
     os.makedirs(args.work_dir, exist_ok=True)
@@ -182,14 +184,17 @@ def main():
     if not osp.isdir(toy_root):
         toy_videos.make_toy_videos(
             toy_root, num_videos=dict(train=args.toy, val=0, test=0))
-    toys = sorted(osp.join(toy_root, 'videos', f)
-                  for f in os.listdir(osp.join(toy_root, 'videos')))
+    toys = sorted(
+        osp.join(toy_root, 'videos', f)
+        for f in os.listdir(osp.join(toy_root, 'videos')))
     for path in toys + [real]:
         info, num, res = bench_video(path, args.samples_per_min, args.repeats)
         fields = ' '.join(f'{k}={v}' for k, v in res.items())
-        print(f'video_decode {osp.basename(path)} ({info.width}x'
-              f'{info.height}, {info.fps:g} fps, {info.num_frames} frames, '
-              f'{num} samples): {fields}', flush=True)
+        print(
+            f'video_decode {osp.basename(path)} ({info.width}x'
+            f'{info.height}, {info.fps:g} fps, {info.num_frames} frames, '
+            f'{num} samples): {fields}',
+            flush=True)
 
 
 if __name__ == '__main__':

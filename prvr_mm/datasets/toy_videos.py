@@ -107,8 +107,8 @@ def _shape_mask(shape: str, xx: np.ndarray, yy: np.ndarray, cx: float,
         return (dy >= -r) & (dy <= r) & (np.abs(dx) <= (dy + r) / 2)
     if shape == 'cross':
         thin = r / 3
-        return ((np.abs(dx) <= thin) & (np.abs(dy) <= r)) | (
-            (np.abs(dy) <= thin) & (np.abs(dx) <= r))
+        return ((np.abs(dx) <= thin) &
+                (np.abs(dy) <= r)) | ((np.abs(dy) <= thin) & (np.abs(dx) <= r))
     raise ValueError(f'unknown shape {shape!r} (known: {SHAPES})')
 
 
@@ -145,8 +145,8 @@ class ToyScene:
             along = 0.2 + 0.6 * p
             cx = (along if dx > 0 else 1 - along) if dx else 0.5 + m['lane']
             cy = (along if dy > 0 else 1 - along) if dy else 0.5 + m['lane']
-            mask = _shape_mask(m['shape'], self._xx, self._yy, cx * s,
-                               cy * s, 0.16 * s)
+            mask = _shape_mask(m['shape'], self._xx, self._yy, cx * s, cy * s,
+                               0.16 * s)
             img[mask] = COLOURS[m['colour']]
         return np.clip(img, 0, 255).astype(np.uint8)
 
@@ -178,8 +178,9 @@ def write_mp4(path: str,
     import av
     rate = Fraction(fps).limit_denominator(1001)
     if options is None:
-        options = dict(threads='1', preset='veryfast',
-                       crf='23') if codec == 'libx264' else {}
+        options = dict(
+            threads='1', preset='veryfast',
+            crf='23') if codec == 'libx264' else {}
     n = 0
     with av.open(path, 'w', options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=rate, options=options)
@@ -197,7 +198,8 @@ def write_mp4(path: str,
     return n
 
 
-def write_frame_folder(folder: str, frames: Iterable[np.ndarray],
+def write_frame_folder(folder: str,
+                       frames: Iterable[np.ndarray],
                        quality: int = 90) -> int:
     """Write RGB frames as ``000001.jpg``, ``000002.jpg``, ... (1-based).
 
@@ -232,19 +234,23 @@ def _plan_video(rng: np.random.Generator, cfg: dict) -> Tuple[float, list]:
             c, s = c0, s0
         elif m % 2:  # distractor: same colour, other shape
             c = c0
-            s = shapes[(shapes.index(s0) + 1 + int(rng.integers(
-                len(shapes) - 1))) % len(shapes)]
+            s = shapes[(shapes.index(s0) + 1 +
+                        int(rng.integers(len(shapes) - 1))) % len(shapes)]
         else:  # distractor: same shape, other colour
-            c = colours[(colours.index(c0) + 1 + int(rng.integers(
-                len(colours) - 1))) % len(colours)]
+            c = colours[(colours.index(c0) + 1 +
+                         int(rng.integers(len(colours) - 1))) % len(colours)]
             s = s0
         d = list(DIRECTIONS)[int(rng.integers(len(DIRECTIONS)))]
         length = min(_between(rng, cfg['moment_len']), slot * 0.9)
         start = m * slot + float(rng.uniform(0, slot - length))
         moments.append(
-            dict(colour=c, shape=s, direction=d, start=round(start, 2),
-                 end=round(start + length, 2),
-                 lane=round(float(rng.uniform(-0.3, 0.3)), 3)))
+            dict(
+                colour=c,
+                shape=s,
+                direction=d,
+                start=round(start, 2),
+                end=round(start + length, 2),
+                lane=round(float(rng.uniform(-0.3, 0.3)), 3)))
     order = rng.permutation(n_mom)  # the first query is not always moment 0
     return duration, [moments[i] for i in order]
 
@@ -304,8 +310,8 @@ def make_toy_videos(root: str,
         raise ValueError(f'unknown toy video options {sorted(unknown)}; '
                          f'known: {sorted(DEFAULTS)}')
     cfg = dict(DEFAULTS, **overrides)
-    sizes = _split_sizes(num_videos if num_videos is not None else
-                         cfg['num_videos'])
+    sizes = _split_sizes(
+        num_videos if num_videos is not None else cfg['num_videos'])
     if cfg['size'] % 4:
         raise ValueError(f"size={cfg['size']}: must be a multiple of 4")
     if frame_folders > sizes.get('train', 0):
@@ -343,23 +349,29 @@ def make_toy_videos(root: str,
                     rel = f'videos/{vid}.mp4'
                     write_mp4(osp.join(tmp, rel), frames, fps, cfg['codec'])
                 meta['videos'][vid] = dict(
-                    duration=n_frames / fps, path=rel,
-                    format='frames' if as_frames else 'mp4', fps=fps,
-                    num_frames=n_frames, size=[size, size], split=split)
+                    duration=n_frames / fps,
+                    path=rel,
+                    format='frames' if as_frames else 'mp4',
+                    fps=fps,
+                    num_frames=n_frames,
+                    size=[size, size],
+                    split=split)
                 for n, m in enumerate(moments):
                     cap_id = f'{vid}#enc#{n}'
                     lines.append(f'{cap_id} {_sentence(rng, m)}')
                     meta['queries'][cap_id] = dict(
                         timestamps=[m['start'], m['end']],
                         concept=[m['colour'], m['shape'], m['direction']])
-            with open(osp.join(text_dir, f'{collection}{split}.caption.txt'),
-                      'w') as f:
+            with open(
+                    osp.join(text_dir, f'{collection}{split}.caption.txt'),
+                    'w') as f:
                 f.write('\n'.join(lines) + '\n')
             stats[f'{split}_videos'] = n_videos
             stats[f'{split}_queries'] = len(lines)
         if corrupt:
-            _write_corrupt(osp.join(video_dir, f'{collection}_corrupt.mp4'),
-                           rng, size, cfg)
+            _write_corrupt(
+                osp.join(video_dir, f'{collection}_corrupt.mp4'), rng, size,
+                cfg)
         with open(osp.join(text_dir, f'{collection}_meta.json'), 'w') as f:
             json.dump(meta, f, indent=1, sort_keys=True)
         stats['frame_folders'] = frame_folders
@@ -432,11 +444,13 @@ def make_long_video(path: str,
     while t < seconds:
         length = float(rng.uniform(1.5, 4.0))
         moments.append(
-            dict(colour=list(COLOURS)[int(rng.integers(len(COLOURS)))],
-                 shape=SHAPES[int(rng.integers(len(SHAPES)))],
-                 direction=list(DIRECTIONS)[int(rng.integers(4))],
-                 start=t, end=t + length,
-                 lane=float(rng.uniform(-0.3, 0.3))))
+            dict(
+                colour=list(COLOURS)[int(rng.integers(len(COLOURS)))],
+                shape=SHAPES[int(rng.integers(len(SHAPES)))],
+                direction=list(DIRECTIONS)[int(rng.integers(4))],
+                start=t,
+                end=t + length,
+                lane=float(rng.uniform(-0.3, 0.3))))
         t += length + float(rng.uniform(0.5, 2.0))
     bg = _background(rng, side)
     # fine grain so the encoder has real work (not a flat picture)
@@ -452,6 +466,9 @@ def make_long_video(path: str,
             yield np.clip(img, 0, 255).astype(np.uint8)
 
     return write_mp4(
-        path, frames(), fps, codec,
-        options=dict(preset='veryfast', crf='18') if codec == 'libx264'
-        else None)
+        path,
+        frames(),
+        fps,
+        codec,
+        options=dict(preset='veryfast', crf='18')
+        if codec == 'libx264' else None)

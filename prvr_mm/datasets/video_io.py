@@ -175,8 +175,9 @@ class FrameFolderReader(_Reader):
             raise ValueError(f'frame folder fps must be > 0, got {fps}')
         if not osp.isdir(folder):
             raise VideoDecodeError(f'{folder}: frame folder not found')
-        self.files = sorted(f for f in os.listdir(folder)
-                            if f.lower().endswith(IMAGE_EXTENSIONS))
+        self.files = sorted(
+            f for f in os.listdir(folder)
+            if f.lower().endswith(IMAGE_EXTENSIONS))
         if not self.files:
             raise VideoDecodeError(
                 f'{folder}: no frames (expected images '
@@ -332,8 +333,7 @@ class PyAVReader(_Reader):
                 f'{self.path}: decoding failed ({_av_reason(e)})') from e
 
     def _convert(self, frame, as_pil: bool):
-        return frame.to_image() if as_pil else frame.to_ndarray(
-            format='rgb24')
+        return frame.to_image() if as_pil else frame.to_ndarray(format='rgb24')
 
     def get_frames(self, indices: Sequence[int], as_pil: bool = False):
         idx = _check_indices(indices, self.info.num_frames, self.path)
@@ -374,18 +374,22 @@ class PyAVReader(_Reader):
         presentation order; non-reference frames whose pts is not in
         ``self._want_pts`` may be skipped by the decoder."""
         stream, cc = self._stream, self._stream.codec_context
-        self._container.seek(int(self._pts[start]), stream=stream,
-                             backward=True, any_frame=False)
+        self._container.seek(
+            int(self._pts[start]),
+            stream=stream,
+            backward=True,
+            any_frame=False)
         try:
             for packet in self._container.demux(stream):
                 if self.skip_nonref:
                     cc.skip_frame = ('DEFAULT' if packet.pts is None
-                                     or packet.pts in self._want_pts
-                                     else 'NONREF')
+                                     or packet.pts in self._want_pts else
+                                     'NONREF')
                 for frame in cc.decode(packet):
                     if frame.pts is not None:
-                        yield int(np.searchsorted(self._pts, frame.pts,
-                                                  'right')) - 1, frame
+                        yield int(
+                            np.searchsorted(self._pts, frame.pts,
+                                            'right')) - 1, frame
         finally:
             cc.skip_frame = 'DEFAULT'
 

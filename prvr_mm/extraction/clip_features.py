@@ -19,9 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from ..datasets.check import collection_paths
-from ..datasets.readers import (build_feature_reader, parse_caption_file,
-                                teacher_text_key)
+from ..datasets.layout import collection_paths, teacher_text_key
+from ..datasets.readers import build_feature_reader, parse_caption_file
 from ..datasets.video_io import list_videos, open_video, segment_centres
 from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
                      auto_workers, barrier, broadcast, check_key, dist_info,
@@ -29,6 +28,9 @@ from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
                      round_robin)
 
 SPLITS = ('train', 'val', 'test')
+
+_NO_STEPS = ('no student features for this video (number of time steps '
+             'unknown); extract them first or pass --fps')
 
 
 class FrameChunks(IterableDataset):
@@ -48,8 +50,10 @@ class FrameChunks(IterableDataset):
         frame_fps (float): frame rate of frame folders.
     """
 
-    def __init__(self, items: List[Tuple[str, str, Optional[int]]],
-                 transform: Callable, chunk_size: int,
+    def __init__(self,
+                 items: List[Tuple[str, str, Optional[int]]],
+                 transform: Callable,
+                 chunk_size: int,
                  fps: Optional[float] = None,
                  frame_fps: float = 3.0) -> None:
         self.items, self.transform = items, transform
@@ -68,10 +72,7 @@ class FrameChunks(IterableDataset):
                 duration = reader.info.duration
                 if steps is None:
                     if self.fps is None:
-                        yield dict(vid=vid, error=(
-                            'no student features for this video (number of '
-                            'time steps unknown); extract them first or '
-                            'pass --fps'))
+                        yield dict(vid=vid, error=_NO_STEPS)
                         return
                     steps = max(1, int(round(duration * self.fps)))
                 idx = reader.indices_at(segment_centres(duration, steps))
@@ -80,8 +81,8 @@ class FrameChunks(IterableDataset):
                     part = idx[c * self.chunk_size:(c + 1) * self.chunk_size]
                     images = reader.get_frames(part, as_pil=True)
                     frames = torch.stack([self.transform(im) for im in images])
-                    yield dict(vid=vid, chunk=c, num_chunks=chunks,
-                               frames=frames)
+                    yield dict(
+                        vid=vid, chunk=c, num_chunks=chunks, frames=frames)
         except Exception as e:  # noqa: BLE001 (reported in the skip list)
             msg = str(e)
             if path not in msg:
@@ -105,8 +106,10 @@ def student_steps(path: str, vids: Sequence[str]) -> Dict[str, int]:
     reader = build_feature_reader(path)
     try:
         if hasattr(reader, 'frames'):  # BigFile
-            return {v: len(reader.frames[v]) for v in vids
-                    if v in reader.frames}
+            return {
+                v: len(reader.frames[v])
+                for v in vids if v in reader.frames
+            }
         keys = set(reader.keys())
         return {v: int(reader.file[v].shape[0]) for v in vids if v in keys}
     finally:
@@ -128,8 +131,10 @@ def resolve_student_path(path: str, base: str) -> str:
 
 def _default_captions(root: str, collection: str) -> List[str]:
     paths = collection_paths(root, collection, visual_feature='-')
-    return [paths[f'caption_{s}'] for s in SPLITS
-            if osp.isfile(paths[f'caption_{s}'])]
+    return [
+        paths[f'caption_{s}'] for s in SPLITS
+        if osp.isfile(paths[f'caption_{s}'])
+    ]
 
 
 def extract_clip_features(video_dir: str,
@@ -223,8 +228,12 @@ def extract_clip_features(video_dir: str,
         clip = build_open_clip(model_name, pretrained, model_cfg, device)
     model, preprocess, tokenizer = clip
     model = model.to(device).eval()
-    summary = dict(video_out=video_out, text_out=text_out,
-                   skip_list=skip_path, interrupted=False, check_ok=None)
+    summary = dict(
+        video_out=video_out,
+        text_out=text_out,
+        skip_list=skip_path,
+        interrupted=False,
+        check_ok=None)
     vout = ShardedH5Output(video_out, rank, world)
     tout = ShardedH5Output(text_out, rank, world)
     skips = SkipList(skip_path, rank, world)
@@ -235,37 +244,36 @@ def extract_clip_features(video_dir: str,
         vout.merge()
         tout.merge()
         skips.clear_parts()
-        plan = _plan(video_dir, base, captions, student_features, vout,
-                     tout, do_videos, do_text)
+        plan = _plan(video_dir, base, captions, student_features, vout, tout,
+                     do_videos, do_text)
     plan = broadcast(plan)
     if isinstance(plan, Exception):
         raise plan
     summary.update(plan['counts'])
     stale = plan['counts']['videos_stale']
     say(f"videos: {plan['counts']['videos_found']} found, "
-        f"{plan['counts']['videos_done_before']} already in {video_out}"
-        + (f' ({stale} more with another frame count than their student '
-           'features: redone)' if stale else '') + ', '
+        f"{plan['counts']['videos_done_before']} already in {video_out}" +
+        (f' ({stale} more with another frame count than their student '
+         'features: redone)' if stale else '') + ', '
         f"{len(plan['videos'])} to encode; captions: "
         f"{plan['counts']['captions_found']} found, "
         f"{plan['counts']['captions_done_before']} already in {text_out}, "
         f"{len(plan['captions'])} to encode")
 
     with GracefulInterrupt() as stop, torch.inference_mode():
-        try:
-            caps = round_robin(plan['captions'], rank, world)
-            summary['captions_encoded'] = _encode_captions(
-                caps, model, tokenizer, tout, text_batch_size, device, stop)
-            videos = round_robin(
-                plan['videos'], rank, world,
-                weights=[s if s else 0 for _, _, s in plan['videos']])
-            stats = _encode_videos(videos, model, preprocess, vout, skips,
-                                   batch_size, workers, device, fps,
-                                   frame_fps, progress and rank == 0, stop)
-            summary.update(stats)
-        finally:
-            vout.close()
-            tout.close()
+        caps = round_robin(plan['captions'], rank, world)
+        summary['captions_encoded'] = _encode_captions(caps, model, tokenizer,
+                                                       tout, text_batch_size,
+                                                       device, stop)
+        videos = round_robin(
+            plan['videos'],
+            rank,
+            world,
+            weights=[s if s else 0 for _, _, s in plan['videos']])
+        stats = _encode_videos(videos, model, preprocess, vout, skips,
+                               batch_size, workers, device, fps, frame_fps,
+                               progress and rank == 0, stop)
+        summary.update(stats)
         summary['interrupted'] = stop.stop
     if stop.stop:
         say(f'interrupted: {vout.written} videos and {tout.written} '
@@ -290,13 +298,14 @@ def extract_clip_features(video_dir: str,
         for line in lines[:10]:
             say(f'  skipped {line}')
         if check:
-            summary['check_ok'] = _run_checker(
-                root, collection, student_features, base, model, say)
+            summary['check_ok'] = _run_checker(root, collection,
+                                               student_features, base, model,
+                                               say)
     return summary
 
 
-def _plan(video_dir, base, captions, student_features, vout, tout,
-          do_videos, do_text):
+def _plan(video_dir, base, captions, student_features, vout, tout, do_videos,
+          do_text):
     """What to encode: (vid, path, steps) and (key, sentence) lists."""
     try:
         caps = collection_captions(captions) if captions else OrderedDict()
@@ -315,22 +324,25 @@ def _plan(video_dir, base, captions, student_features, vout, tout,
                 resolve_student_path(student_features, base), list(videos))
         # a video written with another number of frames than its student
         # features now have (re-extracted at another rate) is redone
-        stale = {v for v, n in vout.rows(set(steps) & done_v).items()
-                 if n != steps[v]}
+        stale = {
+            v
+            for v, n in vout.rows(set(steps) & done_v).items() if n != steps[v]
+        }
         todo_v = []
         for vid, path in videos.items():
             check_key(vid, video_dir)
             if vid not in done_v or vid in stale:
                 todo_v.append((vid, path, steps.get(vid)))
         return dict(
-            videos=todo_v, captions=todo_caps,
+            videos=todo_v,
+            captions=todo_caps,
             counts=dict(
                 videos_found=len(videos),
                 videos_done_before=len((set(videos) & done_v) - stale),
                 videos_stale=len(stale),
                 captions_found=len(caps) if do_text else 0,
-                captions_done_before=(len(caps) - len(todo_caps)
-                                      if do_text else 0)))
+                captions_done_before=(len(caps) -
+                                      len(todo_caps) if do_text else 0)))
     except Exception as e:  # noqa: BLE001 (re-raised on every rank)
         return e
 
@@ -343,30 +355,40 @@ def _encode_captions(caps, model, tokenizer, out, batch, device, stop):
         chunk = caps[start:start + batch]
         ids = tokenizer([s for _, s in chunk]).to(device)
         emb = model.encode_text(ids).float().cpu().numpy()
-        for (key, _), e in zip(chunk, emb):
-            out.write(key, e[None])
+        out.write({key: e[None] for (key, _), e in zip(chunk, emb)})
         n += len(chunk)
     return n
 
 
-def _encode_videos(videos, model, preprocess, out, skips, batch_size,
-                   workers, device, fps, frame_fps, progress, stop) -> dict:
-    stats = dict(videos_encoded=0, frames=0, seconds=0.0, videos_per_s=0.0,
-                 frames_per_s=0.0, videos_skipped=0)
+def _encode_videos(videos, model, preprocess, out, skips, batch_size, workers,
+                   device, fps, frame_fps, progress, stop) -> dict:
+    stats = dict(
+        videos_encoded=0,
+        frames=0,
+        seconds=0.0,
+        videos_per_s=0.0,
+        frames_per_s=0.0,
+        videos_skipped=0)
     if not videos:
         return stats
     ds = FrameChunks(videos, preprocess, batch_size, fps, frame_fps)
     workers = min(workers, len(videos))
     loader = DataLoader(
-        ds, batch_size=None, num_workers=workers,
+        ds,
+        batch_size=None,
+        num_workers=workers,
         worker_init_fn=ignore_sigint if workers else None,
         pin_memory=device.startswith('cuda'),
         prefetch_factor=4 if workers else None)
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(videos), unit='video', dynamic_ncols=True,
-                   file=sys.stderr, desc='CLIP frames')
+        bar = tqdm(
+            total=len(videos),
+            unit='video',
+            dynamic_ncols=True,
+            file=sys.stderr,
+            desc='CLIP frames')
     sources = {vid: path for vid, path, _ in videos}
     pending: Dict[str, dict] = {}
     buf: list = []
@@ -374,8 +396,8 @@ def _encode_videos(videos, model, preprocess, out, skips, batch_size,
 
     def run_model():
         frames = torch.cat([it['frames'] for it in buf])
-        emb = model.encode_image(
-            frames.to(device, non_blocking=True)).float().cpu().numpy()
+        emb = model.encode_image(frames.to(
+            device, non_blocking=True)).float().cpu().numpy()
         pos = 0
         for it in buf:
             n = len(it['frames'])
@@ -384,7 +406,7 @@ def _encode_videos(videos, model, preprocess, out, skips, batch_size,
             pos += n
             if len(parts) == it['num_chunks']:
                 feats = np.concatenate([parts[c] for c in range(len(parts))])
-                out.write(it['vid'], feats)
+                out.write({it['vid']: feats})
                 del pending[it['vid']]
                 stats['videos_encoded'] += 1
                 stats['frames'] += len(feats)
@@ -426,21 +448,29 @@ def _encode_videos(videos, model, preprocess, out, skips, batch_size,
 
 def _run_checker(root, collection, student_features, base, model, say):
     """Run the dataset checker; only teacher-file problems fail."""
-    from ..datasets.check import COLLECTIONS, check_dataset
+    from ..datasets.check import check_dataset
+    from ..datasets.layout import COLLECTIONS
     from ..utils.clip_loading import embed_dim
     visual = None if collection in COLLECTIONS else '-'
     if student_features:
-        rel = osp.relpath(resolve_student_path(student_features, base),
-                          osp.join(base, 'FeatureData'))
+        rel = osp.relpath(
+            resolve_student_path(student_features, base),
+            osp.join(base, 'FeatureData'))
         if not rel.startswith('..'):
             visual = rel
-    report = check_dataset(root, collection, visual_feature=visual,
-                           video_dim=0, query_dim=0,
-                           teacher_dim=embed_dim(model))
+    report = check_dataset(
+        root,
+        collection,
+        visual_feature=visual,
+        video_dim=0,
+        query_dim=0,
+        teacher_dim=embed_dim(model))
     say(report.format())
-    mine = [p for p in report.problems
-            if p.startswith(('teacher video features', 'teacher text '
-                             'features'))]
+    mine = [
+        p for p in report.problems
+        if p.startswith(('teacher video features', 'teacher text '
+                         'features'))
+    ]
     other = len(report.problems) - len(mine)
     if other:
         say(f'note: {other} problem(s) concern files this tool does not '

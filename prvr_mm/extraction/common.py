@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..datasets.layout import write_h5
+
 
 def dist_info() -> Tuple[int, int, int]:
     """``(rank, world_size, local_rank)`` from the process group or the
@@ -28,8 +30,8 @@ def dist_info() -> Tuple[int, int, int]:
     if dist.is_available() and dist.is_initialized():
         return (dist.get_rank(), dist.get_world_size(),
                 int(os.environ.get('LOCAL_RANK', 0)))
-    return (int(os.environ.get('RANK', 0)),
-            int(os.environ.get('WORLD_SIZE', 1)),
+    return (int(os.environ.get('RANK',
+                               0)), int(os.environ.get('WORLD_SIZE', 1)),
             int(os.environ.get('LOCAL_RANK', 0)))
 
 
@@ -102,9 +104,12 @@ class GracefulInterrupt:
         if self.stop and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.stop = True
-        print(f'\n{signal.Signals(signum).name} received: finishing the '
-              'current item and closing the files (Ctrl-C again to abort '
-              'at once)', file=sys.stderr, flush=True)
+        print(
+            f'\n{signal.Signals(signum).name} received: finishing the '
+            'current item and closing the files (Ctrl-C again to abort '
+            'at once)',
+            file=sys.stderr,
+            flush=True)
 
     def __enter__(self) -> 'GracefulInterrupt':
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -144,7 +149,6 @@ class ShardedH5Output:
 
     def __init__(self, path: str, rank: int = 0, world_size: int = 1) -> None:
         self.path, self.rank, self.world_size = path, rank, world_size
-        self._file = None
         self.written = 0
 
     @property
@@ -180,30 +184,18 @@ class ShardedH5Output:
         with h5py.File(self.path, 'r') as f:
             return {k: int(f[k].shape[0]) for k in keys if k in f}
 
-    def open(self) -> None:
-        import h5py
-        os.makedirs(osp.dirname(osp.abspath(self.path)), exist_ok=True)
+    def write(self, items: Dict[str, np.ndarray]) -> None:
+        """Write items (key -> array) to this process' file with the layout
+        writer; the file is closed (everything on disk) when it returns."""
+        if not items:
+            return
         try:
-            self._file = h5py.File(self.shard_path, 'a')
+            write_h5(self.shard_path, items, mode='a')
         except OSError as e:
             raise OSError(
-                f'{self.shard_path}: cannot open for writing ({e}); if it '
-                'is damaged (a killed process), move it away') from e
-
-    def write(self, key: str, value: np.ndarray) -> None:
-        """Write one item and flush it to disk."""
-        if self._file is None:
-            self.open()
-        if key in self._file:
-            del self._file[key]
-        self._file.create_dataset(key, data=np.asarray(value, np.float32))
-        self._file.flush()
-        self.written += 1
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+                f'{self.shard_path}: cannot write ({e}); if the file is '
+                'damaged (a killed process), move it away') from e
+        self.written += len(items)
 
     def merge(self) -> int:
         """Copy every leftover shard's keys into the output, then delete
@@ -217,24 +209,25 @@ class ShardedH5Output:
         if self.rank != 0 or not shards:
             return 0
         copied = 0
-        os.makedirs(osp.dirname(osp.abspath(self.path)), exist_ok=True)
-        with h5py.File(self.path, 'a') as out:
-            for shard in shards:
-                try:
-                    src = h5py.File(shard, 'r')
-                except OSError as e:
-                    print(f'WARNING: cannot read shard {shard} ({e}); its '
-                          'items will be computed again', file=sys.stderr)
-                    os.remove(shard)
-                    continue
-                with src:
-                    for key in src.keys():
-                        if key in out:
-                            del out[key]
-                        src.copy(src[key], out, name=key)
-                        copied += 1
-                out.flush()
+        for shard in shards:
+            try:
+                src = h5py.File(shard, 'r')
+            except OSError as e:
+                print(
+                    f'WARNING: cannot read shard {shard} ({e}); its '
+                    'items will be computed again',
+                    file=sys.stderr)
                 os.remove(shard)
+                continue
+            with src:
+                keys = list(src.keys())
+                for start in range(0, len(keys), 256):
+                    part = keys[start:start + 256]
+                    write_h5(
+                        self.path, {k: src[k][()]
+                                    for k in part}, mode='a')
+                    copied += len(part)
+            os.remove(shard)
         return copied
 
 
@@ -284,13 +277,15 @@ class SkipList:
         return lines
 
 
-def round_robin(items: Sequence, rank: int, world_size: int,
+def round_robin(items: Sequence,
+                rank: int,
+                world_size: int,
                 weights: Optional[Iterable[float]] = None) -> list:
     """This rank's share of ``items``: heaviest first, dealt round robin
     (balanced when ``weights`` such as frame counts are given)."""
     items = list(items)
     if weights is not None:
-        order = np.argsort(-np.asarray(list(weights), dtype=np.float64),
-                           kind='stable')
+        order = np.argsort(
+            -np.asarray(list(weights), dtype=np.float64), kind='stable')
         items = [items[i] for i in order]
     return items[rank::world_size]

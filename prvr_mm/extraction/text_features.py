@@ -61,9 +61,10 @@ def extract_text_features(captions: Sequence[str],
                 for cap_id, sentence in parse_caption_file(path):
                     caps.setdefault(check_key(cap_id, path), sentence)
             done = h5out.done_keys()
-            plan = dict(todo=[(c, s) for c, s in caps.items()
-                              if c not in done],
-                        found=len(caps), done=len(set(caps) & done))
+            plan = dict(
+                todo=[(c, s) for c, s in caps.items() if c not in done],
+                found=len(caps),
+                done=len(set(caps) & done))
         except Exception as e:  # noqa: BLE001 (raised on every rank)
             plan = e
     plan = broadcast(plan)
@@ -71,20 +72,32 @@ def extract_text_features(captions: Sequence[str],
         raise plan
     say(f"captions: {plan['found']} found, {plan['done']} already in {out}, "
         f"{len(plan['todo'])} to encode")
-    encoder = HFTextEncoder(model, config=config, max_len=max_len,
-                            layer=layer, local_files_only=local_files_only)
+    encoder = HFTextEncoder(
+        model,
+        config=config,
+        max_len=max_len,
+        layer=layer,
+        local_files_only=local_files_only)
     encoder.to(device)
     # longest first: less padding per batch
-    mine = round_robin(plan['todo'], rank, world,
-                       weights=[len(s) for _, s in plan['todo']])
-    summary = dict(out=out, captions_found=plan['found'],
-                   captions_done_before=plan['done'], captions_encoded=0,
-                   dim=encoder.dim, interrupted=False)
+    mine = round_robin(
+        plan['todo'], rank, world, weights=[len(s) for _, s in plan['todo']])
+    summary = dict(
+        out=out,
+        captions_found=plan['found'],
+        captions_done_before=plan['done'],
+        captions_encoded=0,
+        dim=encoder.dim,
+        interrupted=False)
     bar = None
     if progress and rank == 0 and mine:
         from tqdm import tqdm
-        bar = tqdm(total=len(mine), unit='caption', file=sys.stderr,
-                   desc='query tokens', dynamic_ncols=True)
+        bar = tqdm(
+            total=len(mine),
+            unit='caption',
+            file=sys.stderr,
+            desc='query tokens',
+            dynamic_ncols=True)
     t0 = time.perf_counter()
     with GracefulInterrupt() as stop, torch.inference_mode():
         try:
@@ -92,15 +105,16 @@ def extract_text_features(captions: Sequence[str],
                 chunk = mine[start:start + batch_size]
                 feats, mask = encoder.encode([s for _, s in chunk])
                 feats, lengths = feats.cpu().numpy(), mask.sum(1).tolist()
-                for (cap_id, _), f, n in zip(chunk, feats, lengths):
-                    h5out.write(cap_id, f[:n])
+                h5out.write({
+                    cap_id: f[:n]
+                    for (cap_id, _), f, n in zip(chunk, feats, lengths)
+                })
                 summary['captions_encoded'] += len(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
                 if stop.stop:
                     break
         finally:
-            h5out.close()
             if bar is not None:
                 bar.close()
     summary['seconds'] = time.perf_counter() - t0

@@ -77,8 +77,10 @@ def sampling_of(cfg) -> dict:
     (``SampleFrames``), if any."""
     for step in cfg.get('test_pipeline') or []:
         if 'Sample' in str(step.get('type', '')):
-            return {k: step[k] for k in ('clip_len', 'frame_interval')
-                    if k in step}
+            return {
+                k: step[k]
+                for k in ('clip_len', 'frame_interval') if k in step
+            }
     return {}
 
 
@@ -89,10 +91,9 @@ class ClipChunks(IterableDataset):
     ``dict(vid, error)``.
     """
 
-    def __init__(self, items: List[tuple], pipeline: Callable,
-                 chunk_size: int, clip_len: int, frame_interval: int,
-                 stride: int, sample_fps: Optional[float],
-                 frame_fps: float) -> None:
+    def __init__(self, items: List[tuple], pipeline: Callable, chunk_size: int,
+                 clip_len: int, frame_interval: int, stride: int,
+                 sample_fps: Optional[float], frame_fps: float) -> None:
         self.items, self.pipeline, self.chunk_size = items, pipeline, \
             chunk_size
         self.clip_len, self.frame_interval = clip_len, frame_interval
@@ -119,8 +120,7 @@ class ClipChunks(IterableDataset):
                                      self.stride)
                 chunks = math.ceil(len(clips) / self.chunk_size)
                 for c in range(chunks):
-                    part = clips[c * self.chunk_size:(c + 1) *
-                                 self.chunk_size]
+                    part = clips[c * self.chunk_size:(c + 1) * self.chunk_size]
                     wanted = native[part.reshape(-1)]
                     frames = reader.get_frames(wanted)
                     inputs, samples = [], []
@@ -128,15 +128,26 @@ class ClipChunks(IterableDataset):
                         imgs = list(frames[k * self.clip_len:(k + 1) *
                                            self.clip_len])
                         h, w = imgs[0].shape[:2]
-                        packed = self.pipeline(dict(
-                            imgs=imgs, num_clips=1, clip_len=self.clip_len,
-                            frame_inds=part[k], total_frames=n,
-                            start_index=0, original_shape=(h, w),
-                            img_shape=(h, w), modality='RGB', filename=path))
+                        packed = self.pipeline(
+                            dict(
+                                imgs=imgs,
+                                num_clips=1,
+                                clip_len=self.clip_len,
+                                frame_inds=part[k],
+                                total_frames=n,
+                                start_index=0,
+                                original_shape=(h, w),
+                                img_shape=(h, w),
+                                modality='RGB',
+                                filename=path))
                         inputs.append(packed['inputs'])
                         samples.append(packed['data_samples'])
-                    yield dict(vid=vid, chunk=c, num_chunks=chunks,
-                               inputs=inputs, data_samples=samples)
+                    yield dict(
+                        vid=vid,
+                        chunk=c,
+                        num_chunks=chunks,
+                        inputs=inputs,
+                        data_samples=samples)
         except Exception as e:  # noqa: BLE001 (reported in the skip list)
             msg = str(e)
             if path not in msg:
@@ -174,8 +185,7 @@ class ClipFeatureExtractor:
     def __call__(self, inputs: Sequence[torch.Tensor],
                  data_samples: Sequence) -> torch.Tensor:
         data = self.model.data_preprocessor(
-            dict(inputs=list(inputs), data_samples=list(data_samples)),
-            False)
+            dict(inputs=list(inputs), data_samples=list(data_samples)), False)
         stage = 'neck' if getattr(self.model, 'with_neck', False) else \
             'backbone'
         feats, _ = self.model.extract_feat(
@@ -197,11 +207,12 @@ def build_recognizer(config: str, checkpoint: Optional[str], device: str):
     return cfg, model.to(device).eval()
 
 
-def write_bigfile_from_h5(h5_path: str, folder: str,
+def write_bigfile_from_h5(h5_path: str,
+                          folder: str,
                           previous: Optional[str] = None) -> int:
-    """Stream an h5 (video id -> (T, D)) into a BigFile folder, rows of an
-    earlier BigFile ``previous`` first; written in a temp folder renamed
-    over ``folder``.
+    """Stream an h5 (video id -> (T, D)) into a BigFile folder with the
+    layout writer, the videos of an earlier BigFile ``previous`` (absent
+    from the h5) first; written in a temp folder renamed over ``folder``.
 
     Returns:
         int: number of videos in the BigFile.
@@ -210,48 +221,30 @@ def write_bigfile_from_h5(h5_path: str, folder: str,
 
     import h5py
 
+    from ..datasets.layout import write_bigfile
     from ..datasets.readers import BigFileReader
     tmp = folder.rstrip('/') + '.writing'
     shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    ids, v2f, rows, dim = [], {}, 0, None
-    with open(osp.join(tmp, 'feature.bin'), 'wb') as out:
+    with h5py.File(h5_path, 'r') as f:
+        new = sorted(f.keys())
 
-        def add(vid, feats):
-            nonlocal rows, dim
-            feats = np.ascontiguousarray(feats, dtype=np.float32)
-            if dim is None:
-                dim = feats.shape[1]
-            elif feats.shape[1] != dim:
-                raise ValueError(f'{h5_path}: video {vid!r} has features '
-                                 f'of shape {feats.shape}, expected (T, '
-                                 f'{dim})')
-            frame_ids = [f'{vid}_{t}' for t in range(len(feats))]
-            ids.extend(frame_ids)
-            v2f[vid] = frame_ids
-            out.write(feats.tobytes())
-            rows += len(feats)
-
-        with h5py.File(h5_path, 'r') as f:
-            new = set(f.keys())
+        def items():
             if previous and osp.isdir(previous):
                 old = BigFileReader(previous)
-                for vid in old.keys():
-                    if vid not in new:
-                        add(vid, old.read(vid))
-                old.close()
-            for vid in sorted(new):
-                add(vid, f[vid][()])
-    with open(osp.join(tmp, 'shape.txt'), 'w') as f:
-        f.write(f'{rows} {dim or 0}')
-    with open(osp.join(tmp, 'id.txt'), 'w') as f:
-        f.write(' '.join(ids))
-    with open(osp.join(tmp, 'video2frames.txt'), 'w') as f:
-        f.write(repr(v2f))
+                try:
+                    for vid in old.keys():
+                        if vid not in f:
+                            yield vid, old.read(vid)
+                finally:
+                    old.close()
+            for vid in new:
+                yield vid, f[vid][()]
+
+        count = write_bigfile(tmp, items())
     if osp.isdir(folder):
         shutil.rmtree(folder)
     os.rename(tmp, folder)
-    return len(v2f)
+    return count
 
 
 def extract_video_features(config: str,
@@ -317,9 +310,14 @@ def extract_video_features(config: str,
     skip_path = skip_list or out.rstrip('/') + '.skipped.txt'
     h5out = ShardedH5Output(store, rank, world)
     skips = SkipList(skip_path, rank, world)
-    summary = dict(out=out, skip_list=skip_path, interrupted=False,
-                   clip_len=clip_len, frame_interval=frame_interval,
-                   stride=stride, sample_fps=sample_fps)
+    summary = dict(
+        out=out,
+        skip_list=skip_path,
+        interrupted=False,
+        clip_len=clip_len,
+        frame_interval=frame_interval,
+        stride=stride,
+        sample_fps=sample_fps)
 
     plan = None
     if rank == 0:
@@ -333,8 +331,8 @@ def extract_video_features(config: str,
                 done |= set(BigFileReader(out).keys())
             todo = [(check_key(v, video_dir), p) for v, p in videos.items()
                     if v not in done]
-            plan = dict(todo=todo, found=len(videos),
-                        done=len(set(videos) & done))
+            plan = dict(
+                todo=todo, found=len(videos), done=len(set(videos) & done))
         except Exception as e:  # noqa: BLE001 (raised on every rank)
             plan = e
     plan = broadcast(plan)
@@ -342,24 +340,24 @@ def extract_video_features(config: str,
         raise plan
     say(f"videos: {plan['found']} found, {plan['done']} already in {out}, "
         f"{len(plan['todo'])} to encode (clips of {clip_len} frames, "
-        f'interval {frame_interval}, stride {stride}'
-        + (f', at {sample_fps} fps)' if sample_fps else ')'))
+        f'interval {frame_interval}, stride {stride}' +
+        (f', at {sample_fps} fps)' if sample_fps else ')'))
     mine = round_robin(plan['todo'], rank, world)
     extractor = ClipFeatureExtractor(model, device)
     stats = dict(videos_encoded=0, clips=0, seconds=0.0, videos_skipped=0)
     with GracefulInterrupt() as stop:
-        try:
-            if mine:
-                _run(mine, ClipChunks(mine, pipeline, batch_size, clip_len,
-                                      frame_interval, stride, sample_fps,
-                                      frame_fps), extractor, h5out, skips,
-                     batch_size, workers, device, progress and rank == 0,
-                     stop, stats)
-        finally:
-            h5out.close()
-    summary.update(stats, videos_found=plan['found'],
-                   videos_done_before=plan['done'],
-                   interrupted=stop.stop)
+        if mine:
+            _run(
+                mine,
+                ClipChunks(mine, pipeline, batch_size, clip_len,
+                           frame_interval, stride, sample_fps, frame_fps),
+                extractor, h5out, skips, batch_size, workers, device, progress
+                and rank == 0, stop, stats)
+    summary.update(
+        stats,
+        videos_found=plan['found'],
+        videos_done_before=plan['done'],
+        interrupted=stop.stop)
     if stop.stop:
         say(f'interrupted: {h5out.written} videos were written by this '
             f'process to {h5out.shard_path} and are kept; run the same '
@@ -400,19 +398,25 @@ def _dim_of(out: str) -> Optional[int]:
         reader.close()
 
 
-def _run(videos, dataset, extractor, out, skips, batch_size, workers,
-         device, progress, stop, stats) -> None:
+def _run(videos, dataset, extractor, out, skips, batch_size, workers, device,
+         progress, stop, stats) -> None:
     workers = min(workers, len(videos))
     loader = DataLoader(
-        dataset, batch_size=None, num_workers=workers,
+        dataset,
+        batch_size=None,
+        num_workers=workers,
         worker_init_fn=ignore_sigint if workers else None,
         pin_memory=device.startswith('cuda'),
         prefetch_factor=2 if workers else None)
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(videos), unit='video', dynamic_ncols=True,
-                   file=sys.stderr, desc='clip features')
+        bar = tqdm(
+            total=len(videos),
+            unit='video',
+            dynamic_ncols=True,
+            file=sys.stderr,
+            desc='clip features')
     sources = dict(videos)
     pending: Dict[str, dict] = {}
     t0 = time.perf_counter()
@@ -434,10 +438,11 @@ def _run(videos, dataset, extractor, out, skips, batch_size, workers,
                 if len(parts) == item['num_chunks']:
                     arr = np.concatenate([parts[c] for c in range(len(parts))])
                     if not np.isfinite(arr).all():
-                        skips.add(vid, sources[vid], 'non-finite features '
-                                  '(NaN/inf) from the model')
+                        skips.add(
+                            vid, sources[vid], 'non-finite features '
+                            '(NaN/inf) from the model')
                     else:
-                        out.write(vid, arr)
+                        out.write({vid: arr})
                         stats['videos_encoded'] += 1
                         stats['clips'] += len(arr)
                     del pending[vid]

@@ -40,8 +40,11 @@ def make_tiny_roberta(folder: str,
     specials = ['<s>', '<pad>', '</s>', '<unk>', '<mask>']
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
-        list(sentences), vocab_size=vocab_size, min_frequency=1,
-        special_tokens=specials, show_progress=False)
+        list(sentences),
+        vocab_size=vocab_size,
+        min_frequency=1,
+        special_tokens=specials,
+        show_progress=False)
     os.makedirs(folder, exist_ok=True)
     bpe.save_model(folder)  # vocab.json + merges.txt
     # vocab.json + merges.txt load the same way in transformers 4 and 5
@@ -50,11 +53,14 @@ def make_tiny_roberta(folder: str,
     tok.save_pretrained(folder)
     torch.manual_seed(seed)
     cfg = RobertaConfig(
-        vocab_size=len(tok), hidden_size=hidden_size,
-        num_hidden_layers=num_layers, num_attention_heads=num_heads,
+        vocab_size=len(tok),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
         intermediate_size=hidden_size * 2,
         max_position_embeddings=max_positions + 2,
-        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id)
     RobertaModel(cfg, add_pooling_layer=False).save_pretrained(folder)
     return folder
@@ -100,33 +106,49 @@ def make_tiny_recognizer(config_path: str,
     if kind == '2d':
         model = dict(
             type='Recognizer2D',
-            backbone=dict(type='MobileNetV2', widen_factor=0.25,
-                          out_indices=(7, ), norm_eval=False),
-            cls_head=dict(type='TSNHead', num_classes=4, in_channels=320,
-                          average_clips='prob'),
+            backbone=dict(
+                type='MobileNetV2',
+                widen_factor=0.25,
+                out_indices=(7, ),
+                norm_eval=False),
+            cls_head=dict(
+                type='TSNHead',
+                num_classes=4,
+                in_channels=320,
+                average_clips='prob'),
             data_preprocessor=dict(
                 type='ActionDataPreprocessor',
-                mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+                mean=[123.675, 116.28, 103.53],
+                std=[58.395, 57.12, 57.375],
                 format_shape='NCHW'))
     elif kind == '3d':
         model = dict(
             type='Recognizer3D',
-            backbone=dict(type='X3D', gamma_w=0.5, gamma_b=1.0,
-                          gamma_d=0.5, num_stages=2,
-                          spatial_strides=(2, 2)),
-            cls_head=dict(type='X3DHead', in_channels=32, num_classes=4,
-                          fc1_bias=False),
+            backbone=dict(
+                type='X3D',
+                gamma_w=0.5,
+                gamma_b=1.0,
+                gamma_d=0.5,
+                num_stages=2,
+                spatial_strides=(2, 2)),
+            cls_head=dict(
+                type='X3DHead', in_channels=32, num_classes=4, fc1_bias=False),
             data_preprocessor=dict(
                 type='ActionDataPreprocessor',
-                mean=[114.75, 114.75, 114.75], std=[57.38, 57.38, 57.38],
+                mean=[114.75, 114.75, 114.75],
+                std=[57.38, 57.38, 57.38],
                 format_shape='NCTHW'))
     else:
         raise ValueError(f"kind must be '2d' or '3d', got {kind!r}")
     fmt = model['data_preprocessor']['format_shape']
     test_pipeline = [
         dict(type='PyAVInit'),
-        dict(type='SampleFrames', clip_len=clip_len, frame_interval=1,
-             num_clips=1, test_mode=True),
+        dict(
+            type='SampleFrames',
+            clip_len=clip_len,
+            frame_interval=1,
+            num_clips=1,
+            test_mode=True),
         dict(type='PyAVDecode'),
         dict(type='Resize', scale=(-1, size)),
         dict(type='CenterCrop', crop_size=size),
@@ -146,6 +168,6 @@ def make_tiny_recognizer(config_path: str,
         init_default_scope('mmaction')
         torch.manual_seed(seed)
         net = MODELS.build(model)
-        torch.save(dict(state_dict=net.state_dict(), meta=dict()),
-                   checkpoint_path)
+        torch.save(
+            dict(state_dict=net.state_dict(), meta=dict()), checkpoint_path)
     return config_path

@@ -70,8 +70,9 @@ def register_open_clip_config(model_cfg: Union[str, dict],
 
 
 def _check_cfg(cfg: dict, source: str) -> None:
-    missing = [k for k in ('embed_dim', 'vision_cfg', 'text_cfg')
-               if k not in cfg]
+    missing = [
+        k for k in ('embed_dim', 'vision_cfg', 'text_cfg') if k not in cfg
+    ]
     if missing:
         raise ValueError(f'{source}: open_clip model config misses '
                          f'{missing} (expected embed_dim, vision_cfg, '
@@ -124,8 +125,11 @@ def build_open_clip(
                 pretrained, model_name)
             kwargs['force_quick_gelu'] = True
     model, _, preprocess = open_clip.create_model_and_transforms(
-        model_name, pretrained=pretrained or None, precision=precision,
-        device=device, **kwargs)
+        model_name,
+        pretrained=pretrained or None,
+        precision=precision,
+        device=device,
+        **kwargs)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -7,12 +7,15 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from prvr_mm.datasets.readers import parse_caption_file, video_id_of
+from prvr_mm.datasets.layout import video_id_of
+from prvr_mm.datasets.readers import parse_caption_file
 from prvr_mm.datasets.toy_videos import (COLOURS, DIRECTIONS, SHAPES,
                                          ensure_toy_videos, make_toy_videos)
 
-SMALL = dict(num_videos=dict(train=4, val=2, test=2), duration=(2.0, 3.0),
-             moment_len=(0.8, 1.2))
+SMALL = dict(
+    num_videos=dict(train=4, val=2, test=2),
+    duration=(2.0, 3.0),
+    moment_len=(0.8, 1.2))
 
 
 def _decode(path):
@@ -60,8 +63,9 @@ def test_layout_meta_and_determinism(tmp_path):
             cap_ids.append(cap_id)
     assert sorted(cap_ids) == sorted(meta['queries'])
 
-    frames_vid = [v for v, i in meta['videos'].items()
-                  if i['format'] == 'frames']
+    frames_vid = [
+        v for v, i in meta['videos'].items() if i['format'] == 'frames'
+    ]
     assert frames_vid == ['toyvid_train_0000']
     info = meta['videos'][frames_vid[0]]
     jpgs = sorted(os.listdir(osp.join(a, info['path'])))
@@ -91,8 +95,9 @@ def test_layout_meta_and_determinism(tmp_path):
 
 def test_ensure_and_validation(tmp_path):
     root = str(tmp_path / 'v')
-    assert ensure_toy_videos(root, num_videos=3, duration=(1.0, 1.5),
-                             moment_len=(0.5, 0.6)) is not None
+    assert ensure_toy_videos(
+        root, num_videos=3, duration=(1.0, 1.5),
+        moment_len=(0.5, 0.6)) is not None
     mtime = os.path.getmtime(f'{root}/TextData/toyvidtrain.caption.txt')
     assert ensure_toy_videos(root, num_videos=3) is None
     assert os.path.getmtime(

@@ -16,9 +16,15 @@ from prvr_mm.datasets.video_io import (FrameFolderReader, PyAVReader,
 def _frames(n, size=48, seed=0):
     """Frames whose top-left block encodes their index (exactness check)."""
     rng = np.random.default_rng(seed)
-    scene = ToyScene(size, _background(rng, size), (11.0, 4.0), [dict(
-        colour='red', shape='circle', direction='left', start=0.0,
-        end=100.0, lane=0.0)])
+    scene = ToyScene(size, _background(rng, size), (11.0, 4.0), [
+        dict(
+            colour='red',
+            shape='circle',
+            direction='left',
+            start=0.0,
+            end=100.0,
+            lane=0.0)
+    ])
     out = []
     for i in range(n):
         img = scene.frame(i / 10.0)
@@ -35,12 +41,11 @@ def _full_decode(path):
 
 @pytest.mark.parametrize('name,codec,options', [
     ('bframes.mp4', 'libx264', dict(g='12', bf='3', threads='1')),
-    ('vp9.webm', 'libvpx-vp9', dict(g='9', deadline='realtime',
-                                    **{'cpu-used': '8'})),
+    ('vp9.webm', 'libvpx-vp9',
+     dict(g='9', deadline='realtime', **{'cpu-used': '8'})),
     ('mpeg4.avi', 'mpeg4', dict(bf='2', g='10')),
 ])
-def test_exact_frames_match_sequential_decode(tmp_path, name, codec,
-                                              options):
+def test_exact_frames_match_sequential_decode(tmp_path, name, codec, options):
     path = str(tmp_path / name)
     write_mp4(path, _frames(60), 10.0, codec, options=options)
     full = _full_decode(path)
@@ -128,14 +133,19 @@ def test_errors_name_the_file_and_reason(tmp_path):
         assert path in str(e.value) and reason in str(e.value)
     # index at the front (faststart), frames cut off: decoding fails
     fast = str(tmp_path / 'faststart.mp4')
-    write_mp4(fast, _frames(60), 10.0,
-              options=dict(threads='1', g='10'),
-              container_options=dict(movflags='+faststart'))
+    write_mp4(
+        fast,
+        _frames(60),
+        10.0,
+        options=dict(threads='1', g='10'),
+        container_options=dict(movflags='+faststart'))
     data = open(fast, 'rb').read()
     with open(fast, 'wb') as f:
         f.write(data[:int(len(data) * 0.6)])
-    with pytest.raises(VideoDecodeError, match='truncated: the container '
-                       'declares 60 frames but only 3'):
+    with pytest.raises(
+            VideoDecodeError,
+            match='truncated: the container '
+            'declares 60 frames but only 3'):
         open_video(fast)
     with pytest.raises(VideoDecodeError, match='video file not found'):
         open_video(str(tmp_path / 'missing.mp4'))

@@ -21,8 +21,8 @@ import pytest
 import torch
 
 from prvr_mm.datasets.check import check_dataset
-from prvr_mm.datasets.readers import (BigFileReader, parse_caption_file,
-                                      teacher_text_key)
+from prvr_mm.datasets.layout import teacher_text_key
+from prvr_mm.datasets.readers import BigFileReader, parse_caption_file
 from prvr_mm.datasets.toy_videos import make_toy_videos
 from prvr_mm.extraction.clip_features import extract_clip_features
 from prvr_mm.extraction.common import ShardedH5Output
@@ -33,28 +33,19 @@ from prvr_mm.extraction.video_features import (clip_indices,
 from prvr_mm.testing import (make_tiny_recognizer, make_tiny_roberta,
                              write_tiny_clip_config)
 from prvr_mm.utils.clip_loading import build_open_clip
+from tests.helpers.tools import ROOT, run_tool
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, 'tools')
 COLL = 'toyvid'
 TIMINGS = {}
 
 
 def _env():
-    env = dict(os.environ)
-    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
-    env.setdefault('OMP_NUM_THREADS', '2')
-    return env
+    return dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='2')
 
 
-def _run(args, timeout=300, **kw):
-    proc = subprocess.run([sys.executable] + args, cwd=ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=timeout,
-                          **kw)
-    assert proc.returncode == 0, (
-        f'{args[0]} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n'
-        f'{proc.stderr[-3000:]}')
-    return proc
+def _run(args):
+    return run_tool(*args, cwd=ROOT, threads=2)
 
 
 @pytest.fixture(scope='module')
@@ -64,12 +55,18 @@ def assets(tmp_path_factory):
     base = tmp_path_factory.mktemp('extract')
     root = str(base / 'data')
     coll = osp.join(root, COLL)
-    make_toy_videos(coll, num_videos=dict(train=8, val=3, test=3), seed=0,
-                    frame_folders=1, corrupt=True, duration=(3.0, 5.0),
-                    moment_len=(1.0, 1.5))
-    sentences = [s for split in ('train', 'val', 'test')
-                 for _, s in parse_caption_file(
-                     f'{coll}/TextData/{COLL}{split}.caption.txt')]
+    make_toy_videos(
+        coll,
+        num_videos=dict(train=8, val=3, test=3),
+        seed=0,
+        frame_folders=1,
+        corrupt=True,
+        duration=(3.0, 5.0),
+        moment_len=(1.0, 1.5))
+    sentences = [
+        s for split in ('train', 'val', 'test') for _, s in parse_caption_file(
+            f'{coll}/TextData/{COLL}{split}.caption.txt')
+    ]
     models = base / 'models'
     clip_cfg = write_tiny_clip_config(str(models / 'tiny-clip.json'))
     torch.manual_seed(0)
@@ -77,20 +74,27 @@ def assets(tmp_path_factory):
     clip_weights = str(models / 'tiny-clip.pt')
     torch.save(clip.state_dict(), clip_weights)
     roberta = make_tiny_roberta(str(models / 'tiny-roberta'), sentences)
-    rec_cfg = make_tiny_recognizer(str(models / 'x3d_tiny.py'),
-                                   str(models / 'x3d_tiny.pth'), kind='3d')
-    return dict(root=root, coll=coll, videos=osp.join(coll, 'videos'),
-                clip_cfg=clip_cfg, clip_weights=clip_weights,
-                roberta=roberta, rec_cfg=rec_cfg,
-                rec_ckpt=str(models / 'x3d_tiny.pth'), base=str(base))
+    rec_cfg = make_tiny_recognizer(
+        str(models / 'x3d_tiny.py'), str(models / 'x3d_tiny.pth'), kind='3d')
+    return dict(
+        root=root,
+        coll=coll,
+        videos=osp.join(coll, 'videos'),
+        clip_cfg=clip_cfg,
+        clip_weights=clip_weights,
+        roberta=roberta,
+        rec_cfg=rec_cfg,
+        rec_ckpt=str(models / 'x3d_tiny.pth'),
+        base=str(base))
 
 
 def _clip_args(a, *extra):
-    return [osp.join(TOOLS, 'data', 'extract_clip_features.py'), a['videos'],
-            a['root'], COLL, '--student-features', 'FeatureData/x3d',
-            '--model-config', a['clip_cfg'], '--pretrained',
-            a['clip_weights'], '--batch-size', '8', '--workers', '1',
-            '--no-progress', *extra]
+    return [
+        osp.join(TOOLS, 'data', 'extract_clip_features.py'), a['videos'],
+        a['root'], COLL, '--student-features', 'FeatureData/x3d',
+        '--model-config', a['clip_cfg'], '--pretrained', a['clip_weights'],
+        '--batch-size', '8', '--workers', '1', '--no-progress', *extra
+    ]
 
 
 def _tool(args):
@@ -106,12 +110,16 @@ def extracted(assets):
     """The three tools' command lines, in the order of docs/datasets.md."""
     a = assets
     t0 = time.perf_counter()
-    _tool([osp.join(TOOLS, 'data', 'extract_video_features.py'),
-           a['rec_cfg'], a['videos'],
-           osp.join(a['coll'], 'FeatureData', 'x3d'), '--checkpoint',
-           a['rec_ckpt'], '--workers', '1', '--no-progress'])
-    _tool([osp.join(TOOLS, 'data', 'extract_text_features.py'), a['root'],
-           COLL, '--model', a['roberta'], '--no-progress'])
+    _tool([
+        osp.join(TOOLS, 'data',
+                 'extract_video_features.py'), a['rec_cfg'], a['videos'],
+        osp.join(a['coll'], 'FeatureData', 'x3d'), '--checkpoint',
+        a['rec_ckpt'], '--workers', '1', '--no-progress'
+    ])
+    _tool([
+        osp.join(TOOLS, 'data', 'extract_text_features.py'), a['root'], COLL,
+        '--model', a['roberta'], '--no-progress'
+    ])
     log = io.StringIO()
     with contextlib.redirect_stdout(log):
         _tool(_clip_args(a))
@@ -136,8 +144,10 @@ def _paths(a):
 
 
 def _all_ids(a):
-    caps = [c for s in ('train', 'val', 'test') for c, _ in
-            parse_caption_file(f"{a['coll']}/TextData/{COLL}{s}.caption.txt")]
+    caps = [
+        c for s in ('train', 'val', 'test') for c, _ in parse_caption_file(
+            f"{a['coll']}/TextData/{COLL}{s}.caption.txt")
+    ]
     vids = sorted({c.split('#')[0] for c in caps})
     return caps, vids
 
@@ -169,15 +179,20 @@ def test_layout_checker_and_skip_list(extracted):
     assert all(v.ndim == 2 and v.shape[1] == 32 and v.shape[0] >= 3
                for v in query.values())
     # the sentence embeddings are the model's encode_text of the captions
-    clip, _, tok = build_open_clip(model_cfg=a['clip_cfg'],
-                                   pretrained=a['clip_weights'])
+    clip, _, tok = build_open_clip(
+        model_cfg=a['clip_cfg'], pretrained=a['clip_weights'])
     cap_id, sentence = parse_caption_file(
         f"{a['coll']}/TextData/{COLL}val.caption.txt")[0]
     torch.testing.assert_close(
         torch.from_numpy(text[teacher_text_key(cap_id)]),
         clip.encode_text(tok([sentence])))
-    report = check_dataset(a['root'], COLL, visual_feature='x3d',
-                           video_dim=32, query_dim=32, teacher_dim=32)
+    report = check_dataset(
+        a['root'],
+        COLL,
+        visual_feature='x3d',
+        video_dim=32,
+        query_dim=32,
+        teacher_dim=32)
     assert report.ok, report.format()
     # the dataset reads it, teacher included
     from prvr_mm.datasets import PRVRFeatureDataset
@@ -187,34 +202,53 @@ def test_layout_checker_and_skip_list(extracted):
         text_feature=f'TextData/roberta_{COLL}_query_feat.hdf5',
         teacher_video_feature=osp.relpath(p['tvid'], a['coll']),
         teacher_text_feature=osp.relpath(p['ttext'], a['coll']),
-        meta_file=f'TextData/{COLL}_meta.json', video_dim=32, text_dim=32,
-        teacher_dim=32, data_root=a['coll'])
+        meta_file=f'TextData/{COLL}_meta.json',
+        video_dim=32,
+        text_dim=32,
+        teacher_dim=32,
+        data_root=a['coll'])
     item = ds.load_features(ds.get_data_info(0))
     assert item['teacher_video_feat'].shape[0] == item['video_feat'].shape[0]
 
 
 def test_second_run_recomputes_nothing(extracted):
     a, p = extracted, _paths(extracted)
-    files = [p['tvid'], p['ttext'], p['query'],
-             osp.join(p['student'], 'feature.bin')]
-    before = {f: (os.stat(f).st_mtime_ns, open(f, 'rb').read())
-              for f in files}
+    files = [
+        p['tvid'], p['ttext'], p['query'],
+        osp.join(p['student'], 'feature.bin')
+    ]
+    before = {f: (os.stat(f).st_mtime_ns, open(f, 'rb').read()) for f in files}
     summary = extract_clip_features(
-        a['videos'], a['root'], COLL, student_features='FeatureData/x3d',
-        model_cfg=a['clip_cfg'], pretrained=a['clip_weights'], workers=0,
-        progress=False, log=lambda *x: None)
+        a['videos'],
+        a['root'],
+        COLL,
+        student_features='FeatureData/x3d',
+        model_cfg=a['clip_cfg'],
+        pretrained=a['clip_weights'],
+        workers=0,
+        progress=False,
+        log=lambda *x: None)
     assert summary['videos_encoded'] == 0 and summary['frames'] == 0
     assert summary['captions_encoded'] == 0
     assert summary['videos_done_before'] == summary['videos_found'] - 1
     assert summary['videos_skipped'] == 1 and summary['check_ok']
     vsum = extract_video_features(
-        a['rec_cfg'], a['videos'], p['student'], checkpoint=a['rec_ckpt'],
-        workers=0, progress=False, log=lambda *x: None)
+        a['rec_cfg'],
+        a['videos'],
+        p['student'],
+        checkpoint=a['rec_ckpt'],
+        workers=0,
+        progress=False,
+        log=lambda *x: None)
     assert vsum['videos_encoded'] == 0 and vsum['videos_skipped'] == 1
-    tsum = extract_text_features(
-        [f"{a['coll']}/TextData/{COLL}{s}.caption.txt"
-         for s in ('train', 'val', 'test')], p['query'],
-        model=a['roberta'], progress=False, log=lambda *x: None)
+    tsum = extract_text_features([
+        f"{a['coll']}/TextData/{COLL}{s}.caption.txt"
+        for s in ('train', 'val', 'test')
+    ],
+                                 p['query'],
+                                 model=a['roberta'],
+                                 progress=False,
+                                 log=lambda *x: None)
     assert tsum['captions_encoded'] == 0
     for f, (mtime, data) in before.items():
         assert os.stat(f).st_mtime_ns == mtime, f'{f} was rewritten'
@@ -227,24 +261,32 @@ def test_second_run_recomputes_nothing(extracted):
         del f[vid]
         f[vid] = np.zeros((len(good) + 1, 32), np.float32)
     summary = extract_clip_features(
-        a['videos'], a['root'], COLL, student_features='FeatureData/x3d',
-        model_cfg=a['clip_cfg'], pretrained=a['clip_weights'], workers=0,
-        do_text=False, progress=False, check=False, log=lambda *x: None)
+        a['videos'],
+        a['root'],
+        COLL,
+        student_features='FeatureData/x3d',
+        model_cfg=a['clip_cfg'],
+        pretrained=a['clip_weights'],
+        workers=0,
+        do_text=False,
+        progress=False,
+        check=False,
+        log=lambda *x: None)
     assert summary['videos_stale'] == 1 and summary['videos_encoded'] == 1
-    np.testing.assert_allclose(_h5(p['tvid'])[vid], good, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(_h5(p['tvid'])[vid], good, rtol=1e-5, atol=1e-6)
 
 
 def test_two_processes_give_the_same_files(extracted):
     a, p = extracted, _paths(extracted)
     out = osp.join(a['base'], 'dist')
     t0 = time.perf_counter()
-    _run(['-m', 'torch.distributed.run', '--nproc_per_node', '2',
-          '--master_port', str(29500 + os.getpid() % 1000)] +
-         _clip_args(a, '--video-out', osp.join(out, 'v.hdf5'),
-                    '--text-out', osp.join(out, 't.hdf5'),
-                    '--skip-list', osp.join(out, 'skipped.txt'),
-                    '--no-check'))
+    _run([
+        '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+        '--master_port',
+        str(29500 + os.getpid() % 1000)
+    ] + _clip_args(a, '--video-out', osp.join(out, 'v.hdf5'), '--text-out',
+                   osp.join(out, 't.hdf5'), '--skip-list',
+                   osp.join(out, 'skipped.txt'), '--no-check'))
     TIMINGS['torchrun_s'] = time.perf_counter() - t0
     assert sorted(os.listdir(out)) == ['skipped.txt', 't.hdf5', 'v.hdf5']
     for mine, ref in ((osp.join(out, 'v.hdf5'), p['tvid']),
@@ -253,8 +295,8 @@ def test_two_processes_give_the_same_files(extracted):
         assert sorted(got) == sorted(want)
         for k in want:
             np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-6)
-    assert open(osp.join(out, 'skipped.txt')).read().startswith(
-        'toyvid_corrupt\t')
+    assert open(osp.join(out,
+                         'skipped.txt')).read().startswith('toyvid_corrupt\t')
 
 
 def test_ctrl_c_keeps_what_was_written(extracted):
@@ -267,20 +309,26 @@ def test_ctrl_c_keeps_what_was_written(extracted):
     args = _clip_args(a, '--video-out', vout, '--text-out',
                       osp.join(out, 't.hdf5'), '--no-check', '--no-text')
     # small items (2 frames): the stop request is seen within one item
-    args[args.index('--student-features'):
-         args.index('--student-features') + 2] = ['--fps', '10']
+    args[args.index('--student-features'):args.index('--student-features') +
+         2] = ['--fps', '10']
     args.remove('--no-progress')
     args[args.index('--batch-size') + 1] = '2'
-    proc = subprocess.Popen([sys.executable] + args, cwd=ROOT, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable] + args,
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True)
     err, progressed = [], threading.Event()
 
     def read():
         for chunk in iter(lambda: proc.stderr.read(64), ''):
             err.append(chunk)
-            done = [int(n) for n in re.findall(r'\| *(\d+)/\d+ ',
-                                               ''.join(err))]
+            done = [
+                int(n) for n in re.findall(r'\| *(\d+)/\d+ ', ''.join(err))
+            ]
             if done and max(done) >= 2:
                 progressed.set()
 
@@ -299,9 +347,18 @@ def test_ctrl_c_keeps_what_was_written(extracted):
     _, vids = _all_ids(a)
     assert 1 <= len(kept) < len(vids), sorted(kept)
     summary = extract_clip_features(
-        a['videos'], a['root'], COLL, fps=10, model_cfg=a['clip_cfg'],
-        pretrained=a['clip_weights'], video_out=vout, do_text=False,
-        workers=0, batch_size=2, progress=False, check=False,
+        a['videos'],
+        a['root'],
+        COLL,
+        fps=10,
+        model_cfg=a['clip_cfg'],
+        pretrained=a['clip_weights'],
+        video_out=vout,
+        do_text=False,
+        workers=0,
+        batch_size=2,
+        progress=False,
+        check=False,
         log=lambda *x: None)
     assert summary['videos_done_before'] == len(kept)
     assert summary['videos_encoded'] == len(vids) - len(kept)
@@ -318,14 +375,18 @@ def test_train_and_test_on_extracted_collection(extracted):
     cfg = osp.join(ROOT, 'tests', 'data', 'configs', 'e2e_extracted.py')
     work = osp.join(a['base'], 'work')
     t0 = time.perf_counter()
-    _run([osp.join(TOOLS, 'train.py'), cfg, '--work-dir', work,
-          '--cfg-options', f"data_root={a['coll']}"])
+    _run([
+        osp.join(TOOLS, 'train.py'), cfg, '--work-dir', work, '--cfg-options',
+        f"data_root={a['coll']}"
+    ])
     ckpts = [f for f in os.listdir(work) if f.startswith('best_')]
     assert len(ckpts) == 1, os.listdir(work)
     metrics = osp.join(work, 'metrics.json')
-    _run([osp.join(TOOLS, 'test.py'), cfg, osp.join(work, ckpts[0]),
-          '--work-dir', work, '--out', metrics, '--cfg-options',
-          f"data_root={a['coll']}"])
+    _run([
+        osp.join(TOOLS, 'test.py'), cfg,
+        osp.join(work, ckpts[0]), '--work-dir', work, '--out', metrics,
+        '--cfg-options', f"data_root={a['coll']}"
+    ])
     TIMINGS['train_test_s'] = time.perf_counter() - t0
     with open(metrics) as f:
         result = json.load(f)
@@ -362,15 +423,18 @@ def test_2d_recognizer_features(tmp_path):
     """A 2D backbone (MobileNetV2) per frame, pooled over the clip, into
     an h5 output; one unreadable video in the skip list."""
     videos = str(tmp_path / 'videos')
-    make_toy_videos(str(tmp_path / 'c'), num_videos=dict(
-        train=2, val=0, test=0), duration=(1.0, 1.5), corrupt=True,
-                    moment_len=(0.4, 0.5))
+    make_toy_videos(
+        str(tmp_path / 'c'),
+        num_videos=dict(train=2, val=0, test=0),
+        duration=(1.0, 1.5),
+        corrupt=True,
+        moment_len=(0.4, 0.5))
     os.rename(str(tmp_path / 'c' / 'videos'), videos)
-    cfg = make_tiny_recognizer(str(tmp_path / 'mnv2.py'), kind='2d',
-                               clip_len=4)
+    cfg = make_tiny_recognizer(
+        str(tmp_path / 'mnv2.py'), kind='2d', clip_len=4)
     out = str(tmp_path / 'feats.hdf5')
-    summary = extract_video_features(cfg, videos, out, workers=0,
-                                     progress=False, log=lambda *x: None)
+    summary = extract_video_features(
+        cfg, videos, out, workers=0, progress=False, log=lambda *x: None)
     assert summary['videos_encoded'] == 2 and summary['videos_skipped'] == 1
     feats = _h5(out)
     assert sorted(feats) == ['toyvid_train_0000', 'toyvid_train_0001']

@@ -16,13 +16,9 @@ Exit code: 0 done, 1 the checker found problems in the teacher files,
 """
 import argparse
 import json
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-
-from prvr_mm.extraction.clip_features import \
-    extract_clip_features  # noqa: E402
+from prvr_mm.extraction.clip_features import extract_clip_features
 
 
 def parse_args(argv=None):
@@ -30,7 +26,8 @@ def parse_args(argv=None):
         description='Extract the CLIP teacher files (frame and sentence '
         'embeddings) of a collection in the MS-SL layout')
     parser.add_argument(
-        'videos', help='folder of videos (<video_id>.mp4|mkv|webm|avi|mov) '
+        'videos',
+        help='folder of videos (<video_id>.mp4|mkv|webm|avi|mov) '
         'and/or frame folders (<video_id>/*.jpg)')
     parser.add_argument('root', help='folder that holds the collection')
     parser.add_argument('collection', help='collection name (tvr, ...)')
@@ -41,18 +38,24 @@ def parse_args(argv=None):
         'to ROOT/COLLECTION (e.g. FeatureData/i3d_resnet) or absolute: one '
         'CLIP frame per student time step')
     steps.add_argument(
-        '--fps', type=float,
+        '--fps',
+        type=float,
         help='CLIP frames per second of video instead (e.g. 0.6667 = one per '
         '1.5 s)')
     parser.add_argument(
-        '--frame-fps', type=float, default=3.0,
+        '--frame-fps',
+        type=float,
+        default=3.0,
         help='frame rate of frame folders (default 3, like TVR)')
     parser.add_argument(
-        '--captions', nargs='+',
+        '--captions',
+        nargs='+',
         help='caption files (default: TextData/<c>{train,val,test}.caption.'
         'txt of the collection)')
-    parser.add_argument('--model', default='ViT-B-32',
-                        help='open_clip architecture (default ViT-B-32)')
+    parser.add_argument(
+        '--model',
+        default='ViT-B-32',
+        help='open_clip architecture (default ViT-B-32)')
     parser.add_argument(
         '--pretrained',
         help="weights: a pretrained tag ('openai') or a local file; omitted "
@@ -61,29 +64,38 @@ def parse_args(argv=None):
         '--model-config',
         help='open_clip architecture JSON to register first (its file name '
         'is the model name), e.g. a tiny model for tests')
-    parser.add_argument('--batch-size', type=int, default=32,
-                        help='frames per image-tower batch (default 32)')
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=32,
+        help='frames per image-tower batch (default 32)')
     parser.add_argument('--text-batch-size', type=int, default=256)
     parser.add_argument(
-        '--workers', type=int, default=None,
+        '--workers',
+        type=int,
+        default=None,
         help='decoding DataLoader workers per process (default: the '
         "process' share of the CPU cores, one left to the model without a "
         'GPU, at most 8)')
-    parser.add_argument('--device', default='auto',
-                        help='auto (CUDA when present), cpu, cuda:0, ...')
+    parser.add_argument(
+        '--device',
+        default='auto',
+        help='auto (CUDA when present), cpu, cuda:0, ...')
     parser.add_argument('--video-out', help='override the video h5 path')
     parser.add_argument('--text-out', help='override the caption h5 path')
     parser.add_argument(
         '--skip-list',
         help='file listing unreadable videos with the reason (default: '
         '<video output>.skipped.txt)')
-    parser.add_argument('--no-text', action='store_true',
-                        help='do not write the caption file')
-    parser.add_argument('--no-videos', action='store_true',
-                        help='do not write the video file')
+    parser.add_argument(
+        '--no-text', action='store_true', help='do not write the caption file')
+    parser.add_argument(
+        '--no-videos', action='store_true', help='do not write the video file')
     parser.add_argument('--no-progress', action='store_true')
-    parser.add_argument('--no-check', action='store_true',
-                        help='do not run the dataset checker at the end')
+    parser.add_argument(
+        '--no-check',
+        action='store_true',
+        help='do not run the dataset checker at the end')
     parser.add_argument('--summary', help='write the run summary JSON here')
     args = parser.parse_args(argv)
     if not args.no_videos and args.student_features is None and \
@@ -96,16 +108,27 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     summary = extract_clip_features(
-        args.videos, args.root, args.collection,
-        student_features=args.student_features, fps=args.fps,
-        frame_fps=args.frame_fps, captions=args.captions,
-        model_name=args.model, pretrained=args.pretrained,
-        model_cfg=args.model_config, batch_size=args.batch_size,
-        text_batch_size=args.text_batch_size, workers=args.workers,
-        device=args.device, video_out=args.video_out,
-        text_out=args.text_out, skip_list=args.skip_list,
-        do_videos=not args.no_videos, do_text=not args.no_text,
-        progress=not args.no_progress, check=not args.no_check)
+        args.videos,
+        args.root,
+        args.collection,
+        student_features=args.student_features,
+        fps=args.fps,
+        frame_fps=args.frame_fps,
+        captions=args.captions,
+        model_name=args.model,
+        pretrained=args.pretrained,
+        model_cfg=args.model_config,
+        batch_size=args.batch_size,
+        text_batch_size=args.text_batch_size,
+        workers=args.workers,
+        device=args.device,
+        video_out=args.video_out,
+        text_out=args.text_out,
+        skip_list=args.skip_list,
+        do_videos=not args.no_videos,
+        do_text=not args.no_text,
+        progress=not args.no_progress,
+        check=not args.no_check)
     if args.summary:
         with open(args.summary, 'w') as f:
             json.dump(summary, f, indent=1)

@@ -65,7 +65,8 @@ class HFTextEncoder(BaseModule):
                 add_pooling_layer=False)
         else:
             self.encoder = AutoModel.from_pretrained(
-                model, local_files_only=local_files_only,
+                model,
+                local_files_only=local_files_only,
                 add_pooling_layer=False)
         vocab = self.encoder.get_input_embeddings().num_embeddings
         if len(self.tokenizer) > vocab:
@@ -98,8 +99,11 @@ class HFTextEncoder(BaseModule):
         """Token ids ``input_ids`` (N, L) and ``attention_mask`` (N, L) of
         the sentences, padded to the longest (at most ``max_len``)."""
         return self.tokenizer(
-            list(sentences), padding=True, truncation=True,
-            max_length=self.max_len, return_tensors='pt')
+            list(sentences),
+            padding=True,
+            truncation=True,
+            max_length=self.max_len,
+            return_tensors='pt')
 
     def encode(self, sentences: Union[str, Sequence[str]]
                ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -119,18 +123,20 @@ class HFTextEncoder(BaseModule):
             sentences = [sentences]
         if not len(sentences):
             raise ValueError('encode() needs at least one sentence')
-        batch = {k: v.to(self.device)
-                 for k, v in self.tokenize(sentences).items()}
+        batch = {
+            k: v.to(self.device)
+            for k, v in self.tokenize(sentences).items()
+        }
         grad = not self.frozen and torch.is_grad_enabled()
         with torch.set_grad_enabled(grad):
-            out = self.encoder(
-                **batch, output_hidden_states=self.layer != -1)
-        hidden = (out.last_hidden_state if self.layer == -1 else
-                  out.hidden_states[self.layer])
+            out = self.encoder(**batch, output_hidden_states=self.layer != -1)
+        hidden = (
+            out.last_hidden_state
+            if self.layer == -1 else out.hidden_states[self.layer])
         return hidden.float(), batch['attention_mask'].bool()
 
-    def forward(self, sentences: Sequence[str]
-                ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self,
+                sentences: Sequence[str]) -> Tuple[torch.Tensor, torch.Tensor]:
         """Same as :meth:`encode`."""
         return self.encode(sentences)
 

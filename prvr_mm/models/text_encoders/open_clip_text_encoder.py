@@ -55,8 +55,8 @@ class OpenCLIPTextEncoder(BaseModule):
                  max_len: Optional[int] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        clip, _, self.tokenizer = build_open_clip(
-            model_name, pretrained, model_cfg)
+        clip, _, self.tokenizer = build_open_clip(model_name, pretrained,
+                                                  model_cfg)
         if not hasattr(clip, 'token_embedding'):
             raise ValueError(
                 f'{model_name}: only CLIP models with a built-in text '
@@ -92,8 +92,8 @@ class OpenCLIPTextEncoder(BaseModule):
         proj = self.text_projection
         if proj is None:
             return int(self.transformer.width)
-        return proj.out_features if isinstance(
-            proj, torch.nn.Linear) else int(proj.shape[1])
+        return proj.out_features if isinstance(proj, torch.nn.Linear) else int(
+            proj.shape[1])
 
     def tokenize(self, sentences: Sequence[str]) -> torch.Tensor:
         """(N, context_length) token ids from the open_clip tokenizer."""
@@ -118,8 +118,8 @@ class OpenCLIPTextEncoder(BaseModule):
         return ids.shape[1] - 1 - valid.flip(-1).argmax(-1)
 
     @torch.no_grad()
-    def _hidden(self, sentences: Sequence[str]
-                ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _hidden(self,
+                sentences: Sequence[str]) -> Tuple[torch.Tensor, torch.Tensor]:
         if isinstance(sentences, str):
             sentences = [sentences]
         if not len(sentences):
@@ -155,8 +155,8 @@ class OpenCLIPTextEncoder(BaseModule):
         mask = torch.arange(L, device=ids.device)[None] < length[:, None]
         return feats.float(), mask
 
-    def encode_sentences(self, sentences: Union[str, Sequence[str]]
-                         ) -> torch.Tensor:
+    def encode_sentences(self,
+                         sentences: Union[str, Sequence[str]]) -> torch.Tensor:
         """CLIP sentence embeddings (``model.encode_text``, unnormalised).
 
         Returns:
@@ -167,8 +167,8 @@ class OpenCLIPTextEncoder(BaseModule):
         pooled = hidden[torch.arange(len(ids), device=ids.device), end]
         return self._project(pooled).float()
 
-    def forward(self, sentences: Sequence[str]
-                ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self,
+                sentences: Sequence[str]) -> Tuple[torch.Tensor, torch.Tensor]:
         """Same as :meth:`encode`."""
         return self.encode(sentences)
 

@@ -49,16 +49,18 @@ test_dataloader = dict(
 
 model = dict(
     inheritance=dict(
-        video_dim=video_dim,
-        query_dim=query_dim,
-        hidden_dim=16,
-        num_heads=2),
+        video_dim=video_dim, query_dim=query_dim, hidden_dim=16, num_heads=2),
     teacher=dict(feature_dim=teacher_dim),
     loss_triplet=dict(hard_pool_size=4))
 train_cfg = dict(max_epochs=2)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=0.1,
+        by_epoch=True,
+        begin=0,
+        end=1,
+        convert_to_iter_based=True),
 ]
 custom_hooks = [dict(type='DynamicKDHook', kd_decay='exp', exp_k=0.95)]
 default_hooks = dict(logger=dict(interval=1))
