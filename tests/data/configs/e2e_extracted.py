@@ -1,55 +1,39 @@
 # DL-DKD on a collection built from raw videos by the extraction tools of
-# tools/data (tests/test_tools/test_extraction_e2e.py): student clip features
+# tools/data (tests/test_tools/test_extraction.py): student clip features
 # from a tiny random X3D (32-d BigFile FeatureData/x3d), query tokens from a
 # tiny random RoBERTa (32-d), CLIP teacher files from a tiny random open_clip
 # model (32-d). Point it at the data with --cfg-options data_root=ROOT/toyvid.
 _base_ = [
     '../../../configs/_base_/default_runtime.py',
     '../../../configs/_base_/models/dlkd.py',
-    '../../../configs/_base_/schedules/adamw_linear_120e.py',
+    '../../../configs/_base_/schedules/adamw_linear_20e.py',
     '../../../configs/_base_/datasets/ms_sl_features.py'
 ]
 
 data_root = 'data/toyvid'
 collection = 'toyvid'
-visual_feature = 'x3d'
 video_dim, query_dim, teacher_dim = 32, 32, 32
 
-_features = dict(
+_dataset = dict(
     data_root=data_root,
-    video_feature=f'FeatureData/{visual_feature}',
-    text_feature=f'TextData/roberta_{collection}_query_feat.hdf5',
-    meta_file=f'TextData/{collection}_meta.json',
+    collection=collection,
+    visual_feature='x3d',
     video_dim=video_dim,
-    text_dim=query_dim)
+    text_dim=query_dim,
+    with_meta=True)
+_loader = dict(batch_size=8, num_workers=0, persistent_workers=False)
 train_dataloader = dict(
-    batch_size=8,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(
-        ann_file=f'TextData/{collection}train.caption.txt',
-        teacher_video_feature=(
-            f'FeatureData/new_clip_vit_32_{collection}_vid_features.hdf5'),
-        teacher_text_feature=(
-            f'TextData/clip_ViT_B_32_{collection}_query_feat.hdf5'),
-        teacher_dim=teacher_dim,
-        **_features))
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(
-        ann_file=f'TextData/{collection}val.caption.txt', **_features))
-test_dataloader = dict(
-    batch_size=8,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(
-        ann_file=f'TextData/{collection}test.caption.txt', **_features))
+    **_loader, dataset=dict(_dataset, teacher_dim=teacher_dim))
+val_dataloader = dict(**_loader, dataset=_dataset)
+test_dataloader = dict(**_loader, dataset=_dataset)
 
 model = dict(
     inheritance=dict(
-        video_dim=video_dim, query_dim=query_dim, hidden_dim=16, num_heads=2),
+        **_base_.branch_dims,
+        video_dim=video_dim,
+        query_dim=query_dim,
+        hidden_dim=16,
+        num_heads=2),
     teacher=dict(feature_dim=teacher_dim),
     loss_triplet=dict(hard_pool_size=4))
 train_cfg = dict(max_epochs=2)
