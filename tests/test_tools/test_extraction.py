@@ -411,8 +411,7 @@ def test_units_clips_pooling_and_shards(tmp_path):
     path = str(tmp_path / 'out.hdf5')
     for rank in (0, 1):
         shard = ShardedH5Output(path, rank, 2)
-        shard.write(f'k{rank}', np.full((2, 3), rank))
-        shard.close()
+        shard.write({f'k{rank}': np.full((2, 3), rank)})
     assert ShardedH5Output(path, 1, 2).merge() == 0  # only rank 0 merges
     assert ShardedH5Output(path, 0, 2).merge() == 2
     assert os.listdir(tmp_path) == ['out.hdf5']
