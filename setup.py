@@ -1,4 +1,5 @@
-"""Install prvr_mm: ``pip install -e ".[lite]"`` (add ``tests`` for pytest).
+"""Install prvr_mm: ``pip install -e ".[lite]"`` (add ``tests`` for pytest,
+``extract`` for the extraction tools from raw videos).
 
 mmcv is deliberately not a hard requirement: mmaction2 1.2.0 needs
 ``2.0.0rc4 <= mmcv < 2.2.0``, provided either by full ``mmcv`` (compiled) or
@@ -41,6 +42,8 @@ setup(
     install_requires=read_requirements('runtime') +
     read_requirements('mminstall'),
     extras_require=dict(
-        lite=read_requirements('lite'), tests=read_requirements('tests')),
+        lite=read_requirements('lite'),
+        extract=read_requirements('extract'),
+        tests=read_requirements('tests')),
     license='Apache License 2.0',
     zip_safe=False)

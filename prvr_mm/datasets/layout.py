@@ -23,7 +23,7 @@ import json
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, Iterable, Mapping, Optional, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -120,34 +120,54 @@ def _parent(path: str) -> None:
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
 
 
-def write_bigfile(folder: str, features: Mapping[str, np.ndarray]) -> None:
-    """Write video features as a BigFile folder.
+def write_bigfile(
+    folder: str, features: Union[Mapping[str, np.ndarray],
+                                 Iterable[Tuple[str, np.ndarray]]]
+) -> int:
+    """Write video features as a BigFile folder, streaming.
 
     Writes ``feature.bin`` (N x D float32, row-major), ``shape.txt`` (``N
     D``), ``id.txt`` (the N frame ids ``<video_id>_<t>``) and
-    ``video2frames.txt`` (a dict literal video id -> its frame ids).
+    ``video2frames.txt`` (a dict literal video id -> its frame ids).  Each
+    video's rows go to disk as they come, so ``features`` may be a
+    generator over more features than fit in memory.
 
     Args:
         folder (str): the BigFile folder (created).
-        features (Mapping[str, np.ndarray]): video id -> (T, D) features,
-            written in this order.
+        features (Mapping[str, np.ndarray] | Iterable[tuple]): video id ->
+            (T, D) features, or ``(video_id, features)`` pairs, written in
+            this order.
+
+    Returns:
+        int: number of videos written.
+
+    Raises:
+        ValueError: two videos with different feature dimensions.
     """
     os.makedirs(folder, exist_ok=True)
-    ids, rows, video2frames = [], [], OrderedDict()
-    for vid, feats in features.items():
-        frame_ids = [f'{vid}_{t}' for t in range(len(feats))]
-        video2frames[vid] = frame_ids
-        ids.extend(frame_ids)
-        rows.append(np.asarray(feats, dtype=np.float32))
-    dim = rows[0].shape[1] if rows else 0
-    matrix = np.concatenate(rows) if rows else np.zeros((0, dim), np.float32)
-    matrix.astype(np.float32).tofile(osp.join(folder, 'feature.bin'))
+    items = features.items() if isinstance(features, Mapping) else features
+    ids, video2frames, rows, dim = [], OrderedDict(), 0, None
+    with open(osp.join(folder, 'feature.bin'), 'wb') as out:
+        for vid, feats in items:
+            feats = np.ascontiguousarray(feats, dtype=np.float32)
+            if dim is None:
+                dim = feats.shape[1]
+            elif feats.ndim != 2 or feats.shape[1] != dim:
+                raise ValueError(
+                    f'{folder}: video {vid!r} has features of shape '
+                    f'{feats.shape}, expected (T, {dim}) like the first one')
+            frame_ids = [f'{vid}_{t}' for t in range(len(feats))]
+            video2frames[vid] = frame_ids
+            ids.extend(frame_ids)
+            out.write(feats.tobytes())
+            rows += len(feats)
     with open(osp.join(folder, 'shape.txt'), 'w') as f:
-        f.write(f'{matrix.shape[0]} {dim}')
+        f.write(f'{rows} {dim or 0}')
     with open(osp.join(folder, 'id.txt'), 'w') as f:
         f.write(' '.join(ids))
     with open(osp.join(folder, 'video2frames.txt'), 'w') as f:
         f.write(repr(dict(video2frames)))
+    return len(video2frames)
 
 
 def write_h5(path: str,

@@ -140,3 +140,23 @@ def test_dataset_layout_arguments_are_checked(tmp_path):
         visual_feature='feats',
         ann_file=osp.join('TextData', 'minetrain.caption.txt'))
     assert ds.ann_file.endswith('minetrain.caption.txt')
+
+
+def test_write_bigfile_streams_pairs(tmp_path):
+    """A generator of (video id, features) pairs is written as it comes
+    (extraction tools stream more than fits in memory)."""
+    rng = np.random.default_rng(0)
+    feats = {
+        f'v{i}': rng.standard_normal((i + 1, 4)).astype(np.float32)
+        for i in range(3)
+    }
+    folder = str(tmp_path / 'big')
+    assert write_bigfile(folder, ((k, v) for k, v in feats.items())) == 3
+    reader = BigFileReader(folder, dim=4)
+    assert reader.keys() == ['v0', 'v1', 'v2']
+    for k, v in feats.items():
+        np.testing.assert_array_equal(reader.read(k), v)
+    with pytest.raises(ValueError, match="video 'b' has features of shape"):
+        write_bigfile(
+            str(tmp_path / 'bad'), [('a', np.zeros((2, 4))),
+                                    ('b', np.zeros((2, 5)))])

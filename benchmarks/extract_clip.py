@@ -1,0 +1,155 @@
+"""Teacher extraction throughput vs the image tower alone, in one run.
+
+Builds a randomly initialised open_clip ViT-B/32 (the real architecture;
+weights do not change the speed), then
+
+1. times the image tower alone on random (B, 3, 224, 224) batches;
+2. runs :func:`prvr_mm.extraction.clip_features.extract_clip_features`
+   with the same model on a generated collection of realistic videos:
+   ``mp4``: 640x360, 30 fps, 60 s H.264 files (x264 default GOP, B-frames),
+   or ``frames``: the same videos as 3-fps JPEG folders (TVR's format);
+   one CLIP frame per 1.5 s of video (``--fps 0.6667``, TVR's student
+   rate), decoding in DataLoader workers.
+
+Usage::
+
+    python benchmarks/extract_clip.py [--input mp4|frames] [--videos 6]
+        [--batch-size 32] [--workers 1] [--tower-frames 192] [--threads N]
+        [--work-dir work_dirs/bench_extract]
+
+The last line is ``extract_clip <model> <device> input=<mp4|frames>:
+tower_fps=<frames/s> tool_fps=<frames/s> tool_videos_s=<videos/s>
+ratio=<tool_fps / tower_fps> tower_cpu_ms=<CPU ms per frame>
+tool_cpu_ms=<CPU ms per frame, decoding workers included>
+cpu_ratio=<tower_cpu_ms / tool_cpu_ms> videos=<n> frames=<n> threads=<n>
+load=<1-min load average>``.  ``ratio`` is the target (>= 0.9); on a
+machine busy with other work ``cpu_ratio`` (CPU time, which other load
+does not inflate) tells what a quiet CPU-bound machine would give.
+"""
+import argparse
+import os
+import os.path as osp
+import resource
+import shutil
+import time
+
+import torch
+
+from prvr_mm.datasets import toy_videos, video_io
+from prvr_mm.extraction import clip_features
+from prvr_mm.utils import clip_loading
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the
+    DataLoader workers), all threads."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def tower_fps(model,
+              batch: int,
+              frames: int,
+              size: int,
+              device: str,
+              warmup: int = 1):
+    """Frames/s and CPU ms per frame of the image tower alone."""
+    x = torch.randn(batch, 3, size, size, device=device)
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model.encode_image(x)
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        n, t0, c0 = 0, time.perf_counter(), cpu_seconds()
+        while n < frames:
+            model.encode_image(x)
+            n += batch
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        return n / wall, cpu / n * 1000
+
+
+def prepare(work: str, kind: str, videos: int) -> str:
+    """Collection folder with ``videos`` copies of one realistic video."""
+    src = osp.join(work, 'real_640x360_30fps_60s.mp4')
+    if not osp.isfile(src):
+        toy_videos.make_long_video(src + '.tmp.mp4')
+        os.rename(src + '.tmp.mp4', src)
+    folder = osp.join(work, f'videos_{kind}')
+    if kind == 'frames' and not osp.isdir(osp.join(work, 'frames_master')):
+        with video_io.open_video(src) as r:
+            idx = r.indices_at(
+                [i / 3.0 for i in range(int(r.info.duration * 3))])
+            toy_videos.write_frame_folder(
+                osp.join(work, 'frames_master'), list(r.get_frames(idx)))
+    os.makedirs(folder, exist_ok=True)
+    for i in range(videos):
+        name = osp.join(folder, f'bench{i:03d}')
+        if kind == 'mp4' and not osp.exists(name + '.mp4'):
+            os.link(src, name + '.mp4')
+        elif kind == 'frames' and not osp.exists(name):
+            shutil.copytree(
+                osp.join(work, 'frames_master'), name, copy_function=os.link)
+    return folder
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--input', choices=('mp4', 'frames'), default='mp4')
+    parser.add_argument('--videos', type=int, default=6)
+    parser.add_argument('--fps', type=float, default=1 / 1.5)
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--workers', type=int, default=1)
+    parser.add_argument('--tower-frames', type=int, default=192)
+    parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--device', default='auto')
+    parser.add_argument('--model', default='ViT-B-32')
+    parser.add_argument('--work-dir', default='work_dirs/bench_extract')
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device
+    if device == 'auto':
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    os.makedirs(args.work_dir, exist_ok=True)
+    folder = prepare(args.work_dir, args.input, args.videos)
+    clip = clip_loading.build_open_clip(args.model, device=device)
+    size = clip[0].visual.image_size
+    size = size[0] if isinstance(size, (tuple, list)) else size
+    tower, tower_cpu = tower_fps(clip[0], args.batch_size, args.tower_frames,
+                                 size, device)
+    root = osp.join(args.work_dir, 'out')
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(osp.join(root, 'bench', 'TextData'))
+    c0 = cpu_seconds()
+    summary = clip_features.extract_clip_features(
+        folder,
+        root,
+        'bench',
+        fps=args.fps,
+        clip=clip,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        device=device,
+        do_text=False,
+        progress=False,
+        check=False,
+        log=lambda *a: None)
+    tool_cpu = (cpu_seconds() - c0) / max(1, summary['frames']) * 1000
+    tool = summary['frames_per_s']
+    print(
+        f"extract_clip {args.model} {device} input={args.input}: "
+        f"tower_fps={tower:.2f} tool_fps={tool:.2f} "
+        f"tool_videos_s={summary['videos_per_s']:.3f} "
+        f"ratio={tool / tower:.3f} tower_cpu_ms={tower_cpu:.1f} "
+        f"tool_cpu_ms={tool_cpu:.1f} "
+        f"cpu_ratio={tower_cpu / tool_cpu:.3f} "
+        f"videos={summary['videos_encoded']} frames={summary['frames']} "
+        f"threads={torch.get_num_threads()} load={os.getloadavg()[0]:.1f}",
+        flush=True)
+
+
+if __name__ == '__main__':
+    main()

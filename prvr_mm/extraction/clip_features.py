@@ -1,0 +1,483 @@
+"""CLIP teacher files from videos and captions: one (T, D) image embedding
+per video (one frame per student time step, at the centre of its segment)
+and one (1, D) sentence embedding per caption.
+
+Frames are decoded and preprocessed (the evaluation transform of
+``open_clip.create_model_and_transforms``) in DataLoader workers, in chunks
+of at most ``batch_size`` frames, while the main process runs the image
+tower on batches packed across videos.  See
+``tools/data/extract_clip_features.py`` for the command line.
+"""
+import math
+import os.path as osp
+import sys
+import time
+from collections import OrderedDict
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from ..datasets.layout import collection_paths, teacher_text_key
+from ..datasets.readers import build_feature_reader, parse_caption_file
+from ..datasets.video_io import list_videos, open_video, segment_centres
+from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
+                     auto_workers, barrier, broadcast, check_key, dist_info,
+                     ignore_sigint, init_distributed, resolve_device,
+                     round_robin)
+
+SPLITS = ('train', 'val', 'test')
+
+_NO_STEPS = ('no student features for this video (number of time steps '
+             'unknown); extract them first or pass --fps')
+
+
+class FrameChunks(IterableDataset):
+    """Decoded, preprocessed frames of videos, in chunks.
+
+    Each item is ``dict(vid, chunk, num_chunks, frames)`` with ``frames``
+    a (n, 3, S, S) tensor (n <= ``chunk_size``), or ``dict(vid, error)``
+    when the video cannot be read (the message names the file and the
+    reason).  Workers split the videos between them.
+
+    Args:
+        items (list[tuple]): ``(video_id, path, num_steps)``; ``num_steps``
+            None means ``round(duration * fps)`` (at least 1).
+        transform (callable): PIL image -> (3, S, S) tensor.
+        chunk_size (int): frames per item.
+        fps (float, optional): frames per second when ``num_steps`` is None.
+        frame_fps (float): frame rate of frame folders.
+    """
+
+    def __init__(self,
+                 items: List[Tuple[str, str, Optional[int]]],
+                 transform: Callable,
+                 chunk_size: int,
+                 fps: Optional[float] = None,
+                 frame_fps: float = 3.0) -> None:
+        self.items, self.transform = items, transform
+        self.chunk_size, self.fps, self.frame_fps = chunk_size, fps, frame_fps
+
+    def __iter__(self):
+        info = get_worker_info()
+        items = self.items if info is None else \
+            self.items[info.id::info.num_workers]
+        for vid, path, steps in items:
+            yield from self._video(vid, path, steps)
+
+    def _video(self, vid: str, path: str, steps: Optional[int]):
+        try:
+            with open_video(path, self.frame_fps) as reader:
+                duration = reader.info.duration
+                if steps is None:
+                    if self.fps is None:
+                        yield dict(vid=vid, error=_NO_STEPS)
+                        return
+                    steps = max(1, int(round(duration * self.fps)))
+                idx = reader.indices_at(segment_centres(duration, steps))
+                chunks = math.ceil(steps / self.chunk_size)
+                for c in range(chunks):
+                    part = idx[c * self.chunk_size:(c + 1) * self.chunk_size]
+                    images = reader.get_frames(part, as_pil=True)
+                    frames = torch.stack([self.transform(im) for im in images])
+                    yield dict(
+                        vid=vid, chunk=c, num_chunks=chunks, frames=frames)
+        except Exception as e:  # noqa: BLE001 (reported in the skip list)
+            msg = str(e)
+            if path not in msg:
+                msg = f'{path}: {msg}'
+            yield dict(vid=vid, error=f'{type(e).__name__}: {msg}')
+
+
+def collection_captions(caption_files: Sequence[str]
+                        ) -> 'OrderedDict[str, str]':
+    """cap_id -> sentence over caption files (first occurrence wins)."""
+    caps: 'OrderedDict[str, str]' = OrderedDict()
+    for path in caption_files:
+        for cap_id, sentence in parse_caption_file(path):
+            caps.setdefault(cap_id, sentence)
+    return caps
+
+
+def student_steps(path: str, vids: Sequence[str]) -> Dict[str, int]:
+    """Number of time steps (rows) of each video in student features (a
+    BigFile folder or an h5 file keyed by video id)."""
+    reader = build_feature_reader(path)
+    try:
+        if hasattr(reader, 'frames'):  # BigFile
+            return {
+                v: len(reader.frames[v])
+                for v in vids if v in reader.frames
+            }
+        keys = set(reader.keys())
+        return {v: int(reader.file[v].shape[0]) for v in vids if v in keys}
+    finally:
+        reader.close()
+
+
+def resolve_student_path(path: str, base: str) -> str:
+    """A student feature path relative to the collection folder ``base``
+    (``FeatureData/i3d``), else as given (absolute or from the current
+    folder)."""
+    if not osp.isabs(path) and osp.exists(osp.join(base, path)):
+        return osp.join(base, path)
+    from ..datasets.readers import resolve_feature_path
+    if not osp.isabs(path) and osp.exists(
+            resolve_feature_path(osp.join(base, path))):
+        return resolve_feature_path(osp.join(base, path))
+    return path
+
+
+def _default_captions(root: str, collection: str) -> List[str]:
+    paths = collection_paths(root, collection, visual_feature='-')
+    return [
+        paths[f'caption_{s}'] for s in SPLITS
+        if osp.isfile(paths[f'caption_{s}'])
+    ]
+
+
+def extract_clip_features(video_dir: str,
+                          root: str,
+                          collection: str,
+                          student_features: Optional[str] = None,
+                          fps: Optional[float] = None,
+                          frame_fps: float = 3.0,
+                          captions: Optional[Sequence[str]] = None,
+                          model_name: str = 'ViT-B-32',
+                          pretrained: Optional[str] = None,
+                          model_cfg=None,
+                          clip: Optional[tuple] = None,
+                          batch_size: int = 32,
+                          text_batch_size: int = 256,
+                          workers: Optional[int] = None,
+                          device: str = 'auto',
+                          video_out: Optional[str] = None,
+                          text_out: Optional[str] = None,
+                          skip_list: Optional[str] = None,
+                          do_videos: bool = True,
+                          do_text: bool = True,
+                          progress: bool = True,
+                          check: bool = True,
+                          log: Callable[[str], None] = print) -> dict:
+    """Write (or complete) the two CLIP teacher files of a collection.
+
+    Args:
+        video_dir (str): folder of videos (``<video_id>.mp4|mkv|webm|avi``)
+            and/or frame folders (``<video_id>/*.jpg``).
+        root (str): folder holding the collection folder.
+        collection (str): collection name (file names).
+        student_features (str, optional): BigFile folder or h5 of the
+            student features (relative to ``root/collection`` or absolute):
+            their row count per video is the number of CLIP frames.
+        fps (float, optional): CLIP frames per second of video instead.
+        frame_fps (float): frame rate of frame folders. Defaults to 3.
+        captions (Sequence[str], optional): caption files; default: the
+            collection's ``TextData/<c>{train,val,test}.caption.txt`` that
+            exist.
+        model_name (str): open_clip architecture. Defaults to ViT-B-32.
+        pretrained (str, optional): pretrained tag or local weights file.
+        model_cfg (str | dict, optional): architecture JSON registered with
+            open_clip (tests: a tiny model with the real vocabulary).
+        clip (tuple, optional): an already built ``(model, preprocess,
+            tokenizer)`` (benchmarks).
+        batch_size (int): frames per image-tower batch. Defaults to 32.
+        text_batch_size (int): sentences per text-tower batch.
+        workers (int, optional): DataLoader decoding workers (0 decodes in
+            the main process); default: the process' share of the CPU cores
+            (one left to the model without a GPU), at most 8.
+        device (str): ``auto`` (CUDA when present), ``cpu``, ``cuda:0``...
+        video_out (str, optional): video output; default
+            ``FeatureData/new_clip_vit_32_<c>_vid_features.hdf5``.
+        text_out (str, optional): text output; default
+            ``TextData/clip_ViT_B_32_<c>_query_feat.hdf5``.
+        skip_list (str, optional): default ``<video_out>.skipped.txt``.
+        do_videos (bool): extract the video file. Defaults to True.
+        do_text (bool): extract the text file. Defaults to True.
+        progress (bool): show a progress bar (rank 0).
+        check (bool): run the dataset checker at the end (rank 0).
+        log (callable): where messages go.
+
+    Returns:
+        dict: counts (``videos_encoded``, ``videos_done_before``,
+        ``videos_skipped``, ``frames``, ``captions_encoded``,
+        ``captions_done_before``), ``seconds``, ``videos_per_s``,
+        ``frames_per_s``, ``interrupted``, ``check_ok`` and the paths.
+    """
+    if student_features is None and fps is None and do_videos:
+        raise ValueError('pass student_features (BigFile/h5 whose row count '
+                         'per video gives the frames) or fps')
+    if fps is not None and fps <= 0:
+        raise ValueError(f'fps must be > 0, got {fps}')
+    device = resolve_device(device)
+    init_distributed(device)
+    rank, world, _ = dist_info()
+    if workers is None:
+        workers = auto_workers(device, world)
+    base = osp.join(root, collection)
+    paths = collection_paths(root, collection, visual_feature='-')
+    video_out = video_out or paths['teacher_video']
+    text_out = text_out or paths['teacher_text']
+    skip_path = skip_list or osp.splitext(video_out)[0] + '.skipped.txt'
+    captions = list(captions) if captions else _default_captions(
+        root, collection)
+    say = log if rank == 0 else (lambda *a: None)
+
+    if clip is None:
+        from ..utils.clip_loading import build_open_clip
+        clip = build_open_clip(model_name, pretrained, model_cfg, device)
+    model, preprocess, tokenizer = clip
+    model = model.to(device).eval()
+    summary = dict(
+        video_out=video_out,
+        text_out=text_out,
+        skip_list=skip_path,
+        interrupted=False,
+        check_ok=None)
+    vout = ShardedH5Output(video_out, rank, world)
+    tout = ShardedH5Output(text_out, rank, world)
+    skips = SkipList(skip_path, rank, world)
+
+    # rank 0 merges what an interrupted run left, lists the work, shares it
+    plan = None
+    if rank == 0:
+        vout.merge()
+        tout.merge()
+        skips.clear_parts()
+        plan = _plan(video_dir, base, captions, student_features, vout, tout,
+                     do_videos, do_text)
+    plan = broadcast(plan)
+    if isinstance(plan, Exception):
+        raise plan
+    summary.update(plan['counts'])
+    stale = plan['counts']['videos_stale']
+    say(f"videos: {plan['counts']['videos_found']} found, "
+        f"{plan['counts']['videos_done_before']} already in {video_out}" +
+        (f' ({stale} more with another frame count than their student '
+         'features: redone)' if stale else '') + ', '
+        f"{len(plan['videos'])} to encode; captions: "
+        f"{plan['counts']['captions_found']} found, "
+        f"{plan['counts']['captions_done_before']} already in {text_out}, "
+        f"{len(plan['captions'])} to encode")
+
+    with GracefulInterrupt() as stop, torch.inference_mode():
+        caps = round_robin(plan['captions'], rank, world)
+        summary['captions_encoded'] = _encode_captions(caps, model, tokenizer,
+                                                       tout, text_batch_size,
+                                                       device, stop)
+        videos = round_robin(
+            plan['videos'],
+            rank,
+            world,
+            weights=[s if s else 0 for _, _, s in plan['videos']])
+        stats = _encode_videos(videos, model, preprocess, vout, skips,
+                               batch_size, workers, device, fps, frame_fps,
+                               progress and rank == 0, stop)
+        summary.update(stats)
+        summary['interrupted'] = stop.stop
+    if stop.stop:
+        say(f'interrupted: {vout.written} videos and {tout.written} '
+            'captions were written by this process and are kept; run the '
+            'same command again to resume')
+        if world == 1:
+            skips.merge()
+        return summary
+    barrier()
+    if rank == 0:
+        vout.merge()
+        tout.merge()
+        lines = skips.merge()
+        summary['videos_skipped'] = len(lines)
+        say(f"encoded {summary.get('videos_encoded', 0)} videos "
+            f"({summary.get('frames', 0)} frames) in "
+            f"{summary.get('seconds', 0):.1f} s: "
+            f"{summary.get('videos_per_s', 0):.2f} videos/s, "
+            f"{summary.get('frames_per_s', 0):.1f} frames/s (this process); "
+            f"{summary['captions_encoded']} captions; "
+            f"{len(lines)} videos skipped (list: {skip_path})")
+        for line in lines[:10]:
+            say(f'  skipped {line}')
+        if check:
+            summary['check_ok'] = _run_checker(root, collection,
+                                               student_features, base, model,
+                                               say)
+    return summary
+
+
+def _plan(video_dir, base, captions, student_features, vout, tout, do_videos,
+          do_text):
+    """What to encode: (vid, path, steps) and (key, sentence) lists."""
+    try:
+        caps = collection_captions(captions) if captions else OrderedDict()
+        done_t = tout.done_keys() if do_text else set()
+        todo_caps = []
+        if do_text:
+            for cap_id, sentence in caps.items():
+                key = check_key(teacher_text_key(cap_id), 'captions')
+                if key not in done_t:
+                    todo_caps.append((key, sentence))
+        videos = list_videos(video_dir) if do_videos else OrderedDict()
+        done_v = vout.done_keys() if do_videos else set()
+        steps = {}
+        if student_features and do_videos:
+            steps = student_steps(
+                resolve_student_path(student_features, base), list(videos))
+        # a video written with another number of frames than its student
+        # features now have (re-extracted at another rate) is redone
+        stale = {
+            v
+            for v, n in vout.rows(set(steps) & done_v).items() if n != steps[v]
+        }
+        todo_v = []
+        for vid, path in videos.items():
+            check_key(vid, video_dir)
+            if vid not in done_v or vid in stale:
+                todo_v.append((vid, path, steps.get(vid)))
+        return dict(
+            videos=todo_v,
+            captions=todo_caps,
+            counts=dict(
+                videos_found=len(videos),
+                videos_done_before=len((set(videos) & done_v) - stale),
+                videos_stale=len(stale),
+                captions_found=len(caps) if do_text else 0,
+                captions_done_before=(len(caps) -
+                                      len(todo_caps) if do_text else 0)))
+    except Exception as e:  # noqa: BLE001 (re-raised on every rank)
+        return e
+
+
+def _encode_captions(caps, model, tokenizer, out, batch, device, stop):
+    n = 0
+    for start in range(0, len(caps), batch):
+        if stop.stop:
+            break
+        chunk = caps[start:start + batch]
+        ids = tokenizer([s for _, s in chunk]).to(device)
+        emb = model.encode_text(ids).float().cpu().numpy()
+        out.write({key: e[None] for (key, _), e in zip(chunk, emb)})
+        n += len(chunk)
+    return n
+
+
+def _encode_videos(videos, model, preprocess, out, skips, batch_size, workers,
+                   device, fps, frame_fps, progress, stop) -> dict:
+    stats = dict(
+        videos_encoded=0,
+        frames=0,
+        seconds=0.0,
+        videos_per_s=0.0,
+        frames_per_s=0.0,
+        videos_skipped=0)
+    if not videos:
+        return stats
+    ds = FrameChunks(videos, preprocess, batch_size, fps, frame_fps)
+    workers = min(workers, len(videos))
+    loader = DataLoader(
+        ds,
+        batch_size=None,
+        num_workers=workers,
+        worker_init_fn=ignore_sigint if workers else None,
+        pin_memory=device.startswith('cuda'),
+        prefetch_factor=4 if workers else None)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(
+            total=len(videos),
+            unit='video',
+            dynamic_ncols=True,
+            file=sys.stderr,
+            desc='CLIP frames')
+    sources = {vid: path for vid, path, _ in videos}
+    pending: Dict[str, dict] = {}
+    buf: list = []
+    t0 = time.perf_counter()
+
+    def run_model():
+        frames = torch.cat([it['frames'] for it in buf])
+        emb = model.encode_image(frames.to(
+            device, non_blocking=True)).float().cpu().numpy()
+        pos = 0
+        for it in buf:
+            n = len(it['frames'])
+            parts = pending.setdefault(it['vid'], {})
+            parts[it['chunk']] = emb[pos:pos + n]
+            pos += n
+            if len(parts) == it['num_chunks']:
+                feats = np.concatenate([parts[c] for c in range(len(parts))])
+                out.write({it['vid']: feats})
+                del pending[it['vid']]
+                stats['videos_encoded'] += 1
+                stats['frames'] += len(feats)
+                if bar is not None:
+                    bar.update(1)
+                    dt = time.perf_counter() - t0
+                    bar.set_postfix(frames_s=f"{stats['frames'] / dt:.1f}")
+        buf.clear()
+
+    it = iter(loader)
+    try:
+        for item in it:
+            if 'error' in item:
+                pending.pop(item['vid'], None)
+                skips.add(item['vid'], sources[item['vid']], item['error'])
+                stats['videos_skipped'] += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.write(f"skipped {item['vid']}: {item['error']}")
+            else:
+                buf.append(item)
+                if sum(len(b['frames']) for b in buf) >= batch_size:
+                    run_model()
+            if stop.stop:
+                break
+        else:
+            if buf:
+                run_model()
+    finally:
+        del it  # shuts the workers down
+        if bar is not None:
+            bar.close()
+    dt = time.perf_counter() - t0
+    stats['seconds'] = dt
+    stats['videos_per_s'] = stats['videos_encoded'] / dt if dt else 0.0
+    stats['frames_per_s'] = stats['frames'] / dt if dt else 0.0
+    return stats
+
+
+def _run_checker(root, collection, student_features, base, model, say):
+    """Run the dataset checker; only teacher-file problems fail."""
+    from ..datasets.check import check_dataset
+    from ..datasets.layout import COLLECTIONS
+    from ..utils.clip_loading import embed_dim
+    visual = None if collection in COLLECTIONS else '-'
+    if student_features:
+        rel = osp.relpath(
+            resolve_student_path(student_features, base),
+            osp.join(base, 'FeatureData'))
+        if not rel.startswith('..'):
+            visual = rel
+    report = check_dataset(
+        root,
+        collection,
+        visual_feature=visual,
+        video_dim=0,
+        query_dim=0,
+        teacher_dim=embed_dim(model))
+    say(report.format())
+    mine = [
+        p for p in report.problems
+        if p.startswith(('teacher video features', 'teacher text '
+                         'features'))
+    ]
+    other = len(report.problems) - len(mine)
+    if other:
+        say(f'note: {other} problem(s) concern files this tool does not '
+            'write (student or query features, captions); run '
+            'tools/data/check_dataset.py after extracting them')
+    if mine:
+        say(f'FAILED: {len(mine)} problem(s) with the teacher files')
+    else:
+        say('teacher files: OK')
+    return not mine

@@ -1,0 +1,132 @@
+"""Query token features of a collection's captions with a ``transformers``
+encoder (RoBERTa): cap_id -> (L, D) float32, the real tokens only (special
+tokens included), the file ``TextData/roberta_<c>_query_feat.hdf5`` that
+:class:`PRVRFeatureDataset` reads."""
+import sys
+import time
+from typing import Callable, Optional, Sequence
+
+import torch
+
+from ..datasets.readers import parse_caption_file
+from .common import (GracefulInterrupt, ShardedH5Output, barrier, broadcast,
+                     check_key, dist_info, init_distributed, resolve_device,
+                     round_robin)
+
+
+def extract_text_features(captions: Sequence[str],
+                          out: str,
+                          model: str = 'roberta-base',
+                          config: Optional[dict] = None,
+                          max_len: int = 64,
+                          layer: int = -1,
+                          batch_size: int = 64,
+                          device: str = 'auto',
+                          local_files_only: bool = False,
+                          progress: bool = True,
+                          log: Callable[[str], None] = print) -> dict:
+    """Write (or complete) per-token features of every caption.
+
+    Args:
+        captions (Sequence[str]): caption files (``<cap_id> <sentence>``).
+        out (str): the h5 output.
+        model (str): hub name or local folder (``save_pretrained``) of the
+            tokenizer and model; see
+            :class:`prvr_mm.models.text_encoders.HFTextEncoder`.
+        config (dict, optional): a random model from this config instead.
+        max_len (int): tokens kept per caption (special tokens included).
+        layer (int): hidden state (-1 last, -2 the one before, ...).
+        batch_size (int): captions per forward pass.
+        device (str): ``auto``, ``cpu``, ``cuda:0``, ...
+        local_files_only (bool): never contact the model hub.
+        progress (bool): progress bar on rank 0.
+        log (callable): where messages go.
+
+    Returns:
+        dict: ``captions_found``, ``captions_done_before``,
+        ``captions_encoded``, ``dim``, ``seconds``, ``interrupted``.
+    """
+    from ..models.text_encoders import HFTextEncoder
+    device = resolve_device(device)
+    init_distributed(device)
+    rank, world, _ = dist_info()
+    say = log if rank == 0 else (lambda *a: None)
+    h5out = ShardedH5Output(out, rank, world)
+    plan = None
+    if rank == 0:
+        try:
+            h5out.merge()
+            caps = {}
+            for path in captions:
+                for cap_id, sentence in parse_caption_file(path):
+                    caps.setdefault(check_key(cap_id, path), sentence)
+            done = h5out.done_keys()
+            plan = dict(
+                todo=[(c, s) for c, s in caps.items() if c not in done],
+                found=len(caps),
+                done=len(set(caps) & done))
+        except Exception as e:  # noqa: BLE001 (raised on every rank)
+            plan = e
+    plan = broadcast(plan)
+    if isinstance(plan, Exception):
+        raise plan
+    say(f"captions: {plan['found']} found, {plan['done']} already in {out}, "
+        f"{len(plan['todo'])} to encode")
+    encoder = HFTextEncoder(
+        model,
+        config=config,
+        max_len=max_len,
+        layer=layer,
+        local_files_only=local_files_only)
+    encoder.to(device)
+    # longest first: less padding per batch
+    mine = round_robin(
+        plan['todo'], rank, world, weights=[len(s) for _, s in plan['todo']])
+    summary = dict(
+        out=out,
+        captions_found=plan['found'],
+        captions_done_before=plan['done'],
+        captions_encoded=0,
+        dim=encoder.dim,
+        interrupted=False)
+    bar = None
+    if progress and rank == 0 and mine:
+        from tqdm import tqdm
+        bar = tqdm(
+            total=len(mine),
+            unit='caption',
+            file=sys.stderr,
+            desc='query tokens',
+            dynamic_ncols=True)
+    t0 = time.perf_counter()
+    with GracefulInterrupt() as stop, torch.inference_mode():
+        try:
+            for start in range(0, len(mine), batch_size):
+                chunk = mine[start:start + batch_size]
+                feats, mask = encoder.encode([s for _, s in chunk])
+                feats, lengths = feats.cpu().numpy(), mask.sum(1).tolist()
+                h5out.write({
+                    cap_id: f[:n]
+                    for (cap_id, _), f, n in zip(chunk, feats, lengths)
+                })
+                summary['captions_encoded'] += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+                if stop.stop:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+    summary['seconds'] = time.perf_counter() - t0
+    summary['interrupted'] = stop.stop
+    if stop.stop:
+        say(f'interrupted: {h5out.written} captions were written by this '
+            f'process to {h5out.shard_path} and are kept; run the same '
+            'command again to resume')
+        return summary
+    barrier()
+    if rank == 0:
+        h5out.merge()
+        say(f"encoded {summary['captions_encoded']} captions in "
+            f"{summary['seconds']:.1f} s: ({encoder.dim}-d tokens) -> {out}")
+    return summary

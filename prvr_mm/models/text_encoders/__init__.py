@@ -1,0 +1,5 @@
+"""Per-token text encoders: sentences -> (N, L, D) token features + mask."""
+from .hf_text_encoder import HFTextEncoder
+from .open_clip_text_encoder import OpenCLIPTextEncoder
+
+__all__ = ['HFTextEncoder', 'OpenCLIPTextEncoder']

@@ -1,0 +1,89 @@
+"""Query token features (RoBERTa) of a collection's captions.
+
+``python tools/data/extract_text_features.py ROOT COLLECTION
+--model roberta-base|FOLDER [--captions F ...] [--max-len 64] [--layer -1]``
+
+Writes ``ROOT/COLLECTION/TextData/roberta_<c>_query_feat.hdf5``: cap_id ->
+(L, D) float32 hidden states of the real tokens (special tokens included).
+Resumable, Ctrl-C keeps what was written, ``torchrun`` splits the captions.
+Exit code: 0 done, 130 interrupted.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+
+import prvr_mm  # noqa: F401  (stack fixes + registration)
+from prvr_mm.datasets.layout import collection_paths
+from prvr_mm.extraction.text_features import extract_text_features
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Extract per-token query features with a transformers '
+        'encoder (RoBERTa) into the MS-SL layout')
+    parser.add_argument('root', help='folder that holds the collection')
+    parser.add_argument('collection', help='collection name')
+    parser.add_argument(
+        '--model',
+        default='roberta-base',
+        help='hub name (roberta-base: 768-d, roberta-large: 1024-d) or a '
+        'local folder written by save_pretrained')
+    parser.add_argument(
+        '--captions',
+        nargs='+',
+        help='caption files (default: TextData/<c>{train,val,test}.caption.'
+        'txt of the collection that exist)')
+    parser.add_argument('--out', help='override the output h5 path')
+    parser.add_argument(
+        '--max-len',
+        type=int,
+        default=64,
+        help='tokens kept per caption (default 64)')
+    parser.add_argument(
+        '--layer',
+        type=int,
+        default=-1,
+        help='hidden state: -1 last layer (default), -2 ...')
+    parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument('--device', default='auto')
+    parser.add_argument(
+        '--local-files-only',
+        action='store_true',
+        help='never contact the model hub')
+    parser.add_argument('--no-progress', action='store_true')
+    parser.add_argument('--summary', help='write the run summary JSON here')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    paths = collection_paths(args.root, args.collection, visual_feature='-')
+    captions = args.captions or [
+        paths[f'caption_{s}']
+        for s in ('train', 'val', 'test') if osp.isfile(paths[f'caption_{s}'])
+    ]
+    if not captions:
+        print(
+            f'no caption file found in {paths["dir"]}/TextData '
+            '(pass --captions)',
+            file=sys.stderr)
+        return 2
+    summary = extract_text_features(
+        captions,
+        args.out or paths['text'],
+        model=args.model,
+        max_len=args.max_len,
+        layer=args.layer,
+        batch_size=args.batch_size,
+        device=args.device,
+        local_files_only=args.local_files_only,
+        progress=not args.no_progress)
+    if args.summary:
+        with open(args.summary, 'w') as f:
+            json.dump(summary, f, indent=1)
+    return 130 if summary['interrupted'] else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
