@@ -49,6 +49,11 @@ class DualStudentRecognizer(BaseModel):
         share_query_proj (bool): ICCV variant, the exploration branch reuses
             the inheritance query input projection. Defaults to False.
         double_branch (bool): build the exploration branch. Defaults to True.
+        frontend (dict, optional): a front end that turns raw clips into
+            clip features before the branches, e.g.
+            ``dict(type='VideoBackboneFrontend', backbone=dict(
+            type='mmaction.X3D', ...))``; the branches' ``video_dim`` is its
+            output channels. Defaults to None (precomputed clip features).
         data_preprocessor (dict, optional): defaults to
             ``dict(type='PRVRDataPreprocessor')``.
         init_cfg (dict, optional): initialisation config.
@@ -69,6 +74,7 @@ class DualStudentRecognizer(BaseModel):
                  label_style: str = 'hard',
                  share_query_proj: bool = False,
                  double_branch: bool = True,
+                 frontend: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -88,6 +94,7 @@ class DualStudentRecognizer(BaseModel):
             if share_query_proj:
                 self.exploration.query_proj = self.inheritance.query_proj
         self.teacher = MODELS.build(teacher) if teacher else None
+        self.frontend = MODELS.build(frontend) if frontend else None
         self.loss_triplet = MODELS.build(loss_triplet)
         self.loss_nce = MODELS.build(loss_nce)
         self.loss_nce_explore = MODELS.build(
@@ -144,13 +151,19 @@ class DualStudentRecognizer(BaseModel):
         Returns:
             dict: per branch name, ``query`` (Nq, H) and ``clips`` (B, L, H).
         """
+        video = inputs['video']
+        if self.frontend is not None:
+            video = self.frontend(video, inputs['video_mask'])
+        elif video.dim() != 3:
+            raise ValueError(
+                f'video of shape {tuple(video.shape)} looks like raw clips; '
+                'expected (B, L, Dv) clip features, or set model.frontend')
         out = {}
         for name, branch in self.branches.items():
             out[name] = dict(
                 query=branch.encode_query(inputs['query'],
                                           inputs['query_mask']),
-                clips=branch.encode_video(inputs['video'],
-                                          inputs['video_mask']))
+                clips=branch.encode_video(video, inputs['video_mask']))
         return out
 
     def forward(self,
@@ -192,12 +205,14 @@ class DualStudentRecognizer(BaseModel):
         enc = self.encode(inputs)
         teacher = None
         if self._needs_teacher():
-            if self.teacher is None or 'teacher_video' not in inputs:
+            feats = None if self.teacher is None else \
+                self.teacher.teacher_features(inputs)
+            if feats is None:
                 raise ValueError(
-                    'kd_weight != 0 or label_style=soft needs teacher '
-                    'features (teacher_video/teacher_query) and a teacher')
-            teacher = self.teacher(inputs['teacher_video'],
-                                   inputs['teacher_query'], mask)
+                    'kd_weight != 0 or label_style=soft needs a teacher and '
+                    'teacher inputs (teacher_video/teacher_query features, '
+                    'or teacher_frames/teacher_text for an online teacher)')
+            teacher = self.teacher(*feats, mask)
 
         losses = {}
         for name, feats in enc.items():

@@ -1,0 +1,103 @@
+# DL-DKD trained end to end from raw toy videos with a 2D mmaction2 backbone.
+# Long name: dlkd_r18-frame-raw_clip-online-teacher_adamw-5e_1xb8_toy.
+# Student front end: mmaction.ResNet depth 18 (random init, fine-tuned with
+# the student) on every frame of a clip (input_format='NCHW'), frame
+# features averaged per clip -> 512-d clip features -> the two branches.
+# 8 clips of 2 frames per video, 32x32 pixels. Teacher: an online CLIP
+# (open_clip) model on the middle frame of every clip and on the caption
+# strings. Here a tiny randomly initialised CLIP (no download); for real
+# use (docs/raw_video.md):
+#   clip_model = dict(model_name='ViT-B-32-quickgelu', pretrained='openai')
+#   (or pretrained='/path/to/open_clip_pytorch_model.bin'), teacher_dim=512.
+# The toy videos are generated under data/toy_raw on first use.
+_base_ = [
+    '../_base_/default_runtime.py', '../_base_/models/dlkd.py',
+    '../_base_/schedules/adamw_linear_120e.py',
+    '../_base_/datasets/toy_raw.py'
+]
+
+max_epochs = 5
+num_clips, clip_len, img_size = 8, 2, 32
+max_desc_l = 16
+# a randomly initialised 32-pixel CLIP (open_clip config registered by
+# prvr_mm: prvr_mm/models/teachers/open_clip_configs/prvr-tiny-clip.json)
+clip_model = dict(model_name='prvr-tiny-clip')
+teacher_dim = 32
+
+train_pipeline = [
+    dict(type='CheckedPyAVInit'),
+    dict(
+        type='SampleFrames',
+        clip_len=clip_len,
+        frame_interval=1,
+        num_clips=num_clips),
+    dict(type='CheckedPyAVDecode'),
+    dict(type='CLIPTeacherFrames', clip_model=clip_model),
+    dict(type='Resize', scale=(-1, img_size)),
+    dict(type='CenterCrop', crop_size=img_size),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='L2Normalize', keys=('query_feats', )),
+    dict(type='TruncateTokens', max_len=max_desc_l),
+    dict(type='PackPRVRRawInputs'),
+]
+test_pipeline = [
+    dict(type='CheckedPyAVInit'),
+    dict(
+        type='SampleFrames',
+        clip_len=clip_len,
+        frame_interval=1,
+        num_clips=num_clips,
+        test_mode=True),
+    dict(type='CheckedPyAVDecode'),
+    dict(type='Resize', scale=(-1, img_size)),
+    dict(type='CenterCrop', crop_size=img_size),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='L2Normalize', keys=('query_feats', )),
+    dict(type='TruncateTokens', max_len=max_desc_l),
+    dict(type='PackPRVRRawInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+
+model = dict(
+    frontend=dict(
+        type='VideoBackboneFrontend',
+        input_format='NCHW',
+        frozen=False,
+        backbone=dict(type='mmaction.ResNet', depth=18, pretrained=None)),
+    inheritance=dict(
+        video_dim=512,  # ResNet-18 output channels
+        query_dim=32,
+        hidden_dim=64,
+        max_ctx_l=num_clips,
+        max_desc_l=max_desc_l),
+    teacher=dict(feature_dim=teacher_dim, clip_model=clip_model),
+    loss_triplet=dict(margin=0.2, hard_pool_size=20),
+    data_preprocessor=dict(
+        type='PRVRDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375]))
+
+train_cfg = dict(max_epochs=max_epochs)
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=0.1,
+        by_epoch=True,
+        begin=0,
+        end=1,
+        convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=1.0,
+        end_factor=0.0,
+        by_epoch=True,
+        begin=1,
+        end=max_epochs,
+        convert_to_iter_based=True),
+]
+custom_hooks = [dict(type='DynamicKDHook', kd_decay='exp', exp_k=0.95)]
+default_hooks = dict(logger=dict(interval=2))
+randomness = dict(seed=0)
