@@ -103,7 +103,10 @@ class PRVRFeatureDataset(BaseDataset):
             if split not in SPLITS:
                 raise ValueError(f'split must be one of {SPLITS} with '
                                  f'collection={collection!r}, got {split!r}')
-            files = collection_files(collection, visual_feature)
+            # without clip features any collection name will do
+            files = collection_files(
+                collection,
+                visual_feature if self.reads_video_features else '')
             ann_file = ann_file or files[f'caption_{split}']
             if self.reads_video_features:
                 video_feature = video_feature or files['video']
@@ -127,8 +130,7 @@ class PRVRFeatureDataset(BaseDataset):
         join = (lambda p: osp.join(data_root, p) if p else None)
         self.check_keys = check_keys
         self.video_reader = build_feature_reader(
-            join(video_feature), video_dim,
-            cache) if video_feature else None
+            join(video_feature), video_dim, cache) if video_feature else None
         self.text_reader = build_feature_reader(
             join(text_feature), text_dim, cache)
         self.teacher_video_reader = build_feature_reader(

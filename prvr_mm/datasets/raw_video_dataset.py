@@ -2,9 +2,10 @@
 decoded by mmaction2 pipeline transforms."""
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from mmaction.registry import DATASETS
+
 from .prvr_dataset import PRVRFeatureDataset
 from .readers import PRVRDataError
 from .toy_raw import ensure_toy_raw_dataset
@@ -17,7 +18,8 @@ class PRVRRawVideoDataset(PRVRFeatureDataset):
     """Videos (files or frame folders) with their queries, for end-to-end
     training.
 
-    Same captions, query token features, meta file and checks as
+    Same captions, query token features, meta file, checks and layout
+    defaults (``collection``, ``split``, ``with_meta``) as
     :class:`PRVRFeatureDataset` (whose parsing it inherits); instead of clip
     features every item names its video, for an mmaction2 decoding pipeline
     (``CheckedPyAVInit``, ``SampleFrames``, ``CheckedPyAVDecode``,
@@ -36,8 +38,11 @@ class PRVRRawVideoDataset(PRVRFeatureDataset):
     mmaction2's ``RawFrameDecode``).
 
     Args:
-        ann_file (str): caption file, ``<cap_id> <sentence>`` lines.
-        text_feature (str): h5 of query token features keyed by cap_id.
+        ann_file (str, optional): caption file, ``<cap_id> <sentence>``
+            lines (or ``collection`` + ``split``).
+        text_feature (str, optional): h5 of query token features keyed by
+            cap_id (defaults to the layout's RoBERTa file with
+            ``collection``).
         data_prefix (dict): ``video``: folder of the video files, relative
             to ``data_root``. Defaults to ``dict(video='videos')``.
         video_exts (Sequence[str]): file extensions tried in order.
@@ -48,31 +53,36 @@ class PRVRRawVideoDataset(PRVRFeatureDataset):
         frame_start_index (int): index of a frame folder's first image.
             Defaults to 1.
         generate_toy (dict, optional): when given, first write the toy
-            raw-video dataset at ``data_root`` unless it exists, with these
-            keyword arguments of
+            raw-video dataset at ``data_root`` unless it exists (its token
+            features at ``text_feature``), with these keyword arguments of
             :func:`prvr_mm.datasets.toy_raw.ensure_toy_raw_dataset`.
         data_root (str): root of the paths.
         pipeline (list): transforms.
         test_mode (bool): MMEngine flag.
         **kwargs: other :class:`PRVRFeatureDataset` arguments
-            (``meta_file``, ``text_dim``, ``cache``, ``check_keys``, ...).
+            (``collection``, ``split``, ``with_meta``, ``meta_file``,
+            ``text_dim``, ``cache``, ``check_keys``, ...).
     """
 
+    reads_video_features = False
+
     def __init__(self,
-                 ann_file: str,
-                 text_feature: str,
+                 ann_file: Optional[str] = None,
+                 text_feature: Optional[str] = None,
                  data_prefix: Dict[str, str] = dict(video='videos'),
                  video_exts: Sequence[str] = VIDEO_EXTENSIONS,
                  frame_tmpl: str = '{:06d}.jpg',
                  frame_start_index: int = 1,
                  generate_toy: Optional[dict] = None,
                  data_root: str = '',
-                 pipeline: Sequence[Union[dict, callable]] = (),
+                 pipeline: Sequence[Union[dict, Callable]] = (),
                  test_mode: bool = False,
                  **kwargs) -> None:
         if generate_toy is not None:
-            ensure_toy_raw_dataset(data_root, **generate_toy)
-        if 'video_feature' in kwargs:
+            ensure_toy_raw_dataset(
+                data_root,
+                **dict(dict(text_feature=text_feature), **generate_toy))
+        if kwargs.get('video_feature'):
             raise ValueError('PRVRRawVideoDataset reads video files '
                              "(data_prefix['video']), not video_feature")
         self.video_exts = tuple(
@@ -81,7 +91,6 @@ class PRVRRawVideoDataset(PRVRFeatureDataset):
         self.frame_start_index = frame_start_index
         super().__init__(
             ann_file=ann_file,
-            video_feature=None,
             text_feature=text_feature,
             data_root=data_root,
             data_prefix=dict(data_prefix),
@@ -120,8 +129,9 @@ class PRVRRawVideoDataset(PRVRFeatureDataset):
         """Group the queries by video and attach each video's file."""
         data_list = super().load_data_list()
         files = self._index_videos()
-        missing = [d['video_id'] for d in data_list
-                   if d['video_id'] not in files]
+        missing = [
+            d['video_id'] for d in data_list if d['video_id'] not in files
+        ]
         if missing:
             raise PRVRDataError(
                 f'{self.video_dir}: {len(missing)} of {len(data_list)} '
@@ -150,5 +160,8 @@ class PRVRRawVideoDataset(PRVRFeatureDataset):
                 f'{self.frame_tmpl.format(first)!r}; expected images named '
                 f'frame_tmpl={self.frame_tmpl!r} from frame_start_index='
                 f'{first}')
-        return dict(frame_dir=folder, filename_tmpl=self.frame_tmpl,
-                    total_frames=total, start_index=first)
+        return dict(
+            frame_dir=folder,
+            filename_tmpl=self.frame_tmpl,
+            total_frames=total,
+            start_index=first)

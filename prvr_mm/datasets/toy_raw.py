@@ -11,16 +11,14 @@ per word -- the words, not a language model, carry the meaning.
 """
 import os
 import os.path as osp
-import tempfile
 import zlib
 from typing import Dict, Optional
 
 import numpy as np
 
+from .layout import SPLITS, collection_files, write_h5
 from .readers import parse_caption_file
 from .toy_videos import ensure_toy_videos
-
-SPLITS = ('train', 'val', 'test')
 
 
 def toy_text_feature_file(collection: str = 'toyvid') -> str:
@@ -38,7 +36,8 @@ def word_vector(word: str, dim: int, seed: int = 0) -> np.ndarray:
 def write_word_token_features(root: str,
                               collection: str = 'toyvid',
                               dim: int = 32,
-                              seed: int = 0) -> str:
+                              seed: int = 0,
+                              text_feature: Optional[str] = None) -> str:
     """Write the token features of every caption of the collection.
 
     Args:
@@ -47,34 +46,32 @@ def write_word_token_features(root: str,
         collection (str): collection name.
         dim (int): feature dimension ``Dq``.
         seed (int): seed of the word vectors.
+        text_feature (str, optional): the h5 file, relative to ``root``;
+            defaults to :func:`toy_text_feature_file`.
 
     Returns:
-        str: the h5 file written (cap_id -> (num_words, dim) float32),
-        atomically replaced.
+        str: the h5 file written (cap_id -> (num_words, dim) float32; written
+        next to it, then renamed, so that a reader never sees half a file).
     """
-    import h5py
-    path = osp.join(root, toy_text_feature_file(collection))
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.tmp', dir=osp.dirname(path))
-    os.close(fd)
+    files = collection_files(collection, visual_feature='')
     cache: Dict[str, np.ndarray] = {}
+    feats = {}
+    for split in SPLITS:
+        ann = osp.join(root, files[f'caption_{split}'])
+        for cap_id, sentence in parse_caption_file(ann):
+            words = sentence.lower().split()
+            for w in words:
+                if w not in cache:
+                    cache[w] = word_vector(w, dim, seed)
+            feats[cap_id] = np.stack([cache[w] for w in words])
+    path = osp.join(root, text_feature or toy_text_feature_file(collection))
+    tmp = f'{path}.{os.getpid()}.tmp'
     try:
-        with h5py.File(tmp, 'w') as f:
-            for split in SPLITS:
-                ann = osp.join(root, 'TextData',
-                               f'{collection}{split}.caption.txt')
-                for cap_id, sentence in parse_caption_file(ann):
-                    words = sentence.lower().split()
-                    for w in words:
-                        if w not in cache:
-                            cache[w] = word_vector(w, dim, seed)
-                    f.create_dataset(
-                        cap_id, data=np.stack([cache[w] for w in words]))
+        write_h5(tmp, feats)
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         if osp.exists(tmp):
             os.remove(tmp)
-        raise
     return path
 
 
@@ -82,6 +79,7 @@ def ensure_toy_raw_dataset(root: str,
                            text_dim: int = 32,
                            seed: int = 0,
                            collection: str = 'toyvid',
+                           text_feature: Optional[str] = None,
                            **video_kwargs) -> Optional[dict]:
     """Generate the toy raw-video dataset at ``root`` unless it exists.
 
@@ -90,6 +88,9 @@ def ensure_toy_raw_dataset(root: str,
         text_dim (int): dimension of the stand-in token features.
         seed (int): seed of the videos and of the word vectors.
         collection (str): collection name.
+        text_feature (str, optional): where the token features go, relative
+            to ``root`` (the dataset's ``text_feature``); defaults to
+            :func:`toy_text_feature_file`.
         **video_kwargs: other arguments of
             :func:`prvr_mm.datasets.toy_videos.make_toy_videos`
             (``num_videos``, ``size``, ``fps``, ``duration``, ...).
@@ -99,6 +100,8 @@ def ensure_toy_raw_dataset(root: str,
     """
     stats = ensure_toy_videos(
         root, seed=seed, collection=collection, **video_kwargs)
-    if not osp.isfile(osp.join(root, toy_text_feature_file(collection))):
-        write_word_token_features(root, collection, text_dim, seed)
+    text_feature = text_feature or toy_text_feature_file(collection)
+    if not osp.isfile(osp.join(root, text_feature)):
+        write_word_token_features(root, collection, text_dim, seed,
+                                  text_feature)
     return stats

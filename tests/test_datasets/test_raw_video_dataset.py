@@ -8,24 +8,29 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from mmaction.registry import DATASETS, MODELS
 from mmengine.dataset import Compose, pseudo_collate
 
-from mmaction.registry import DATASETS, MODELS
 from prvr_mm.datasets.readers import PRVRDataError
 
-TEACHER = dict(model_cfg=dict(
-    embed_dim=16,
-    vision_cfg=dict(layers=1, width=32, head_width=16, patch_size=8,
-                    image_size=32),
-    text_cfg=dict(context_length=77, vocab_size=49408, width=32, heads=2,
-                  layers=1)))
+TEACHER = dict(
+    model_cfg=dict(
+        embed_dim=16,
+        vision_cfg=dict(
+            layers=1, width=32, head_width=16, patch_size=8, image_size=32),
+        text_cfg=dict(
+            context_length=77, vocab_size=49408, width=32, heads=2, layers=1)))
 
 
 def _pipeline(num_clips=4, clip_len=2, teacher=True, test_mode=False):
     pipe = [
         dict(type='CheckedPyAVInit'),
-        dict(type='SampleFrames', clip_len=clip_len, frame_interval=1,
-             num_clips=num_clips, test_mode=test_mode),
+        dict(
+            type='SampleFrames',
+            clip_len=clip_len,
+            frame_interval=1,
+            num_clips=num_clips,
+            test_mode=test_mode),
         dict(type='CheckedPyAVDecode'),
     ]
     if teacher:
@@ -61,10 +66,8 @@ def test_items_batches_and_preprocessing(tiny_raw_root):
     assert x['video'].shape == (4, 3, 2, 24, 24)
     assert x['video'].dtype == torch.uint8
     assert x['teacher_frames'].shape == (4, 3, 32, 32)
-    assert x['queries'].shape[0] == len(meta.query_ids) == len(
-        meta.sentences)
-    assert meta.num_clips == 4 and len(meta.timestamps) == len(
-        meta.query_ids)
+    assert x['queries'].shape[0] == len(meta.query_ids) == len(meta.sentences)
+    assert meta.num_clips == 4 and len(meta.timestamps) == len(meta.query_ids)
     # one pipeline reads video files and frame folders alike
     assert meta.frame_dir.endswith('videos/toyvid_train_0000')
     with open(osp.join(tiny_raw_root, 'TextData', 'toyvid_meta.json')) as f:
@@ -90,8 +93,8 @@ def test_items_batches_and_preprocessing(tiny_raw_root):
     first = samples[0]
     raw = next(ds[i] for i in range(3) if ds[i]['data_samples'].video_id ==
                first.video_id)['inputs']['video'].float()
-    expected = (raw - torch.tensor(mean).view(3, 1, 1, 1)) / torch.tensor(
-        std).view(3, 1, 1, 1)
+    expected = (raw - torch.tensor(mean).view(
+        3, 1, 1, 1)) / torch.tensor(std).view(3, 1, 1, 1)
     assert torch.allclose(b['video'][0], expected, atol=1e-5)
 
 
@@ -99,16 +102,17 @@ def test_missing_video_files_are_named(tiny_raw_root, tmp_path):
     root = str(tmp_path / 'copy')
     shutil.copytree(tiny_raw_root, root)
     os.remove(osp.join(root, 'videos', 'toyvid_val_0001.mp4'))
-    with pytest.raises(PRVRDataError,
-                       match=r"1 of 3 videos .*'toyvid_val_0001'"):
+    with pytest.raises(
+            PRVRDataError, match=r"1 of 3 videos .*'toyvid_val_0001'"):
         _dataset(root, 'val')
     with pytest.raises(PRVRDataError, match='video folder not found'):
         _dataset(root, 'val', data_prefix=dict(video='no_such_folder'))
     with pytest.raises(ValueError, match='not video_feature'):
         _dataset(root, 'val', video_feature='FeatureData/x')
-    with pytest.raises(PRVRDataError,
-                       match=r"toyvid_train_0000: frame folder without "
-                       r"'img_00001.jpg'"):
+    with pytest.raises(
+            PRVRDataError,
+            match=r"toyvid_train_0000: frame folder without "
+            r"'img_00001.jpg'"):
         _dataset(root, 'train', frame_tmpl='img_{:05d}.jpg')
 
 
@@ -120,9 +124,11 @@ def test_a_corrupt_video_in_a_split_names_the_file(tiny_raw_root, tmp_path,
     path = osp.join(root, 'videos', 'toyvid_train_0002.mp4')
     data = open(path, 'rb').read()
     with open(path, 'wb') as f:
-        f.write({'garbage': b'\x00not a video\x01' * 50,
-                 'truncated': data[:len(data) // 3],
-                 'empty': b''}[damage])
+        f.write({
+            'garbage': b'\x00not a video\x01' * 50,
+            'truncated': data[:len(data) // 3],
+            'empty': b''
+        }[damage])
     ds = _dataset(root)
     ds[1]  # the others decode
     idx = [ds.get_data_info(i)['video_id']

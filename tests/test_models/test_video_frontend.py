@@ -4,18 +4,22 @@ import copy
 
 import pytest
 import torch
-
 from mmaction.registry import MODELS
 
 # the first stage of an mmaction2 ResNet-18: 64 channels, quick on CPU
-R18_STAGE1 = dict(type='mmaction.ResNet', depth=18, pretrained=None,
-                  num_stages=1, out_indices=(0, ), strides=(1, ),
-                  dilations=(1, ))
+R18_STAGE1 = dict(
+    type='mmaction.ResNet',
+    depth=18,
+    pretrained=None,
+    num_stages=1,
+    out_indices=(0, ),
+    strides=(1, ),
+    dilations=(1, ))
 
 
 def _frontend(**kwargs):
-    cfg = dict(type='VideoBackboneFrontend', backbone=R18_STAGE1,
-               input_format='NCHW')
+    cfg = dict(
+        type='VideoBackboneFrontend', backbone=R18_STAGE1, input_format='NCHW')
     cfg.update(kwargs)
     torch.manual_seed(0)
     frontend = MODELS.build(cfg)
@@ -34,8 +38,10 @@ def test_2d_backbone_pools_its_frame_features_per_clip():
     with torch.no_grad():
         out = frontend(video, mask)
         # by hand: every frame alone, global average, mean over the clip
-        feats = [frontend.backbone(video[0, 1, :, i][None]).mean((2, 3))
-                 for i in range(2)]
+        feats = [
+            frontend.backbone(video[0, 1, :, i][None]).mean((2, 3))
+            for i in range(2)
+        ]
     assert out.shape == (2, 3, 64)
     assert torch.allclose(out[0, 1], torch.cat(feats).mean(0), atol=1e-5)
     assert out[1, 2].abs().sum() == 0  # padded clip: never encoded
@@ -47,10 +53,16 @@ def test_2d_backbone_pools_its_frame_features_per_clip():
 
 def test_3d_backbone_and_tuple_outputs():
     x3d = MODELS.build(
-        dict(type='VideoBackboneFrontend', input_format='NCTHW',
-             backbone=dict(type='mmaction.X3D', gamma_w=1, gamma_b=2.25,
-                           gamma_d=1.0, num_stages=1,
-                           spatial_strides=(2, ))))
+        dict(
+            type='VideoBackboneFrontend',
+            input_format='NCTHW',
+            backbone=dict(
+                type='mmaction.X3D',
+                gamma_w=1,
+                gamma_b=2.25,
+                gamma_d=1.0,
+                num_stages=1,
+                spatial_strides=(2, ))))
     x3d.init_weights()
     x3d.eval()
     with torch.no_grad():
@@ -58,17 +70,44 @@ def test_3d_backbone_and_tuple_outputs():
     assert out.shape == (2, 3, 54)  # X3D's conv5: 24 * gamma_b channels
     # a pooled (N, C) output (VideoMAE ViT) is taken as it is
     vit = MODELS.build(
-        dict(type='VideoBackboneFrontend',
-             backbone=dict(type='mmaction.VisionTransformer', img_size=16,
-                           patch_size=8, embed_dims=32, depth=1,
-                           num_heads=2, num_frames=4, tubelet_size=2)))
+        dict(
+            type='VideoBackboneFrontend',
+            backbone=dict(
+                type='mmaction.VisionTransformer',
+                img_size=16,
+                patch_size=8,
+                embed_dims=32,
+                depth=1,
+                num_heads=2,
+                num_frames=4,
+                tubelet_size=2),
+            probe_shape=(4, 16)))  # a ViT needs its own clip length
+    # probed with the default clip (8 frames) the ViT cannot measure itself
+    with pytest.raises(ValueError, match='set out_channels or probe_shape'):
+        MODELS.build(
+            dict(
+                type='VideoBackboneFrontend',
+                backbone=dict(
+                    type='mmaction.VisionTransformer',
+                    img_size=16,
+                    patch_size=8,
+                    embed_dims=32,
+                    depth=1,
+                    num_heads=2,
+                    num_frames=4,
+                    tubelet_size=2)))
+    assert vit.out_channels == 32
     vit.init_weights()
     with torch.no_grad():
         assert vit.eval()(_clips(t=4), torch.ones(2, 3)).shape == (2, 3, 32)
     # several outputs (e.g. SlowFast pathways) are concatenated
-    two = _frontend(backbone=dict(R18_STAGE1, num_stages=2,
-                                  out_indices=(0, 1), strides=(1, 2),
-                                  dilations=(1, 1))).eval()
+    two = _frontend(
+        backbone=dict(
+            R18_STAGE1,
+            num_stages=2,
+            out_indices=(0, 1),
+            strides=(1, 2),
+            dilations=(1, 1))).eval()
     with torch.no_grad():
         assert two(_clips(), torch.ones(2, 3)).shape == (2, 3, 64 + 128)
     with pytest.raises(ValueError, match='input_format'):
@@ -81,14 +120,21 @@ def _recognizer(frozen):
     model = MODELS.build(
         dict(
             type='DualStudentRecognizer',
-            frontend=dict(type='VideoBackboneFrontend', backbone=R18_STAGE1,
-                          input_format='NCHW', frozen=frozen),
-            inheritance=dict(type='PRVRBranch', video_dim=64, query_dim=10,
-                             hidden_dim=8, max_ctx_l=3, max_desc_l=4,
-                             num_heads=2),
+            frontend=dict(
+                type='VideoBackboneFrontend',
+                backbone=R18_STAGE1,
+                input_format='NCHW',
+                frozen=frozen),
+            inheritance=dict(
+                type='PRVRBranch',
+                query_dim=10,
+                hidden_dim=8,
+                max_ctx_l=3,
+                max_desc_l=4,
+                num_heads=2),
             teacher=None,
-            kd_weight=0.0,
             loss_triplet=dict(type='TripletRankingLoss', hard_pool_size=1)))
+    model.set_schedule(kd_weight=0.0)
     model.init_weights()
     return model
 
@@ -103,8 +149,7 @@ def _step(model):
         query=torch.randn(4, 4, 10, generator=g),
         query_mask=torch.ones(4, 4),
         query_to_video=torch.tensor([0, 1, 1, 2]))
-    optim = torch.optim.AdamW(model.parameters(), lr=1e-2,
-                              weight_decay=0.01)
+    optim = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.01)
     before = copy.deepcopy(model.frontend.state_dict())
     model.train()
     losses = model(inputs, mode='loss')
@@ -113,6 +158,27 @@ def _step(model):
     total.backward()
     optim.step()
     return before, model.frontend.state_dict()
+
+
+def test_branches_take_the_frontend_channels():
+    model = _recognizer(frozen=True)
+    assert model.frontend.out_channels == 64  # measured on a probe clip
+    assert model.inheritance.video_proj.linear.in_features == 64
+    assert model.exploration.video_proj.linear.in_features == 64
+    with pytest.raises(ValueError, match='video_dim=32 but the frontend'):
+        MODELS.build(
+            dict(
+                type='DualStudentRecognizer',
+                frontend=dict(
+                    type='VideoBackboneFrontend',
+                    backbone=R18_STAGE1,
+                    input_format='NCHW'),
+                inheritance=dict(
+                    type='PRVRBranch',
+                    video_dim=32,
+                    query_dim=10,
+                    hidden_dim=8),
+                teacher=None))
 
 
 def test_frozen_backbone_stays_frozen():
@@ -144,14 +210,23 @@ def test_fine_tuned_backbone_trains_with_the_student():
 
 def test_raw_clips_without_a_frontend_are_refused():
     model = MODELS.build(
-        dict(type='DualStudentRecognizer',
-             inheritance=dict(type='PRVRBranch', video_dim=64, query_dim=10,
-                              hidden_dim=8, max_ctx_l=3, max_desc_l=4,
-                              num_heads=2),
-             teacher=None, kd_weight=0.0))
-    inputs = dict(video=torch.zeros(1, 3, 3, 2, 16, 16),
-                  video_mask=torch.ones(1, 3), query=torch.zeros(1, 4, 10),
-                  query_mask=torch.ones(1, 4),
-                  query_to_video=torch.tensor([0]))
+        dict(
+            type='DualStudentRecognizer',
+            inheritance=dict(
+                type='PRVRBranch',
+                video_dim=64,
+                query_dim=10,
+                hidden_dim=8,
+                max_ctx_l=3,
+                max_desc_l=4,
+                num_heads=2),
+            teacher=None))
+    model.set_schedule(kd_weight=0.0)
+    inputs = dict(
+        video=torch.zeros(1, 3, 3, 2, 16, 16),
+        video_mask=torch.ones(1, 3),
+        query=torch.zeros(1, 4, 10),
+        query_mask=torch.ones(1, 4),
+        query_to_video=torch.tensor([0]))
     with pytest.raises(ValueError, match='set model.frontend'):
         model(inputs, mode='tensor')

@@ -11,10 +11,11 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tests.helpers.tools import ROOT
+
 CONFIGS = {
-    '2d': 'configs/toy/dlkd_r18_raw_1xb8-5e_toy.py',
-    '3d': 'configs/toy/dlkd_x3d-s_raw_1xb8-5e_toy.py',
+    '2d': 'configs/toy/dlkd_r18-raw_1xb8-5e_toy.py',
+    '3d': 'configs/toy/dlkd_x3d-s-raw_1xb8-5e_toy.py',
 }
 
 
@@ -51,8 +52,9 @@ class _BackboneSnapshot(Hook):
 @pytest.mark.parametrize('kind', ['2d', '3d'])
 def test_raw_config_trains_and_tests_through_the_runner(
         kind, tiny_raw_root, tmp_path):
-    cfg = _tiny(Config.fromfile(osp.join(ROOT, CONFIGS[kind])), tiny_raw_root,
-                str(tmp_path / 'work'))
+    cfg = _tiny(
+        Config.fromfile(osp.join(ROOT, CONFIGS[kind])), tiny_raw_root,
+        str(tmp_path / 'work'))
     assert cfg.model.frontend.frozen is False  # both configs fine-tune
     if kind == '3d':  # the frozen mode through the Runner (and no X3D
         cfg.model.frontend.frozen = True  # backward pass: slow on CPU)

@@ -12,11 +12,10 @@ from typing import Dict, Optional
 
 import numpy as np
 import torch
+from mmaction.datasets.transforms import PyAVDecode, PyAVInit, RawFrameDecode
+from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from mmaction.datasets.transforms import (PyAVDecode, PyAVInit,
-                                          RawFrameDecode)
-from mmaction.registry import TRANSFORMS
 from ..readers import PRVRDataError
 from .prvr_transforms import PackPRVRInputs
 
@@ -148,7 +147,8 @@ class CLIPTeacherFrames(BaseTransform):
         import open_clip
         from torchvision.transforms import Compose, Normalize, ToTensor
         full = open_clip.image_transform(
-            self.geometry['size'], is_train=False,
+            self.geometry['size'],
+            is_train=False,
             resize_mode=self.geometry.get('resize_mode'),
             interpolation=self.geometry.get('interpolation'),
             fill_color=self.geometry.get('fill_color', 0))

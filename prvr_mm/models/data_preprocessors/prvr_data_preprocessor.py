@@ -66,11 +66,13 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
         if self.normalize:
             # (C, 1, 1, 1): channel dim of (..., C, T, H, W) clips
             self.register_buffer(
-                'mean', torch.tensor(mean, dtype=torch.float32).view(
-                    -1, 1, 1, 1), False)
+                'mean',
+                torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1, 1),
+                False)
             self.register_buffer(
-                'std', torch.tensor(std, dtype=torch.float32).view(
-                    -1, 1, 1, 1), False)
+                'std',
+                torch.tensor(std, dtype=torch.float32).view(-1, 1, 1, 1),
+                False)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Pad and flatten one batch; see the class docstring for shapes."""
@@ -104,8 +106,7 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
                     'takes one frame per sampled clip')
             batch['teacher_frames'] = pad_sequence(
                 inputs['teacher_frames'], batch_first=True)
-            if samples is None or any('sentences' not in s
-                                      for s in samples):
+            if samples is None or any('sentences' not in s for s in samples):
                 raise ValueError(
                     'teacher_frames need the caption strings of every '
                     'video in data_samples[i].sentences (PackPRVRRawInputs)')

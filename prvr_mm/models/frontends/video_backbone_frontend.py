@@ -1,11 +1,10 @@
 """Student front end: raw clips -> one feature per clip with any registered
 mmaction2 backbone, frozen or trained with the student."""
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.model import BaseModule
-
 from mmaction.registry import MODELS
+from mmengine.model import BaseModule
 
 FORMATS = ('NCTHW', 'NCHW')
 
@@ -24,8 +23,10 @@ class VideoBackboneFrontend(BaseModule):
 
     The backbone's output (a tensor, or a tuple of tensors such as SlowFast's
     two pathways, concatenated) is averaged over time and space into one
-    feature per clip; its channel count is the branches' ``video_dim``.
-    Padded clips are never encoded (they get zeros).
+    feature per clip. Its channel count :attr:`out_channels` is the
+    branches' ``video_dim`` (:class:`DualStudentRecognizer` sets it): given,
+    or measured once at build time on a probe clip of zeros. Padded clips
+    are never encoded (they get zeros).
 
     ``frozen=True`` keeps the backbone in eval mode (BatchNorm statistics
     included) without gradients; its weights come from the backbone's own
@@ -41,6 +42,10 @@ class VideoBackboneFrontend(BaseModule):
         clips_per_forward (int, optional): encode at most this many clips
             (``NCHW``: clips, all their frames) per backbone call, to bound
             activation memory. Defaults to None (all at once).
+        out_channels (int, optional): the clip feature dimension; None
+            (default) measures it on a probe clip.
+        probe_shape (tuple[int, int]): ``(frames, pixels)`` of the probe
+            clip (1, 3, frames, pixels, pixels). Defaults to ``(8, 64)``.
         init_cfg (dict, optional): initialisation config of this module.
     """
 
@@ -49,6 +54,8 @@ class VideoBackboneFrontend(BaseModule):
                  input_format: str = 'NCTHW',
                  frozen: bool = False,
                  clips_per_forward: Optional[int] = None,
+                 out_channels: Optional[int] = None,
+                 probe_shape: Tuple[int, int] = (8, 64),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if input_format not in FORMATS:
@@ -64,6 +71,25 @@ class VideoBackboneFrontend(BaseModule):
         if frozen:
             self.backbone.requires_grad_(False)
             self.backbone.eval()
+        self.out_channels = out_channels or self._probe(backbone, probe_shape)
+
+    def _probe(self, cfg: dict, shape: Tuple[int, int]) -> int:
+        """Output channels of the backbone on a (1, 3, T, S, S) zero clip."""
+        frames, size = shape
+        training = self.backbone.training
+        self.backbone.eval()
+        try:
+            with torch.no_grad():
+                clip = torch.zeros(1, 3, frames, size, size)
+                return int(self.encode_clips(clip).shape[-1])
+        except Exception as err:
+            raise ValueError(
+                f"cannot measure the output channels of {cfg.get('type')} "
+                f'on a probe clip (1, 3, {frames}, {size}, {size}) '
+                f'({type(err).__name__}: {err}); set out_channels or '
+                'probe_shape of the frontend') from err
+        finally:
+            self.backbone.train(training)
 
     def train(self, mode: bool = True) -> 'VideoBackboneFrontend':
         """Set the mode; a frozen backbone stays in eval mode."""
@@ -73,8 +99,8 @@ class VideoBackboneFrontend(BaseModule):
         return self
 
     @staticmethod
-    def _pool(feats: Union[torch.Tensor, Sequence[torch.Tensor]]
-              ) -> torch.Tensor:
+    def _pool(feats: Union[torch.Tensor,
+                           Sequence[torch.Tensor]]) -> torch.Tensor:
         """(N, C, ...) or a tuple of them -> (N, sum C) global average
         ((N, C) outputs, e.g. a pooled ViT, are taken as they are)."""
         if isinstance(feats, torch.Tensor):

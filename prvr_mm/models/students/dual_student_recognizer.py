@@ -52,8 +52,9 @@ class DualStudentRecognizer(BaseModel):
         frontend (dict, optional): a front end that turns raw clips into
             clip features before the branches, e.g.
             ``dict(type='VideoBackboneFrontend', backbone=dict(
-            type='mmaction.X3D', ...))``; the branches' ``video_dim`` is its
-            output channels. Defaults to None (precomputed clip features).
+            type='mmaction.X3D', ...))``; its ``out_channels`` is the
+            branches' ``video_dim`` (leave ``video_dim`` out of the branch
+            configs). Defaults to None (precomputed clip features).
         data_preprocessor (dict, optional): defaults to
             ``dict(type='PRVRDataPreprocessor')``.
         init_cfg (dict, optional): initialisation config.
@@ -86,6 +87,10 @@ class DualStudentRecognizer(BaseModel):
         if label_style not in ('hard', 'soft'):
             raise ValueError(
                 f"label_style must be 'hard' or 'soft', got {label_style!r}")
+        self.frontend = MODELS.build(frontend) if frontend else None
+        if self.frontend is not None:
+            inheritance = self._frontend_dim(inheritance)
+            exploration = exploration and self._frontend_dim(exploration)
         self.inheritance = MODELS.build(inheritance)
         self.exploration = None
         if double_branch:
@@ -94,7 +99,6 @@ class DualStudentRecognizer(BaseModel):
             if share_query_proj:
                 self.exploration.query_proj = self.inheritance.query_proj
         self.teacher = MODELS.build(teacher) if teacher else None
-        self.frontend = MODELS.build(frontend) if frontend else None
         self.loss_triplet = MODELS.build(loss_triplet)
         self.loss_nce = MODELS.build(loss_nce)
         self.loss_nce_explore = MODELS.build(
@@ -133,6 +137,15 @@ class DualStudentRecognizer(BaseModel):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f'{name} must be in [0, 1], got {value}')
             setattr(self, name, float(value))
+
+    def _frontend_dim(self, branch: dict) -> dict:
+        """The branch config with the frontend's output as ``video_dim``."""
+        dim = self.frontend.out_channels
+        if branch.get('video_dim', dim) != dim:
+            raise ValueError(
+                f"branch video_dim={branch['video_dim']} but the frontend "
+                f'gives {dim}-d clip features; leave video_dim out')
+        return dict(branch, video_dim=dim)
 
     @property
     def branches(self) -> Dict[str, torch.nn.Module]:
@@ -205,14 +218,14 @@ class DualStudentRecognizer(BaseModel):
         enc = self.encode(inputs)
         teacher = None
         if self._needs_teacher():
-            feats = None if self.teacher is None else \
+            t_feats = None if self.teacher is None else \
                 self.teacher.teacher_features(inputs)
-            if feats is None:
+            if t_feats is None:
                 raise ValueError(
                     'kd_weight != 0 or label_style=soft needs a teacher and '
                     'teacher inputs (teacher_video/teacher_query features, '
                     'or teacher_frames/teacher_text for an online teacher)')
-            teacher = self.teacher(*feats, mask)
+            teacher = self.teacher(*t_feats, mask)
 
         losses = {}
         for name, feats in enc.items():

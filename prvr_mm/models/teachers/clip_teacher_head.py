@@ -123,17 +123,17 @@ class CLIPTeacherHead(BaseModule):
         """
         self._require_clip()
         size = _pair(self.preprocess_cfg['size'])
-        if frames.dtype != torch.uint8 or tuple(frames.shape[-3:]) != (
-                3, ) + size:
+        if frames.dtype != torch.uint8 or tuple(
+                frames.shape[-3:]) != (3, ) + size:
             raise ValueError(
                 f'teacher frames have shape {tuple(frames.shape)} and dtype '
                 f'{frames.dtype}; expected (..., 3, {size[0]}, {size[1]}) '
                 'uint8 (CLIPTeacherFrames with the same clip_model as the '
                 'teacher)')
-        mean = frames.new_tensor(self.preprocess_cfg['mean'],
-                                 dtype=torch.float32).view(3, 1, 1)
-        std = frames.new_tensor(self.preprocess_cfg['std'],
-                                dtype=torch.float32).view(3, 1, 1)
+        mean = frames.new_tensor(
+            self.preprocess_cfg['mean'], dtype=torch.float32).view(3, 1, 1)
+        std = frames.new_tensor(
+            self.preprocess_cfg['std'], dtype=torch.float32).view(3, 1, 1)
         return (frames.float().div(255) - mean) / std
 
     @torch.no_grad()

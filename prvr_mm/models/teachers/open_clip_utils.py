@@ -111,8 +111,8 @@ def resolve_preprocess_cfg(clip_model: dict) -> Dict[str, Any]:
     return merge_preprocess_dict(pp, cfg.get('force_preprocess_cfg') or {})
 
 
-def build_clip_model(
-        clip_model: dict) -> Tuple[torch.nn.Module, Callable, Dict[str, Any]]:
+def build_clip_model(clip_model: dict
+                     ) -> Tuple[torch.nn.Module, Callable, Dict[str, Any]]:
     """Build the frozen open_clip model of ``clip_model``.
 
     Args:
@@ -159,8 +159,10 @@ def build_clip_model(
     if vocab is not None and vocab > model.vocab_size:
         raise ValueError(
             f'tokenizer {tokenizer_name!r} has {vocab} tokens but the CLIP '
-            f'text tower has vocab_size={model.vocab_size}; build the model '
-            'with the tokenizer\'s vocabulary size (49408 for CLIP BPE)')
+            f'text tower has a vocabulary of {model.vocab_size} tokens '
+            f'(vocab_size={model.vocab_size}): the model must use the '
+            'tokenizer\'s vocabulary (49408 for CLIP\'s BPE); token ids are '
+            'never clamped')
     return model, tokenizer, pp
 
 
