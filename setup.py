@@ -38,6 +38,7 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(
         exclude=('configs', 'tools', 'tests', 'docs', 'benchmarks')),
+    package_data={'prvr_mm': ['models/teachers/open_clip_configs/*.json']},
     python_requires='>=3.9',
     install_requires=read_requirements('runtime') +
     read_requirements('mminstall'),

@@ -35,7 +35,8 @@ class PRVRFeatureDataset(BaseDataset):
             lines; defaults to the layout's file of ``split``.
         video_feature (str, optional): BigFile folder or h5 file of clip
             features; defaults to the layout's ``FeatureData/<visual
-            feature>``.
+            feature>`` (none in subclasses that read the videos themselves,
+            ``reads_video_features = False``: :class:`PRVRRawVideoDataset`).
         text_feature (str, optional): h5 of token features keyed by cap_id;
             defaults to the layout's RoBERTa file.
         teacher_video_feature (str, optional): h5 of CLIP frame features
@@ -71,6 +72,9 @@ class PRVRFeatureDataset(BaseDataset):
         test_mode (bool): MMEngine flag.
     """
 
+    #: whether items carry precomputed clip features (``video_feature``)
+    reads_video_features = True
+
     def __init__(self,
                  ann_file: Optional[str] = None,
                  video_feature: Optional[str] = None,
@@ -99,9 +103,13 @@ class PRVRFeatureDataset(BaseDataset):
             if split not in SPLITS:
                 raise ValueError(f'split must be one of {SPLITS} with '
                                  f'collection={collection!r}, got {split!r}')
-            files = collection_files(collection, visual_feature)
+            # without clip features any collection name will do
+            files = collection_files(
+                collection,
+                visual_feature if self.reads_video_features else '')
             ann_file = ann_file or files[f'caption_{split}']
-            video_feature = video_feature or files['video']
+            if self.reads_video_features:
+                video_feature = video_feature or files['video']
             text_feature = text_feature or files['text']
             if with_teacher:
                 teacher_video_feature = (
@@ -113,15 +121,16 @@ class PRVRFeatureDataset(BaseDataset):
         elif with_teacher or with_meta or split is not None:
             raise ValueError('split, with_teacher and with_meta need '
                              'collection (the layout that names the files)')
-        if not (ann_file and video_feature and text_feature):
+        if not (ann_file and text_feature and
+                (video_feature or not self.reads_video_features)):
             raise ValueError(
-                'PRVRFeatureDataset needs ann_file, video_feature and '
+                f'{type(self).__name__} needs ann_file, video_feature and '
                 'text_feature, or collection and split to take them from '
                 'the MS-SL layout')
         join = (lambda p: osp.join(data_root, p) if p else None)
         self.check_keys = check_keys
         self.video_reader = build_feature_reader(
-            join(video_feature), video_dim, cache)
+            join(video_feature), video_dim, cache) if video_feature else None
         self.text_reader = build_feature_reader(
             join(text_feature), text_dim, cache)
         self.teacher_video_reader = build_feature_reader(
@@ -180,8 +189,9 @@ class PRVRFeatureDataset(BaseDataset):
         vids = [d['video_id'] for d in data_list]
         caps = [q for d in data_list for q in d['query_ids']]
         source = self.ann_file
-        checks = [(self.video_reader, vids, 'video ids', None, 'T'),
-                  (self.text_reader, caps, 'cap_ids', None, 'L')]
+        checks = [(self.text_reader, caps, 'cap_ids', None, 'L')]
+        if self.video_reader is not None:
+            checks.insert(0, (self.video_reader, vids, 'video ids', None, 'T'))
         if self.teacher_video_reader is not None:
             checks.append(
                 (self.teacher_video_reader, vids, 'video ids', None, 'T'))
@@ -237,7 +247,8 @@ class PRVRFeatureDataset(BaseDataset):
         """Read every feature of one video and its queries."""
         vid, query_ids = info['video_id'], info['query_ids']
         results = dict(info)
-        results['video_feat'] = self.video_reader.read(vid)
+        if self.video_reader is not None:
+            results['video_feat'] = self.video_reader.read(vid)
         results['query_feats'] = [self.text_reader.read(q) for q in query_ids]
         if self.teacher_video_reader is not None:
             results['teacher_video_feat'] = self.teacher_video_reader.read(vid)

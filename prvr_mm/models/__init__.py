@@ -1,4 +1,5 @@
 from .data_preprocessors import *  # noqa: F401,F403
+from .frontends import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .similarity import masked_clip_scores

@@ -132,6 +132,11 @@ class PackPRVRInputs(BaseTransform):
 
     META_KEYS = ('video_id', 'query_ids', 'duration', 'timestamps')
 
+    def _pack_video(self, results: Dict) -> torch.Tensor:
+        """(T, Dv) float32 clip features of the sample."""
+        return torch.from_numpy(
+            np.ascontiguousarray(results['video_feat'], np.float32))
+
     def transform(self, results: Dict) -> Dict:
         """Build the packed dict."""
         queries = results['query_feats']
@@ -141,8 +146,7 @@ class PackPRVRInputs(BaseTransform):
         for i, q in enumerate(queries):
             padded[i, :len(q)] = q
         inputs = dict(
-            video=torch.from_numpy(
-                np.ascontiguousarray(results['video_feat'], np.float32)),
+            video=self._pack_video(results),
             queries=torch.from_numpy(padded),
             query_lengths=torch.from_numpy(lengths))
         if results.get('teacher_video_feat') is not None:
@@ -156,5 +160,5 @@ class PackPRVRInputs(BaseTransform):
             k: results[k]
             for k in self.META_KEYS if results.get(k) is not None
         }
-        meta['num_clips'] = len(results['video_feat'])
+        meta['num_clips'] = len(inputs['video'])
         return dict(inputs=inputs, data_samples=BaseDataElement(metainfo=meta))

@@ -1,5 +1,5 @@
 """Batches PRVR samples: pads videos, flattens queries, indexes videos."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -22,13 +22,21 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
     Input (``pseudo_collate`` of :class:`PackPRVRInputs` outputs):
     ``inputs`` a dict of lists with, per video ``i``, ``video`` (T_i, Dv),
     ``queries`` (n_i, Lq_i, Dq), ``query_lengths`` (n_i,) and optionally
-    ``teacher_video`` (T_i, Dt), ``teacher_queries`` (n_i, Dt).
+    ``teacher_video`` (T_i, Dt), ``teacher_queries`` (n_i, Dt).  Raw-video
+    samples (:class:`PackPRVRRawInputs`) carry ``video`` (T_i, C, T, H, W)
+    uint8 clips instead, and optionally ``teacher_frames`` (T_i, 3, S, S)
+    uint8 for the online teacher, whose sentences are the data samples'
+    ``sentences``.
 
     Output ``inputs`` dict: ``video`` (B, L, Dv), ``video_mask`` (B, L),
     ``query`` (Nq, Lq, Dq), ``query_mask`` (Nq, Lq), ``query_to_video``
     (Nq,) int64 batch index of each query's video, and when present
     ``teacher_video`` (B, L, Dt), ``teacher_query`` (Nq, Dt).  Masks are
-    float, 1 = valid.
+    float, 1 = valid.  Raw clips become ``video`` (B, L, C, T, H, W) float,
+    ``(x - mean) / std`` per channel as mmaction2's
+    ``ActionDataPreprocessor``; ``teacher_frames`` (B, L, 3, S, S) stay uint8
+    (the teacher applies CLIP's own mean/std) and ``teacher_text`` becomes
+    the Nq sentences in query order.
 
     Args:
         sort_by_queries (bool): in training, order videos by their number
@@ -36,13 +44,35 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
             (:func:`~prvr_mm.models.batch_order.collate_order`; it decides
             which rows get soft targets in DL-DKD++, see
             :mod:`prvr_mm.models.batch_order`). Defaults to True.
+        mean (Sequence[float], optional): per-channel mean of raw clips
+            (0-255 scale), e.g. ``[123.675, 116.28, 103.53]``. Defaults to
+            None (no normalisation, clips only cast to float).
+        std (Sequence[float], optional): per-channel std of raw clips,
+            e.g. ``[58.395, 57.12, 57.375]``. Defaults to None.
+        non_blocking (bool): MMEngine flag of the device copy.
     """
 
     def __init__(self,
                  sort_by_queries: bool = True,
+                 mean: Optional[Sequence[float]] = None,
+                 std: Optional[Sequence[float]] = None,
                  non_blocking: bool = False) -> None:
         super().__init__(non_blocking=non_blocking)
         self.sort_by_queries = sort_by_queries
+        if (mean is None) != (std is None):
+            raise ValueError('mean and std must be given together, got '
+                             f'mean={mean}, std={std}')
+        self.normalize = mean is not None
+        if self.normalize:
+            # (C, 1, 1, 1): channel dim of (..., C, T, H, W) clips
+            self.register_buffer(
+                'mean',
+                torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1, 1),
+                False)
+            self.register_buffer(
+                'std',
+                torch.tensor(std, dtype=torch.float32).view(-1, 1, 1, 1),
+                False)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Pad and flatten one batch; see the class docstring for shapes."""
@@ -65,6 +95,24 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
         batch = dict(
             video=pad_sequence(videos, batch_first=True),
             video_mask=_lengths_to_mask(lengths, int(lengths.max())))
+        if batch['video'].dim() > 3:  # raw clips (B, L, C, T, H, W)
+            batch['video'] = self._normalize_clips(batch['video'])
+        if 'teacher_frames' in inputs:
+            t_lengths = [len(v) for v in inputs['teacher_frames']]
+            if t_lengths != lengths.tolist():
+                raise ValueError(
+                    f'teacher frame counts {t_lengths} differ from student '
+                    f'clip counts {lengths.tolist()}; CLIPTeacherFrames '
+                    'takes one frame per sampled clip')
+            batch['teacher_frames'] = pad_sequence(
+                inputs['teacher_frames'], batch_first=True)
+            if samples is None or any('sentences' not in s for s in samples):
+                raise ValueError(
+                    'teacher_frames need the caption strings of every '
+                    'video in data_samples[i].sentences (PackPRVRRawInputs)')
+            batch['teacher_text'] = [
+                s for sample in samples for s in sample.sentences
+            ]
         if 'teacher_video' in inputs:
             t_lengths = [len(v) for v in inputs['teacher_video']]
             if t_lengths != lengths.tolist():
@@ -88,3 +136,19 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
         if 'teacher_queries' in inputs:
             batch['teacher_query'] = torch.cat(inputs['teacher_queries'])
         return dict(inputs=batch, data_samples=samples)
+
+    def _normalize_clips(self, clips: torch.Tensor) -> torch.Tensor:
+        """(B, L, C, T, H, W) uint8 -> float, ``(x - mean) / std``."""
+        if clips.dim() != 6:
+            raise ValueError(
+                f'raw clips of shape {tuple(clips.shape)}; expected '
+                '(B, L, C, T, H, W) from PackPRVRRawInputs')
+        clips = clips.float()
+        if self.normalize:
+            if clips.shape[2] != self.mean.shape[0]:
+                raise ValueError(
+                    f'clips have {clips.shape[2]} channels '
+                    f'(shape {tuple(clips.shape)}) but mean/std have '
+                    f'{self.mean.shape[0]}')
+            clips.sub_(self.mean).div_(self.std)  # in place: clips are big
+        return clips

@@ -49,6 +49,12 @@ class DualStudentRecognizer(BaseModel):
         share_query_proj (bool): ICCV variant, the exploration branch reuses
             the inheritance query input projection. Defaults to False.
         double_branch (bool): build the exploration branch. Defaults to True.
+        frontend (dict, optional): a front end that turns raw clips into
+            clip features before the branches, e.g.
+            ``dict(type='VideoBackboneFrontend', backbone=dict(
+            type='mmaction.X3D', ...))``; its ``out_channels`` is the
+            branches' ``video_dim`` (leave ``video_dim`` out of the branch
+            configs). Defaults to None (precomputed clip features).
         data_preprocessor (dict, optional): defaults to
             ``dict(type='PRVRDataPreprocessor')``.
         init_cfg (dict, optional): initialisation config.
@@ -69,6 +75,7 @@ class DualStudentRecognizer(BaseModel):
                  label_style: str = 'hard',
                  share_query_proj: bool = False,
                  double_branch: bool = True,
+                 frontend: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -80,6 +87,10 @@ class DualStudentRecognizer(BaseModel):
         if label_style not in ('hard', 'soft'):
             raise ValueError(
                 f"label_style must be 'hard' or 'soft', got {label_style!r}")
+        self.frontend = MODELS.build(frontend) if frontend else None
+        if self.frontend is not None:
+            inheritance = self._frontend_dim(inheritance)
+            exploration = exploration and self._frontend_dim(exploration)
         self.inheritance = MODELS.build(inheritance)
         self.exploration = None
         if double_branch:
@@ -127,6 +138,15 @@ class DualStudentRecognizer(BaseModel):
                 raise ValueError(f'{name} must be in [0, 1], got {value}')
             setattr(self, name, float(value))
 
+    def _frontend_dim(self, branch: dict) -> dict:
+        """The branch config with the frontend's output as ``video_dim``."""
+        dim = self.frontend.out_channels
+        if branch.get('video_dim', dim) != dim:
+            raise ValueError(
+                f"branch video_dim={branch['video_dim']} but the frontend "
+                f'gives {dim}-d clip features; leave video_dim out')
+        return dict(branch, video_dim=dim)
+
     @property
     def branches(self) -> Dict[str, torch.nn.Module]:
         """The built branches by name (``inher`` and ``explore``)."""
@@ -144,13 +164,19 @@ class DualStudentRecognizer(BaseModel):
         Returns:
             dict: per branch name, ``query`` (Nq, H) and ``clips`` (B, L, H).
         """
+        video = inputs['video']
+        if self.frontend is not None:
+            video = self.frontend(video, inputs['video_mask'])
+        elif video.dim() != 3:
+            raise ValueError(
+                f'video of shape {tuple(video.shape)} looks like raw clips; '
+                'expected (B, L, Dv) clip features, or set model.frontend')
         out = {}
         for name, branch in self.branches.items():
             out[name] = dict(
                 query=branch.encode_query(inputs['query'],
                                           inputs['query_mask']),
-                clips=branch.encode_video(inputs['video'],
-                                          inputs['video_mask']))
+                clips=branch.encode_video(video, inputs['video_mask']))
         return out
 
     def forward(self,
@@ -192,12 +218,14 @@ class DualStudentRecognizer(BaseModel):
         enc = self.encode(inputs)
         teacher = None
         if self._needs_teacher():
-            if self.teacher is None or 'teacher_video' not in inputs:
+            t_feats = None if self.teacher is None else \
+                self.teacher.teacher_features(inputs)
+            if t_feats is None:
                 raise ValueError(
-                    'kd_weight != 0 or label_style=soft needs teacher '
-                    'features (teacher_video/teacher_query) and a teacher')
-            teacher = self.teacher(inputs['teacher_video'],
-                                   inputs['teacher_query'], mask)
+                    'kd_weight != 0 or label_style=soft needs a teacher and '
+                    'teacher inputs (teacher_video/teacher_query features, '
+                    'or teacher_frames/teacher_text for an online teacher)')
+            teacher = self.teacher(*t_feats, mask)
 
         losses = {}
         for name, feats in enc.items():

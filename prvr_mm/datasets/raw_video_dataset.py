@@ -1,0 +1,167 @@
+"""PRVR raw-video dataset: one item = one video file with all its queries,
+decoded by mmaction2 pipeline transforms."""
+import os
+import os.path as osp
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+from mmaction.registry import DATASETS
+
+from .prvr_dataset import PRVRFeatureDataset
+from .readers import PRVRDataError
+from .toy_raw import ensure_toy_raw_dataset
+
+VIDEO_EXTENSIONS = ('.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v')
+
+
+@DATASETS.register_module()
+class PRVRRawVideoDataset(PRVRFeatureDataset):
+    """Videos (files or frame folders) with their queries, for end-to-end
+    training.
+
+    Same captions, query token features, meta file, checks and layout
+    defaults (``collection``, ``split``, ``with_meta``) as
+    :class:`PRVRFeatureDataset` (whose parsing it inherits); instead of clip
+    features every item names its video, for an mmaction2 decoding pipeline
+    (``CheckedPyAVInit``, ``SampleFrames``, ``CheckedPyAVDecode``,
+    ``Resize``, ``CenterCrop``, ``FormatShape``, ``PackPRVRRawInputs``).
+    The video of id ``vid`` is ``<data_root>/<data_prefix['video']>/<vid>``
+    + the first extension of ``video_exts`` that exists, or else the frame
+    folder ``.../<vid>/`` of images named ``frame_tmpl`` (TVR's frames, for
+    example); every video of the split must exist (checked at start-up, the
+    error names the folder and the ids).
+
+    Each raw item given to the pipeline holds ``video_id``, ``query_ids``,
+    ``sentences``, ``modality`` (``'RGB'``), ``query_feats``, with a meta
+    file ``duration`` and ``timestamps``, and either ``filename`` and
+    ``start_index`` 0 (a video file) or ``frame_dir``, ``filename_tmpl``,
+    ``total_frames`` and ``start_index`` (a frame folder, the keys of
+    mmaction2's ``RawFrameDecode``).
+
+    Args:
+        ann_file (str, optional): caption file, ``<cap_id> <sentence>``
+            lines (or ``collection`` + ``split``).
+        text_feature (str, optional): h5 of query token features keyed by
+            cap_id (defaults to the layout's RoBERTa file with
+            ``collection``).
+        data_prefix (dict): ``video``: folder of the video files, relative
+            to ``data_root``. Defaults to ``dict(video='videos')``.
+        video_exts (Sequence[str]): file extensions tried in order.
+            Defaults to ``('.mp4', '.mkv', '.webm', '.avi', '.mov',
+            '.m4v')``.
+        frame_tmpl (str): image names in a frame folder. Defaults to
+            ``'{:06d}.jpg'``.
+        frame_start_index (int): index of a frame folder's first image.
+            Defaults to 1.
+        generate_toy (dict, optional): when given, first write the toy
+            raw-video dataset at ``data_root`` unless it exists (its token
+            features at ``text_feature``), with these keyword arguments of
+            :func:`prvr_mm.datasets.toy_raw.ensure_toy_raw_dataset`.
+        data_root (str): root of the paths.
+        pipeline (list): transforms.
+        test_mode (bool): MMEngine flag.
+        **kwargs: other :class:`PRVRFeatureDataset` arguments
+            (``collection``, ``split``, ``with_meta``, ``meta_file``,
+            ``text_dim``, ``cache``, ``check_keys``, ...).
+    """
+
+    reads_video_features = False
+
+    def __init__(self,
+                 ann_file: Optional[str] = None,
+                 text_feature: Optional[str] = None,
+                 data_prefix: Dict[str, str] = dict(video='videos'),
+                 video_exts: Sequence[str] = VIDEO_EXTENSIONS,
+                 frame_tmpl: str = '{:06d}.jpg',
+                 frame_start_index: int = 1,
+                 generate_toy: Optional[dict] = None,
+                 data_root: str = '',
+                 pipeline: Sequence[Union[dict, Callable]] = (),
+                 test_mode: bool = False,
+                 **kwargs) -> None:
+        if generate_toy is not None:
+            ensure_toy_raw_dataset(
+                data_root,
+                **dict(dict(text_feature=text_feature), **generate_toy))
+        if kwargs.get('video_feature'):
+            raise ValueError('PRVRRawVideoDataset reads video files '
+                             "(data_prefix['video']), not video_feature")
+        self.video_exts = tuple(
+            e if e.startswith('.') else '.' + e for e in video_exts)
+        self.frame_tmpl = frame_tmpl
+        self.frame_start_index = frame_start_index
+        super().__init__(
+            ann_file=ann_file,
+            text_feature=text_feature,
+            data_root=data_root,
+            data_prefix=dict(data_prefix),
+            pipeline=pipeline,
+            test_mode=test_mode,
+            **kwargs)
+
+    @property
+    def video_dir(self) -> str:
+        """The folder of the video files (joined with ``data_root``)."""
+        return self.data_prefix.get('video', '')
+
+    def _index_videos(self) -> Dict[str, str]:
+        """Video id -> file (by the order of preference of ``video_exts``)
+        or else frame folder."""
+        folder = self.video_dir
+        if not osp.isdir(folder):
+            raise PRVRDataError(
+                f'video folder not found: {folder} (data_prefix video of '
+                f'{self.ann_file}); expected <video_id>{self.video_exts[0]} '
+                'files in it')
+        rank = {ext: i for i, ext in enumerate(self.video_exts)}
+        found: Dict[str, tuple] = {}
+        with os.scandir(folder) as it:
+            for entry in it:
+                stem, ext = osp.splitext(entry.name)
+                if ext.lower() in rank and entry.is_file():
+                    best = found.get(stem)
+                    if best is None or rank[ext.lower()] < best[0]:
+                        found[stem] = (rank[ext.lower()], entry.path)
+                elif entry.is_dir() and entry.name not in found:
+                    found[entry.name] = (len(rank), entry.path)
+        return {stem: path for stem, (_, path) in found.items()}
+
+    def load_data_list(self) -> List[dict]:
+        """Group the queries by video and attach each video's file."""
+        data_list = super().load_data_list()
+        files = self._index_videos()
+        missing = [
+            d['video_id'] for d in data_list if d['video_id'] not in files
+        ]
+        if missing:
+            raise PRVRDataError(
+                f'{self.video_dir}: {len(missing)} of {len(data_list)} '
+                f'videos of {self.ann_file} have no file, e.g. '
+                f'{missing[:5]}; expected <video_id> with one of '
+                f'{self.video_exts}')
+        for info in data_list:
+            path = files[info['video_id']]
+            if osp.isdir(path):
+                info.update(self._frame_folder(path))
+            else:
+                info.update(filename=path, start_index=0)
+            info['modality'] = 'RGB'
+        return data_list
+
+    def _frame_folder(self, folder: str) -> dict:
+        """``RawFrameDecode`` keys of a frame folder, checked."""
+        first = self.frame_start_index
+        names = set(os.listdir(folder))
+        total = 0
+        while self.frame_tmpl.format(first + total) in names:
+            total += 1
+        if total == 0:
+            raise PRVRDataError(
+                f'{folder}: frame folder without '
+                f'{self.frame_tmpl.format(first)!r}; expected images named '
+                f'frame_tmpl={self.frame_tmpl!r} from frame_start_index='
+                f'{first}')
+        return dict(
+            frame_dir=folder,
+            filename_tmpl=self.frame_tmpl,
+            total_frames=total,
+            start_index=first)

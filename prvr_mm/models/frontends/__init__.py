@@ -1,0 +1,3 @@
+from .video_backbone_frontend import VideoBackboneFrontend
+
+__all__ = ['VideoBackboneFrontend']
