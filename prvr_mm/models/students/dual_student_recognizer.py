@@ -141,16 +141,22 @@ class DualStudentRecognizer(BaseModel):
         Args:
             inputs (dict): batch from :class:`PRVRDataPreprocessor`.
 
+        Videos are encoded first (every branch), then queries, in the
+        authors' module order, so that in training the dropout masks are
+        drawn in the same sequence as theirs (same seed, same masks).
+
         Returns:
             dict: per branch name, ``query`` (Nq, H) and ``clips`` (B, L, H).
         """
-        out = {}
-        for name, branch in self.branches.items():
-            out[name] = dict(
-                query=branch.encode_query(inputs['query'],
-                                          inputs['query_mask']),
+        out = {
+            name: dict(
                 clips=branch.encode_video(inputs['video'],
                                           inputs['video_mask']))
+            for name, branch in self.branches.items()
+        }
+        for name, branch in self.branches.items():
+            out[name]['query'] = branch.encode_query(inputs['query'],
+                                                     inputs['query_mask'])
         return out
 
     def forward(self,
