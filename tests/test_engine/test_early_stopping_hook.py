@@ -1,6 +1,7 @@
 """ResumableEarlyStoppingHook: the authors' stop epoch and best epoch for a
 scripted validation SumR sequence, through the real Runner; its state
 survives ``resume``."""
+import glob
 import os.path as osp
 
 import pytest
@@ -36,10 +37,9 @@ def _hook_cfg():
         rule='greater')
 
 
-def _best_epoch(work_dir):
-    import glob
+def _best_checkpoint(work_dir):
     (best, ) = glob.glob(osp.join(work_dir, 'best_prvr_SumR_epoch_*.pth'))
-    return int(best.rsplit('_', 1)[1][:-len('.pth')]) - 1  # 0-based
+    return best, int(best.rsplit('_', 1)[1][:-len('.pth')]) - 1  # 0-based
 
 
 @pytest.mark.parametrize('scores', [TIES, RISING], ids=['ties', 'rising'])
@@ -57,9 +57,14 @@ def test_same_stop_and_best_epoch_as_the_authors(make_runner, tmp_path,
     runner.train()
     last, best = authors_rule(scores)
     assert runner.epoch == last + 1  # epochs trained
-    assert _best_epoch(str(tmp_path)) == best
+    path, best_epoch = _best_checkpoint(str(tmp_path))
+    assert best_epoch == best
     if scores is TIES:
         assert (last, best) == (15, 4)
+    # written after its validation, with the state of that validation
+    state = torch.load(path, map_location='cpu',
+                       weights_only=True)['early_stopping']
+    assert (state['best_score'], state['wait_count']) == (scores[best], 0)
 
 
 def test_stock_hook_differs_on_ties():
@@ -147,3 +152,20 @@ def test_arguments_are_checked():
         ResumableEarlyStoppingHook('prvr/SumR', rule='greater', min_delta=-1)
     with pytest.raises(ValueError, match='rule'):
         ResumableEarlyStoppingHook('prvr/SumR')  # cannot infer for SumR
+
+
+def test_tools_drop_it_like_mmengines_hook():
+    """tools/test.py and ``--no-validate`` drop early stopping by type: the
+    subclass is dropped too, other hooks stay."""
+    from mmengine.config import Config
+
+    from prvr_mm.utils import drop_custom_hooks
+    cfg = Config(
+        dict(custom_hooks=[
+            _hook_cfg(),
+            dict(type='mmengine.EarlyStoppingHook', monitor='a', rule='less'),
+            dict(type='DynamicKDHook'),
+            dict(type=ResumableEarlyStoppingHook, monitor='b', rule='less'),
+        ]))
+    drop_custom_hooks(cfg, ['EarlyStoppingHook'])
+    assert [h['type'] for h in cfg.custom_hooks] == ['DynamicKDHook']

@@ -29,6 +29,8 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
     The counter and the best score are written into every checkpoint
     (``checkpoint['early_stopping']``) and restored when the Runner resumes
     (``resume=True``); loading weights with ``load_from`` starts afresh.
+    It runs before ``CheckpointHook`` after a validation, so a checkpoint
+    written then (e.g. the best one) holds the state of that validation.
 
     Args:
         monitor (str): metric key, e.g. ``'prvr/SumR'``.
@@ -47,6 +49,9 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
             than this. Defaults to None.
     """
 
+    # before CheckpointHook (VERY_LOW) in after_val_epoch, so that a
+    # checkpoint written after a validation holds the updated state
+    priority = 'LOW'
     state_key = 'early_stopping'
 
     def __init__(self,
