@@ -9,9 +9,17 @@ import torch
 from mmengine.optim import build_optim_wrapper
 
 from prvr_mm.engine import BertAdam
+from tests.helpers.runner import tiny_runner
 
 
-def reference_step(params, grads, state, lr, wd, b1=0.9, b2=0.999, eps=1e-6,
+def reference_step(params,
+                   grads,
+                   state,
+                   lr,
+                   wd,
+                   b1=0.9,
+                   b2=0.999,
+                   eps=1e-6,
                    max_norm=1.0):
     """One update, parameter by parameter (float64, no foreach)."""
     out = []
@@ -57,8 +65,8 @@ def test_matches_the_update_rule_with_groups_and_missing_grads():
         opt.step()
         active = [i for i, p in enumerate(params) if p.grad is not None]
         new = {}
-        for group_idx, (lr, wd, idx) in enumerate(
-            ((0.01, 0.01, [0, 1]), (0.003, 0.0, [2, 3]))):
+        groups = ((0.01, 0.01, [0, 1]), (0.003, 0.0, [2, 3]))
+        for lr, wd, idx in groups:
             idx = [i for i in idx if i in active]
             sub = {k: state[i] for k, i in enumerate(idx) if i in state}
             out = reference_step([ref[i] for i in idx],
@@ -69,8 +77,8 @@ def test_matches_the_update_rule_with_groups_and_missing_grads():
         for i in new:
             ref[i] = new[i]
         for i in range(4):
-            torch.testing.assert_close(params[i].detach(), ref[i],
-                                       rtol=1e-12, atol=1e-14)
+            torch.testing.assert_close(
+                params[i].detach(), ref[i], rtol=1e-12, atol=1e-14)
     # each parameter's gradient was clipped on its own, in place
     assert params[0].grad.norm().item() == pytest.approx(1.0, abs=1e-5)
     assert params[1].grad.norm().item() < 1.0
@@ -119,8 +127,7 @@ def test_state_dict_round_trip():
 
 def test_arguments_are_checked():
     p = [torch.nn.Parameter(torch.ones(1))]
-    for kwargs, key in ((dict(lr=-1), 'lr'), (dict(betas=(0.9, 1.0)),
-                                               'betas'),
+    for kwargs, key in ((dict(lr=-1), 'lr'), (dict(betas=(0.9, 1.0)), 'betas'),
                         (dict(eps=-1), 'eps'), (dict(weight_decay=-0.1),
                                                 'weight_decay')):
         with pytest.raises(ValueError, match=key):
@@ -146,8 +153,12 @@ def test_built_through_mmengine_under_the_mmaction_scope():
                                     wrapper.optimizer.param_groups)
     }
     assert decays == {
-        '0.weight': 0.01, '0.bias': 0.0, '1.weight': 0.0, '1.bias': 0.0,
-        '2.weight': 0.01, '2.bias': 0.0
+        '0.weight': 0.01,
+        '0.bias': 0.0,
+        '1.weight': 0.0,
+        '1.bias': 0.0,
+        '2.weight': 0.01,
+        '2.bias': 0.0
     }
     model(torch.ones(2, 3)).sum().backward()
     wrapper.step()  # updates every parameter
@@ -155,9 +166,11 @@ def test_built_through_mmengine_under_the_mmaction_scope():
                for p in model.parameters())
 
 
-def test_trains_in_the_runner(make_runner):
-    runner = make_runner(
-        iters_per_epoch=3, train_cfg=dict(by_epoch=True, max_epochs=2))
+def test_trains_in_the_runner(tmp_path):
+    runner = tiny_runner(
+        tmp_path,
+        iters_per_epoch=3,
+        train_cfg=dict(by_epoch=True, max_epochs=2))
     before = runner.model.linear.weight.detach().clone()
     runner.train()
     assert isinstance(runner.optim_wrapper.optimizer, BertAdam)

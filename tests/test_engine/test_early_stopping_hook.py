@@ -9,6 +9,7 @@ import torch
 from mmengine.hooks import EarlyStoppingHook
 
 from prvr_mm.engine import ResumableEarlyStoppingHook
+from tests.helpers.runner import tiny_runner
 
 # best 9.0 at epoch 4, then 11 validations that do not beat it (ties
 # included): the authors stop after the 11th (es_cnt > 10), at epoch 15
@@ -33,8 +34,7 @@ def authors_rule(scores, max_es_cnt=10):
 
 def _hook_cfg():
     return dict(
-        type='ResumableEarlyStoppingHook', monitor='prvr/SumR',
-        rule='greater')
+        type='ResumableEarlyStoppingHook', monitor='prvr/SumR', rule='greater')
 
 
 def _best_checkpoint(work_dir):
@@ -43,14 +43,16 @@ def _best_checkpoint(work_dir):
 
 
 @pytest.mark.parametrize('scores', [TIES, RISING], ids=['ties', 'rising'])
-def test_same_stop_and_best_epoch_as_the_authors(make_runner, tmp_path,
-                                                 scores):
-    runner = make_runner(
+def test_same_stop_and_best_epoch_as_the_authors(tmp_path, scores):
+    runner = tiny_runner(
+        tmp_path,
         scores=scores,
         train_cfg=dict(by_epoch=True, max_epochs=len(scores)),
         default_hooks=dict(
             checkpoint=dict(
-                type='CheckpointHook', interval=100, save_best='prvr/SumR',
+                type='CheckpointHook',
+                interval=100,
+                save_best='prvr/SumR',
                 rule='greater'),
             logger=dict(type='LoggerHook', interval=1000)),
         custom_hooks=[_hook_cfg()])
@@ -62,25 +64,27 @@ def test_same_stop_and_best_epoch_as_the_authors(make_runner, tmp_path,
     if scores is TIES:
         assert (last, best) == (15, 4)
     # written after its validation, with the state of that validation
-    state = torch.load(path, map_location='cpu',
-                       weights_only=True)['early_stopping']
+    state = torch.load(
+        path, map_location='cpu', weights_only=True)['early_stopping']
     assert (state['best_score'], state['wait_count']) == (scores[best], 0)
 
 
 def test_stock_hook_differs_on_ties():
     """MMEngine's rule counts a tie as an improvement (so it never stops on
     TIES with min_delta=0): the reason for the strict rule."""
-    stock = EarlyStoppingHook('prvr/SumR', rule='greater', min_delta=0,
-                              patience=11)
+    stock = EarlyStoppingHook(
+        'prvr/SumR', rule='greater', min_delta=0, patience=11)
     ours = ResumableEarlyStoppingHook('prvr/SumR', rule='greater')
     stops = {}
     for name, hook in (('stock', stock), ('ours', ours)):
-        stops[name] = next((e for e, s in enumerate(TIES)
-                            if hook._check_stop_condition(s)[0]), None)
+        stops[name] = next(
+            (e
+             for e, s in enumerate(TIES) if hook._check_stop_condition(s)[0]),
+            None)
     assert stops == dict(stock=None, ours=15)
 
 
-def test_state_survives_resume(make_runner, tmp_path):
+def test_state_survives_resume(tmp_path):
     """Epoch checkpoints carry the counter and best score and a resumed run
     restores them.  (MMEngine writes ``epoch_k.pth`` before validating
     epoch k and does not validate epoch k again when resuming from it, so
@@ -88,9 +92,9 @@ def test_state_survives_resume(make_runner, tmp_path):
     scores = [5.0, 9.0] + [8.0] * 20  # uninterrupted: stops at epoch 12
     assert authors_rule(scores) == (12, 1)
     work = tmp_path / 'run'
-    first = make_runner(
+    first = tiny_runner(
+        work,
         scores=scores,
-        work_dir=work,
         train_cfg=dict(by_epoch=True, max_epochs=6),
         default_hooks=dict(
             checkpoint=dict(type='CheckpointHook', interval=1),
@@ -103,9 +107,9 @@ def test_state_survives_resume(make_runner, tmp_path):
     assert ckpt['early_stopping'] == dict(
         monitor='prvr/SumR', rule='greater', best_score=9.0, wait_count=3)
 
-    second = make_runner(
+    second = tiny_runner(
+        work,
         scores=scores,
-        work_dir=work,
         train_cfg=dict(by_epoch=True, max_epochs=len(scores)),
         default_hooks=dict(
             checkpoint=dict(type='CheckpointHook', interval=100),
@@ -114,8 +118,8 @@ def test_state_survives_resume(make_runner, tmp_path):
         resume=True,
         load_from=str(work / 'epoch_6.pth'))
     second.train()
-    hook = next(h for h in second.hooks
-                if isinstance(h, ResumableEarlyStoppingHook))
+    hook = next(
+        h for h in second.hooks if isinstance(h, ResumableEarlyStoppingHook))
     assert (hook.best_score, hook.wait_count) == (9.0, 11)
     # the resumed run counts on from 3: validations 6..13 -> stop at 13
     seen = scores[:5] + scores[6:]
@@ -125,7 +129,7 @@ def test_state_survives_resume(make_runner, tmp_path):
     assert authors_rule(scores[6:])[0] + 6 == 17
 
 
-def test_load_from_does_not_restore(make_runner, tmp_path):
+def test_load_from_does_not_restore(tmp_path):
     hook = ResumableEarlyStoppingHook('prvr/SumR', rule='greater')
     hook.wait_count, hook.best_score = 3, 7.0
     ckpt = {}

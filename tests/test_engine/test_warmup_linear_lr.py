@@ -2,12 +2,12 @@
 from ``train_cfg.max_epochs`` however it was set, ending at 0."""
 import pytest
 import torch
-from conftest import LrRecorder
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import PARAM_SCHEDULERS
 
 from prvr_mm.engine import WarmupLinearLR, warmup_linear
+from tests.helpers.runner import LrRecorder, tiny_runner
 
 BASE_LR = 1e-3
 # the schedule part of configs/_base_/schedules/bertadam_linear.py: no
@@ -33,8 +33,8 @@ def test_multiplier_function():
 
 
 def test_arguments_are_checked():
-    opt = OptimWrapper(torch.optim.SGD([torch.nn.Parameter(torch.ones(1))],
-                                       lr=1.0))
+    opt = OptimWrapper(
+        torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=1.0))
     with pytest.raises(ValueError, match='warmup_ratio'):
         WarmupLinearLR(opt, warmup_ratio=1.0, end=10)
     with pytest.raises(ValueError, match='max_epochs'):
@@ -44,8 +44,7 @@ def test_arguments_are_checked():
 
 
 @pytest.mark.parametrize('max_epochs', [1, 3, 10, 120])
-def test_schedule_follows_max_epochs_through_the_runner(
-        make_runner, max_epochs):
+def test_schedule_follows_max_epochs_through_the_runner(tmp_path, max_epochs):
     """``--cfg-options train_cfg.max_epochs=N`` on a 120-epoch config: the
     scheduler built by the Runner spans N epochs, starts at 0, peaks after
     1 % of the run and decays linearly to 0 at its end."""
@@ -53,7 +52,8 @@ def test_schedule_follows_max_epochs_through_the_runner(
     cfg.merge_from_dict({'train_cfg.max_epochs': max_epochs})  # the CLI way
     iters = 2
     recorder = LrRecorder()
-    runner = make_runner(
+    runner = tiny_runner(
+        tmp_path,
         iters_per_epoch=iters,
         train_cfg=cfg.train_cfg,
         optim_wrapper=cfg.optim_wrapper,
@@ -71,21 +71,19 @@ def test_schedule_follows_max_epochs_through_the_runner(
     warmup = 0.01 * total
     peak_iter = int(warmup) + (warmup % 1 > 0)  # first iteration after it
     assert lrs[0] == 0.0
-    assert lrs[peak_iter] == pytest.approx(
-        BASE_LR * (total - peak_iter) / (total - warmup))
+    assert lrs[peak_iter] == pytest.approx(BASE_LR * (total - peak_iter) /
+                                           (total - warmup))
     assert max(lrs) <= BASE_LR
     assert lrs[-1] == pytest.approx(BASE_LR / (total - warmup))  # -> 0
     # never stuck at a small fraction: the run averages half the peak
-    assert sum(lrs) / total == pytest.approx(BASE_LR / 2, rel=0.05 + 1 /
-                                             total)
+    assert sum(lrs) / total == pytest.approx(BASE_LR / 2, rel=0.05 + 1 / total)
 
 
 def test_scheduler_state_resumes():
     param = torch.nn.Parameter(torch.ones(1))
     opt = OptimWrapper(torch.optim.SGD([param], lr=1.0))
     sched = PARAM_SCHEDULERS.build(
-        dict(type='WarmupLinearLR', warmup_ratio=0.1, by_epoch=False,
-             end=20),
+        dict(type='WarmupLinearLR', warmup_ratio=0.1, by_epoch=False, end=20),
         default_args=dict(optimizer=opt))
     for _ in range(7):
         opt.step()
@@ -93,8 +91,7 @@ def test_scheduler_state_resumes():
     state = sched.state_dict()
     opt2 = OptimWrapper(torch.optim.SGD([param], lr=1.0))
     sched2 = PARAM_SCHEDULERS.build(
-        dict(type='WarmupLinearLR', warmup_ratio=0.1, by_epoch=False,
-             end=20),
+        dict(type='WarmupLinearLR', warmup_ratio=0.1, by_epoch=False, end=20),
         default_args=dict(optimizer=opt2))
     sched2.load_state_dict(state)
     for _ in range(3):

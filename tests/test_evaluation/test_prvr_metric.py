@@ -74,8 +74,8 @@ def test_extra_fusion_weights_are_reported_too():
     metric.process({}, results)
     out = metric.evaluate(size=len(results))
     gt = torch.tensor([0, 0, 0, 1, 2, 2, 3, 3, 3, 3])[:, None]
-    inher, explore = dense_scores(results, 'inher'), dense_scores(
-        results, 'explore')
+    inher, explore = dense_scores(results,
+                                  'inher'), dense_scores(results, 'explore')
     for w in (0.5, 0.3):
         expected = retrieval_metrics(w * inher + (1 - w) * explore, gt)
         for key, value in expected.items():

@@ -3,7 +3,6 @@ from ranks 1..hard_pool_size (rank 0 = the positive), like the authors'."""
 import pytest
 import torch
 import torch.nn.functional as F
-
 from mmaction.registry import MODELS
 
 # chi-square critical value, 19 degrees of freedom, p = 0.001

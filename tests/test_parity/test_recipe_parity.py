@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import PARAM_SCHEDULERS
 
-from mmaction.registry import MODELS
 from prvr_mm.engine import BertAdam, WarmupLinearLR, warmup_linear
 from prvr_mm.utils.convert_dldkd import convert_key, convert_state_dict
 
@@ -101,8 +101,9 @@ def build_optimizer(model, opt_cfg):
     (t_total = 10 steps, warm-up 0.1), built through the registries."""
     wrapper = build_optim_wrapper(
         model,
-        dict(OPTIM_WRAPPER, optimizer=dict(
-            OPTIM_WRAPPER['optimizer'], lr=opt_cfg['lr'])))
+        dict(
+            OPTIM_WRAPPER,
+            optimizer=dict(OPTIM_WRAPPER['optimizer'], lr=opt_cfg['lr'])))
     scheduler = PARAM_SCHEDULERS.build(
         dict(
             type='WarmupLinearLR',
@@ -182,8 +183,7 @@ def test_bertadam_fixed_gradients(config, golden, authors_state):
     wrapper, scheduler = build_optimizer(model, config['optimizer_test'])
     for _ in range(3):
         for name, p in model.named_parameters():
-            p.grad = torch.from_numpy(
-                grads[f'grad.{to_authors[name]}'].copy())
+            p.grad = torch.from_numpy(grads[f'grad.{to_authors[name]}'].copy())
         wrapper.step()
         scheduler.step()
     assert_params(model, golden, 'fixed_grad_after3', authors_state, 1e-6)
@@ -196,8 +196,8 @@ def _bertadam_on_golden_gradients(authors_state, config, grads):
     wrapper, scheduler = build_optimizer(model, config['optimizer_test'])
     for _ in range(3):
         for name, p in model.named_parameters():
-            p.grad = torch.from_numpy(
-                grads[f'grad.{to_authors[name]}'].astype(np.float32))
+            p.grad = torch.from_numpy(grads[f'grad.{to_authors[name]}'].astype(
+                np.float32))
         wrapper.step()
         scheduler.step()
     return {n: p.detach().numpy() for n, p in model.named_parameters()}
@@ -232,8 +232,11 @@ def test_three_training_steps_in_train_mode(config, golden, authors_state):
     total.backward()
     for name, p in model.named_parameters():
         np.testing.assert_allclose(
-            p.grad.numpy(), ref[f'grad.{to_authors[name]}'], rtol=1e-4,
-            atol=1e-6, err_msg=name)
+            p.grad.numpy(),
+            ref[f'grad.{to_authors[name]}'],
+            rtol=1e-4,
+            atol=1e-6,
+            err_msg=name)
     model.zero_grad()
 
     wrapper, scheduler = build_optimizer(model, config['optimizer_test'])
@@ -250,10 +253,11 @@ def test_three_training_steps_in_train_mode(config, golden, authors_state):
     noise64 = _bertadam_on_golden_gradients(
         authors_state, config, _npz('forward64_soft_a080_b080.npz'))
     noise = max(np.abs(noise32[n] - noise64[n]).max() for n in noise32)
-    noisy = sum(int((np.abs(noise32[n] - noise64[n]) > 1e-6).sum())
-                for n in noise32)
+    noisy = sum(
+        int((np.abs(noise32[n] - noise64[n]) > 1e-6).sum()) for n in noise32)
     dev = {
-        n: np.abs(p.detach().numpy() - golden[f'train3_after3.{to_authors[n]}'])
+        n:
+        np.abs(p.detach().numpy() - golden[f'train3_after3.{to_authors[n]}'])
         for n, p in model.named_parameters()
     }
     worst = max(d.max() for d in dev.values())
@@ -276,18 +280,17 @@ IN_DROP, DROP = 0.15, 0.25
 
 def _authors_sites():
     sites = []
-    for side, n, length, dim in (('visual', 6, 16, 64), ('query', 15, 12,
-                                                         48)):
+    for side, n, length, dim in (('visual', 6, 16, 64), ('query', 15, 12, 48)):
         for prefix in ('', 'exp_'):
             sites += [
-                (f'{prefix}{side}_input_proj.net.0', IN_DROP,
-                 (n, length, dim)),
-                (f'{prefix}{side}_pos_embed.dropout', IN_DROP,
-                 (n, length, 32)),
-                (f'{prefix}{side}_encoder.self.dropout', DROP,
-                 (n, 4, length, length)),
-                (f'{prefix}{side}_encoder.output.dropout', DROP,
-                 (n, length, 32)),
+                (f'{prefix}{side}_input_proj.net.0', IN_DROP, (n, length,
+                                                               dim)),
+                (f'{prefix}{side}_pos_embed.dropout', IN_DROP, (n, length,
+                                                                32)),
+                (f'{prefix}{side}_encoder.self.dropout', DROP, (n, 4, length,
+                                                                length)),
+                (f'{prefix}{side}_encoder.output.dropout', DROP, (n, length,
+                                                                  32)),
             ]
     return sites
 
@@ -323,8 +326,8 @@ def test_dropout_sites_follow_the_authors_order():
         def hook(module, args, output):
             inp = args[0]
             # (kept, where it can be told: non-zero inputs)
-            calls.append((name, module.p, tuple(inp.shape), output != 0,
-                          inp != 0))
+            calls.append((name, module.p, tuple(inp.shape), output != 0, inp
+                          != 0))
 
         return hook
 

@@ -4,10 +4,9 @@ import logging
 from math import isfinite
 from typing import Optional, Tuple
 
+from mmaction.registry import HOOKS
 from mmengine.hooks import EarlyStoppingHook
 from mmengine.logging import print_log
-
-from mmaction.registry import HOOKS
 
 
 @HOOKS.register_module()
@@ -77,7 +76,8 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
 
     def _is_improvement(self, score: float) -> bool:
         # self.min_delta is negated for rule='less' by the parent
-        return self.rule_map[self.rule](score, self.best_score + self.min_delta)
+        return self.rule_map[self.rule](score,
+                                        self.best_score + self.min_delta)
 
     def _check_stop_condition(self, current_score: float) -> Tuple[bool, str]:
         """Update the counter with one validation score (strict rule)."""

@@ -11,9 +11,8 @@ from collections import defaultdict
 from typing import Callable, Iterable, Optional, Tuple
 
 import torch
-from torch.optim import Optimizer
-
 from mmaction.registry import OPTIMIZERS
+from torch.optim import Optimizer
 
 # torch.nn.utils.clip_grad_norm_ adds this to the norm before dividing
 _CLIP_EPS = 1e-6
@@ -125,8 +124,7 @@ class BertAdam(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for (hyper, _, _), (params, grads, ms,
-                            vs) in self._buckets().items():
+        for (hyper, _, _), (params, grads, ms, vs) in self._buckets().items():
             lr, weight_decay, beta1, beta2, eps, max_norm = hyper
             if max_norm > 0:
                 norms = torch.stack(torch._foreach_norm(grads))

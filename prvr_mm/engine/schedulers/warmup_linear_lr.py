@@ -6,12 +6,11 @@ stays schedule-free and the schedule follows ``train_cfg.max_epochs``.
 """
 from typing import List, Union
 
+from mmaction.registry import PARAM_SCHEDULERS
 from mmengine.optim import BaseOptimWrapper
 from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
 from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
 from torch.optim import Optimizer
-
-from mmaction.registry import PARAM_SCHEDULERS
 
 
 def warmup_linear(progress: float, warmup_ratio: float) -> float:

@@ -70,9 +70,11 @@ class PRVRMetric(BaseMetric):
         self.fusion_weight = fusion_weight
         for w in extra_fusion_weights:
             if not 0.0 <= w <= 1.0:
-                raise ValueError('every extra_fusion_weights value must be '
-                                 f'in [0, 1], got {tuple(extra_fusion_weights)}')
-        self.extra_fusion_weights = tuple(float(w) for w in extra_fusion_weights)
+                raise ValueError(
+                    'every extra_fusion_weights value must be '
+                    f'in [0, 1], got {tuple(extra_fusion_weights)}')
+        self.extra_fusion_weights = tuple(
+            float(w) for w in extra_fusion_weights)
         self.branches = tuple(branches)
         self.query_chunk = query_chunk
         self.video_chunk = video_chunk

@@ -97,8 +97,8 @@ class TripletRankingLoss(nn.Module):
                 'the query->video ranking loss needs at least 2 videos in a '
                 f'batch, got {num_v} (a last batch of one video? set '
                 'train_dataloader.drop_last=True)')
-        pool = min(1 + self.hard_pool_size,
-                   num_v) if self.hard_negative else num_v
+        pool = min(1 +
+                   self.hard_pool_size, num_v) if self.hard_negative else num_v
         ranked = scores.detach().masked_fill(positive, float('inf'))
         ranked = ranked.topk(pool, dim=1).indices  # rank 0 = the positive
         pick = torch.randint(1, pool, (num_q, ), device=scores.device)

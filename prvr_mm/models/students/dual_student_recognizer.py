@@ -138,18 +138,19 @@ class DualStudentRecognizer(BaseModel):
     def encode(self, inputs: Dict[str, torch.Tensor]) -> Dict[str, dict]:
         """Encode queries and videos with every branch.
 
-        Args:
-            inputs (dict): batch from :class:`PRVRDataPreprocessor`.
-
         Videos are encoded first (every branch), then queries, in the
         authors' module order, so that in training the dropout masks are
         drawn in the same sequence as theirs (same seed, same masks).
+
+        Args:
+            inputs (dict): batch from :class:`PRVRDataPreprocessor`.
 
         Returns:
             dict: per branch name, ``query`` (Nq, H) and ``clips`` (B, L, H).
         """
         out = {
-            name: dict(
+            name:
+            dict(
                 clips=branch.encode_video(inputs['video'],
                                           inputs['video_mask']))
             for name, branch in self.branches.items()

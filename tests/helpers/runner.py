@@ -1,9 +1,8 @@
-"""A tiny model, data and a scripted validation metric to drive the real
-MMEngine Runner in the optimiser / scheduler / early-stopping tests."""
+"""A tiny model, data and a scripted validation metric that drive the real
+MMEngine Runner (optimiser, scheduler and early-stopping tests)."""
 import itertools
 from typing import Sequence
 
-import pytest
 import torch
 import torch.nn as nn
 from mmengine.dataset import pseudo_collate
@@ -63,34 +62,31 @@ class LrRecorder(Hook):
 
 def _loader(num_samples: int) -> DataLoader:
     gen = torch.Generator().manual_seed(0)
-    data = [dict(inputs=torch.randn(2, generator=gen))
-            for _ in range(num_samples)]
+    data = [
+        dict(inputs=torch.randn(2, generator=gen)) for _ in range(num_samples)
+    ]
     return DataLoader(data, batch_size=2, collate_fn=pseudo_collate)
 
 
-@pytest.fixture
-def make_runner(tmp_path):
-    """Factory of a real Runner on the tiny model (``iters_per_epoch``
-    batches of 2 samples); extra keyword arguments go to ``Runner``."""
-
-    def make(iters_per_epoch=2, scores=None, work_dir=None, **kwargs):
-        cfg = dict(
-            model=LinearModel(),
-            work_dir=str(work_dir or tmp_path),
-            train_dataloader=_loader(2 * iters_per_epoch),
-            optim_wrapper=dict(optimizer=dict(type='BertAdam', lr=1e-3)),
-            default_hooks=dict(
-                checkpoint=None,
-                logger=dict(type='LoggerHook', interval=1000)),
-            default_scope='mmaction',
-            experiment_name=f'recipe_test_{next(_RUN_IDS)}',
-            log_level='WARNING')
-        if scores is not None:
-            cfg.update(
-                val_dataloader=_loader(2),
-                val_cfg=dict(),
-                val_evaluator=Evaluator([ScriptedSumR(scores)]))
-        cfg.update(kwargs)
-        return Runner(**cfg)
-
-    return make
+def tiny_runner(work_dir, iters_per_epoch=2, scores=None, **kwargs) -> Runner:
+    """A real Runner on :class:`LinearModel` with ``iters_per_epoch``
+    batches of 2 samples, BertAdam, no checkpoints; ``scores`` adds a
+    validation loop whose metric is :class:`ScriptedSumR`. Other keyword
+    arguments go to ``Runner`` (and win)."""
+    cfg = dict(
+        model=LinearModel(),
+        work_dir=str(work_dir),
+        train_dataloader=_loader(2 * iters_per_epoch),
+        optim_wrapper=dict(optimizer=dict(type='BertAdam', lr=1e-3)),
+        default_hooks=dict(
+            checkpoint=None, logger=dict(type='LoggerHook', interval=1000)),
+        default_scope='mmaction',
+        experiment_name=f'tiny_runner_{next(_RUN_IDS)}',
+        log_level='WARNING')
+    if scores is not None:
+        cfg.update(
+            val_dataloader=_loader(2),
+            val_cfg=dict(),
+            val_evaluator=Evaluator([ScriptedSumR(scores)]))
+    cfg.update(kwargs)
+    return Runner(**cfg)
