@@ -1,1 +1,1 @@
-_base_ = ['./dlkd/dlkd_i3d-roberta_1xb128-120e_activitynet.py']
+_base_ = ['./dlkd/dlkd_i3d-roberta_1xb128-100e_activitynet.py']

@@ -1,1 +1,1 @@
-_base_ = ['./dlkd/dlkd_i3d-resnet-roberta_1xb128-120e_tvr.py']
+_base_ = ['./dlkd/dlkd_i3d-resnet-roberta_1xb128-100e_tvr.py']

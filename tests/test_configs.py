@@ -4,6 +4,7 @@ import os.path as osp
 import re
 
 import pytest
+import torch
 import yaml
 from mmengine.config import Config
 
@@ -14,8 +15,8 @@ FOLDERS = ('dlkd', 'dlkdpp', 'toy')
 # {algorithm}_{feature}_{NxB}[-...]-{N}e[-...]_{dataset}.py
 NAME = re.compile(r'^[a-z0-9-]+_[a-z0-9-]+_\d+xb\d+(-[a-z0-9]+)*_[a-z0-9-]+$')
 ALIASES = {
-    'dlkd_tvr': 'dlkd/dlkd_i3d-resnet-roberta_1xb128-120e_tvr',
-    'dlkd_activitynet': 'dlkd/dlkd_i3d-roberta_1xb128-120e_activitynet',
+    'dlkd_tvr': 'dlkd/dlkd_i3d-resnet-roberta_1xb128-100e_tvr',
+    'dlkd_activitynet': 'dlkd/dlkd_i3d-roberta_1xb128-100e_activitynet',
     'dlkdpp_tvr': 'dlkdpp/dlkdpp_i3d-resnet-roberta_1xb128-120e_tvr',
     'dlkdpp_activitynet': 'dlkdpp/dlkdpp_i3d-roberta_1xb128-120e_activitynet',
     'dlkdpp_charades':
@@ -58,10 +59,12 @@ def test_aliases_are_the_named_configs(alias):
     assert cfg.model.inheritance.max_ctx_l == cfg.max_ctx_l
     for key in ('fusion_weight', 'kd_weight', 'alpha', 'beta'):
         assert key not in cfg.model
-    assert cfg.test_evaluator.fusion_weight == (0.5 if alias in (
-        'dlkd_tvr', 'dlkd_activitynet') else 0.7)
+    # DL-DKD also reports the 0.5 / 0.5 fusion of the authors' 544b2db
+    assert cfg.test_evaluator.fusion_weight == 0.7
+    assert tuple(cfg.test_evaluator.get('extra_fusion_weights', ())) == ((
+        0.5, ) if alias.startswith('dlkd_') and 'toy' not in alias else ())
     hooks = [h.type for h in cfg.custom_hooks]
-    assert hooks == ['DynamicKDHook', 'EarlyStoppingHook']
+    assert hooks == ['DynamicKDHook', 'ResumableEarlyStoppingHook']
 
 
 def test_top_configs_do_not_retype_dimensions():
@@ -70,3 +73,77 @@ def test_top_configs_do_not_retype_dimensions():
             with open(path) as f:
                 text = f.read()
             assert not re.search(r'(video|query)_dim\s*=', text), path
+
+
+# ----------------------------------------------------------------- recipe
+PAPER = ('dlkd_tvr', 'dlkd_activitynet', 'dlkdpp_tvr', 'dlkdpp_activitynet',
+         'dlkdpp_charades')
+LR = dict(dlkdpp_tvr=3e-4, dlkdpp_charades=2.4e-4)
+
+
+def _adamw_variant(alias):
+    path = osp.join(CONFIGS, f'{ALIASES[alias]}.py')
+    return path.replace('_1xb128-', '_1xb128-adamw-')
+
+
+@pytest.mark.parametrize('variant', ['paper', 'adamw'])
+@pytest.mark.parametrize('alias', PAPER)
+def test_paper_recipe_built_by_the_runner(alias, variant, tmp_path):
+    """The optimiser and scheduler that the Runner builds from each paper
+    config (and its AdamW variant), shortened to 10 epochs the CLI way,
+    without data: 7 iterations per epoch, lr 0 at the first one, the peak
+    after 1 % of them, linear decay to 0 at the end of the 10 epochs."""
+    from mmengine.runner import Runner
+    from torch.nn import LayerNorm
+    from torch.utils.data import DataLoader
+
+    from prvr_mm.engine import BertAdam, WarmupLinearLR
+    path = osp.join(CONFIGS, f'{alias}.py') if variant == 'paper' else \
+        _adamw_variant(alias)
+    cfg = Config.fromfile(path)
+    cfg.merge_from_dict({'train_cfg.max_epochs': 10})  # --cfg-options
+    runner = Runner(
+        model=cfg.model,
+        work_dir=str(tmp_path),
+        train_dataloader=DataLoader(list(range(7)), batch_size=1),
+        train_cfg=cfg.train_cfg,
+        optim_wrapper=cfg.optim_wrapper,
+        param_scheduler=cfg.param_scheduler,
+        default_scope=cfg.default_scope,
+        experiment_name=f'recipe_{alias}_{variant}',
+        log_level='WARNING')
+    runner._train_loop = runner.build_train_loop(runner._train_loop)
+    wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    runner.optim_wrapper = wrapper
+    (scheduler, ) = runner.build_param_scheduler(runner.param_schedulers)
+
+    optimizer = wrapper.optimizer
+    expected_type = BertAdam if variant == 'paper' else torch.optim.AdamW
+    assert type(optimizer) is expected_type
+    if variant == 'adamw':
+        assert optimizer.defaults['eps'] == 1e-6
+    # the authors' groups: decay 0.01 except biases and LayerNorms
+    decay = {
+        id(p): g['weight_decay']
+        for g in optimizer.param_groups
+        for p in g['params']
+    }
+    for name, module in runner.model.named_modules():
+        for pname, param in module.named_parameters(recurse=False):
+            no_decay = pname == 'bias' or isinstance(module, LayerNorm)
+            assert decay[id(param)] == (0.0 if no_decay else 0.01), \
+                f'{name}.{pname}'
+    assert len(decay) == len(list(runner.model.parameters()))
+
+    assert isinstance(scheduler, WarmupLinearLR)
+    assert (scheduler.begin, scheduler.end) == (0, 70)
+    peak = LR.get(alias, 2.5e-4)
+    lrs = []
+    for _ in range(70):
+        lrs.append(wrapper.get_lr()['lr'][0])
+        wrapper.step()  # no gradients: nothing moves
+        scheduler.step()
+    assert lrs[0] == 0.0
+    assert lrs[1] == pytest.approx(peak * 69 / 69.3)  # warm-up: 0.7 iter
+    assert lrs[-1] == pytest.approx(peak / 69.3)  # next: 0
+    assert all(a > b for a, b in zip(lrs[1:], lrs[2:]))

@@ -3,7 +3,7 @@
 # seed 9527. Provenance, differences and results: configs/dlkdpp/README.md.
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/dlkdpp.py',
-    '../_base_/schedules/dlkdpp_adamw_120e.py', '../_base_/datasets/tvr.py'
+    '../_base_/schedules/dlkdpp_120e.py', '../_base_/datasets/tvr.py'
 ]
 
 model = dict(

@@ -4,8 +4,7 @@
 # configs/dlkdpp/README.md.
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/dlkdpp.py',
-    '../_base_/schedules/dlkdpp_adamw_120e.py',
-    '../_base_/datasets/charades.py'
+    '../_base_/schedules/dlkdpp_120e.py', '../_base_/datasets/charades.py'
 ]
 
 model = dict(

@@ -76,8 +76,21 @@ def strip_training(cfg: Config) -> Config:
     return drop_custom_hooks(cfg, _TRAIN_ONLY_HOOKS)
 
 
+def _hook_class(hook_type):
+    """The registered class of a hook ``type`` (None when unknown)."""
+    if isinstance(hook_type, type):
+        return hook_type
+    from mmaction.registry import HOOKS
+    try:
+        cls = HOOKS.get(str(hook_type))
+    except (KeyError, ImportError):
+        return None
+    return cls if isinstance(cls, type) else None
+
+
 def drop_custom_hooks(cfg: Config, types: Sequence[str]) -> Config:
-    """Remove the custom hooks of the given types from ``cfg``.
+    """Remove the custom hooks of the given types (or of their subclasses,
+    e.g. ``ResumableEarlyStoppingHook`` for ``EarlyStoppingHook``).
 
     Args:
         cfg (Config): the loaded config (modified in place).
@@ -87,8 +100,17 @@ def drop_custom_hooks(cfg: Config, types: Sequence[str]) -> Config:
     Returns:
         Config: ``cfg``.
     """
+    bases = tuple(c for c in map(_hook_class, types) if c is not None)
+
+    def dropped(hook: dict) -> bool:
+        hook_type = hook.get('type')
+        name = getattr(hook_type, '__name__', str(hook_type))
+        if name.split('.')[-1] in types:
+            return True
+        cls = _hook_class(hook_type)
+        return bool(bases) and cls is not None and issubclass(cls, bases)
+
     cfg.custom_hooks = [
-        h for h in cfg.get('custom_hooks', None) or []
-        if str(h.get('type')).split('.')[-1] not in types
+        h for h in cfg.get('custom_hooks', None) or [] if not dropped(h)
     ]
     return cfg

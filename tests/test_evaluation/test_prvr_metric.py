@@ -64,3 +64,23 @@ def test_perfect_embeddings_rank_first():
 def test_metric_rejects_bad_fusion_weight():
     with pytest.raises(ValueError, match='fusion_weight'):
         PRVRMetric(fusion_weight=-0.1)
+
+
+def test_extra_fusion_weights_are_reported_too():
+    """DL-DKD configs rank with one weight and also report the other
+    published convention (prvr/fused@0.5/...) from the same evaluation."""
+    results = make_results(seed=3)
+    metric = PRVRMetric(fusion_weight=0.7, extra_fusion_weights=(0.5, 0.3))
+    metric.process({}, results)
+    out = metric.evaluate(size=len(results))
+    gt = torch.tensor([0, 0, 0, 1, 2, 2, 3, 3, 3, 3])[:, None]
+    inher, explore = dense_scores(results,
+                                  'inher'), dense_scores(results, 'explore')
+    for w in (0.5, 0.3):
+        expected = retrieval_metrics(w * inher + (1 - w) * explore, gt)
+        for key, value in expected.items():
+            assert out[f'prvr/fused@{w:g}/{key}'] == pytest.approx(value)
+    main = retrieval_metrics(0.7 * inher + 0.3 * explore, gt)
+    assert out['prvr/SumR'] == pytest.approx(main['SumR'])
+    with pytest.raises(ValueError, match='extra_fusion_weights'):
+        PRVRMetric(extra_fusion_weights=(1.5, ))

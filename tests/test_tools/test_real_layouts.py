@@ -165,8 +165,8 @@ def test_published_hyper_parameters_reach_the_run(runs):
     (``tools/test.py`` later dumps its own, without the training parts)."""
     from mmengine.config import Config
     expected = {
-        'dlkd_tvr': (2.5e-4, 0.1, 0.1, 0.5),
-        'dlkd_activitynet': (2.5e-4, 0.1, 0.2, 0.5),
+        'dlkd_tvr': (2.5e-4, 0.1, 0.1, 0.7),
+        'dlkd_activitynet': (2.5e-4, 0.1, 0.2, 0.7),
         'dlkdpp_tvr': (3e-4, 0.2, 0.1, 0.7),
         'dlkdpp_activitynet': (2.5e-4, 0.25, 0.2, 0.7),
         'dlkdpp_charades': (2.4e-4, 0.15, 0.2, 0.7),
@@ -184,6 +184,10 @@ def test_published_hyper_parameters_reach_the_run(runs):
         assert cfg.model.inheritance.input_dropout == drop
         assert cfg.model.loss_triplet.margin == margin
         assert cfg.val_evaluator.fusion_weight == fusion
+        # DL-DKD also reports the 0.5 / 0.5 fusion of the authors' 544b2db
+        assert tuple(cfg.val_evaluator.get('extra_fusion_weights', ())) == (
+            (0.5, ) if name.startswith('dlkd_') else ())
+        assert cfg.optim_wrapper.optimizer.type == 'BertAdam'
         assert cfg.train_dataloader.dataset.data_root == \
             run['paths']['dir']
         assert cfg.test_dataloader.dataset.data_root == run['paths']['dir']

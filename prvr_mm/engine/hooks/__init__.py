@@ -1,3 +1,4 @@
 from .dynamic_kd_hook import DynamicKDHook
+from .early_stopping_hook import ResumableEarlyStoppingHook
 
-__all__ = ['DynamicKDHook']
+__all__ = ['DynamicKDHook', 'ResumableEarlyStoppingHook']

@@ -21,7 +21,10 @@ class PRVRMetric(BaseMetric):
     query against every video (cosine, max over valid clips, in chunks),
     fuses the branches with ``w * inher + (1 - w) * explore`` and ranks.
     The fused results are reported as ``prvr/R@1``... ``prvr/SumR``, each
-    branch as ``prvr/{branch}/R@1``...
+    branch as ``prvr/{branch}/R@1``... and the fusion with every weight of
+    ``extra_fusion_weights`` as ``prvr/fused@{w}/R@1``... (e.g.
+    ``prvr/fused@0.5/SumR``), so that several fusion conventions are
+    compared from one evaluation.
 
     With ``dump_rankings``, ``compute_metrics`` (rank 0) also writes the
     top-``dump_topk`` videos of every query with scores and moment hints
@@ -30,6 +33,9 @@ class PRVRMetric(BaseMetric):
 
     Args:
         fusion_weight (float): ``w``. Defaults to 0.7.
+        extra_fusion_weights (Sequence[float]): other weights whose fused
+            metrics are reported too (not used for model selection).
+            Defaults to ``()``.
         branches (Sequence[str]): branch names predicted by the model.
             Defaults to ``('inher', 'explore')``.
         query_chunk (int): queries scored at once. Defaults to 1024.
@@ -47,6 +53,7 @@ class PRVRMetric(BaseMetric):
 
     def __init__(self,
                  fusion_weight: float = 0.7,
+                 extra_fusion_weights: Sequence[float] = (),
                  branches: Sequence[str] = ('inher', 'explore'),
                  query_chunk: int = 1024,
                  video_chunk: int = 1024,
@@ -61,6 +68,13 @@ class PRVRMetric(BaseMetric):
             raise ValueError(f'fusion_weight must be in [0, 1], '
                              f'got {fusion_weight}')
         self.fusion_weight = fusion_weight
+        for w in extra_fusion_weights:
+            if not 0.0 <= w <= 1.0:
+                raise ValueError(
+                    'every extra_fusion_weights value must be '
+                    f'in [0, 1], got {tuple(extra_fusion_weights)}')
+        self.extra_fusion_weights = tuple(
+            float(w) for w in extra_fusion_weights)
         self.branches = tuple(branches)
         self.query_chunk = query_chunk
         self.video_chunk = video_chunk
@@ -130,6 +144,12 @@ class PRVRMetric(BaseMetric):
             values = retrieval_metrics(matrix, gt)
             for key, value in values.items():
                 metrics[key if name == main else f'{name}/{key}'] = value
+        if main == 'fused':
+            first, second = (scores[b] for b in self.branches)
+            for w in self.extra_fusion_weights:
+                values = retrieval_metrics(fuse_scores(first, second, w), gt)
+                for key, value in values.items():
+                    metrics[f'fused@{w:g}/{key}'] = value
         if self.dump_rankings:
             write_rankings(
                 self.dump_rankings,

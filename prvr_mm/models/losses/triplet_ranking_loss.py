@@ -68,16 +68,41 @@ class TripletRankingLoss(nn.Module):
 
         # query -> video
         pos_q = scores[rows, query_to_video]
+        neg_q = scores[rows, self.sample_query_negatives(scores, positive)]
+        t2v = (self.margin + neg_q - pos_q).clamp(min=0)
+
+        loss = t2v.sum() / num_q + v2t.sum() / num_v
+        return self.loss_weight * loss
+
+    def sample_query_negatives(self, scores: torch.Tensor,
+                               positive: torch.Tensor) -> torch.Tensor:
+        """Draw the negative video of every query.
+
+        Videos are ranked by score with the positive first (rank 0); the
+        negative is drawn uniformly from ranks ``1 .. hard_pool_size`` (all
+        other videos when ``hard_negative=False``) with one
+        ``torch.randint(1, pool, (Nq,))`` call, like the authors' code, so
+        the same seed draws the same negatives.
+
+        Args:
+            scores (Tensor): (Nq, Nv) scores.
+            positive (Tensor): (Nq, Nv) bool, True at each query's video.
+
+        Returns:
+            Tensor: (Nq,) int64 video index of each query's negative.
+        """
+        num_q, num_v = scores.shape
+        if num_v < 2:
+            raise ValueError(
+                'the query->video ranking loss needs at least 2 videos in a '
+                f'batch, got {num_v} (a last batch of one video? set '
+                'train_dataloader.drop_last=True)')
         pool = min(1 +
                    self.hard_pool_size, num_v) if self.hard_negative else num_v
         ranked = scores.detach().masked_fill(positive, float('inf'))
         ranked = ranked.topk(pool, dim=1).indices  # rank 0 = the positive
         pick = torch.randint(1, pool, (num_q, ), device=scores.device)
-        neg_q = scores[rows, ranked[rows, pick]]
-        t2v = (self.margin + neg_q - pos_q).clamp(min=0)
-
-        loss = t2v.sum() / num_q + v2t.sum() / num_v
-        return self.loss_weight * loss
+        return ranked.gather(1, pick[:, None]).squeeze(1)
 
     @staticmethod
     def _random_other(scores: torch.Tensor,

@@ -158,6 +158,10 @@ class DualStudentRecognizer(BaseModel):
     def encode(self, inputs: Dict[str, torch.Tensor]) -> Dict[str, dict]:
         """Encode queries and videos with every branch.
 
+        Videos are encoded first (every branch), then queries, in the
+        authors' module order, so that in training the dropout masks are
+        drawn in the same sequence as theirs (same seed, same masks).
+
         Args:
             inputs (dict): batch from :class:`PRVRDataPreprocessor`.
 
@@ -171,12 +175,15 @@ class DualStudentRecognizer(BaseModel):
             raise ValueError(
                 f'video of shape {tuple(video.shape)} looks like raw clips; '
                 'expected (B, L, Dv) clip features, or set model.frontend')
-        out = {}
+        # the authors' order: every branch's clips, then every branch's
+        # queries (dropout draws from one RNG stream in this order)
+        out = {
+            name: dict(clips=branch.encode_video(video, inputs['video_mask']))
+            for name, branch in self.branches.items()
+        }
         for name, branch in self.branches.items():
-            out[name] = dict(
-                query=branch.encode_query(inputs['query'],
-                                          inputs['query_mask']),
-                clips=branch.encode_video(video, inputs['video_mask']))
+            out[name]['query'] = branch.encode_query(inputs['query'],
+                                                     inputs['query_mask'])
         return out
 
     def forward(self,

@@ -8,14 +8,7 @@ model = dict(
 train_dataloader = dict(batch_size=8, dataset=dict(teacher_dim=8, **_dims))
 val_dataloader = dict(batch_size=8, dataset=_dims)
 test_dataloader = dict(batch_size=8, dataset=_dims)
+# the toy's learning-rate schedule follows: warm-up then decay to 0 in 2
+# epochs
 train_cfg = dict(max_epochs=2)
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=0.1,
-        by_epoch=True,
-        begin=0,
-        end=1,
-        convert_to_iter_based=True),
-]
 default_hooks = dict(logger=dict(interval=1))

@@ -1,0 +1,3 @@
+from .bert_adam import BertAdam
+
+__all__ = ['BertAdam']
