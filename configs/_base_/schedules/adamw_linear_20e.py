@@ -35,4 +35,4 @@ param_scheduler = [
 early_stopping = dict(
     type='EarlyStoppingHook', monitor='prvr/SumR', rule='greater', patience=10)
 
-auto_scale_lr = dict(enable=False, base_batch_size=64)
+auto_scale_lr = dict(enable=False, base_batch_size=32)
