@@ -1,1 +1,1 @@
-_base_ = ['./toy/dlkd_toy-feats_1xb64-nokd-20e_toy.py']
+_base_ = ['./toy/dlkd_toy-feats_1xb32-nokd-20e_toy.py']

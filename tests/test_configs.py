@@ -21,8 +21,8 @@ ALIASES = {
     'dlkdpp_activitynet': 'dlkdpp/dlkdpp_i3d-roberta_1xb128-120e_activitynet',
     'dlkdpp_charades':
     'dlkdpp/dlkdpp_i3d-rgb-lgi-roberta_1xb128-120e_charades',
-    'dlkd_toy': 'toy/dlkd_toy-feats_1xb64-20e_toy',
-    'dlkd_toy_nokd': 'toy/dlkd_toy-feats_1xb64-nokd-20e_toy',
+    'dlkd_toy': 'toy/dlkd_toy-feats_1xb32-20e_toy',
+    'dlkd_toy_nokd': 'toy/dlkd_toy-feats_1xb32-nokd-20e_toy',
 }
 
 

@@ -66,6 +66,30 @@ def test_single_branch_and_argument_checks():
         build(fusion_weight=0.5)  # owned by PRVRMetric
 
 
+def test_exploration_only_model_trains_without_teacher():
+    from tests.helpers.batches import BRANCH
+    model = build(inheritance=None, exploration=BRANCH, teacher=None)
+    assert model.inheritance is None and list(model.branches) == ['explore']
+    for style in ('hard', 'soft'):  # soft: the branch's own targets
+        model.label_style = style
+        data = model.data_preprocessor(raw_batch(teacher=False), training=True)
+        losses = model(**data, mode='loss')  # kd_weight 1: no teacher asked
+        assert {k
+                for k in losses if k.startswith('loss')
+                } == {'loss_explore_trip', 'loss_explore_nce'}
+        assert 'kd_weight' not in losses
+    out = model(
+        **model.data_preprocessor(raw_batch(), training=False), mode='predict')
+    assert [s.explore_clips.shape for s in out] == [(6, 8), (3, 8), (4, 8)]
+    assert 'inher_clips' not in out[0]
+    with pytest.raises(ValueError, match='exploration branch'):
+        build(inheritance=None)
+    with pytest.raises(ValueError, match='exploration branch'):
+        build(inheritance=None, exploration=BRANCH, double_branch=False)
+    with pytest.raises(ValueError, match='share_query_proj'):
+        build(inheritance=None, exploration=BRANCH, share_query_proj=True)
+
+
 def test_positional_encoding_rejects_too_long_inputs():
     model = build()
     data = model.data_preprocessor(

@@ -1,4 +1,5 @@
-"""Write the toy PRVR dataset: ``python tools/data/make_toy_dataset.py ROOT``."""
+"""Write the toy PRVR dataset:
+``python tools/data/make_toy_dataset.py ROOT [--overwrite]``."""
 import argparse
 import json
 
@@ -11,13 +12,18 @@ def main():
     parser.add_argument('root', help='output folder (must not exist)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace ROOT if the toy generator wrote it')
+    parser.add_argument(
         '--options',
         type=json.loads,
         default={},
         help='JSON dict of overrides of prvr_mm.datasets.toy.DEFAULTS, e.g. '
         '\'{"num_videos": {"train": 100, "val": 50, "test": 500}}\'')
     args = parser.parse_args()
-    stats = make_toy_dataset(args.root, seed=args.seed, **args.options)
+    stats = make_toy_dataset(
+        args.root, seed=args.seed, overwrite=args.overwrite, **args.options)
     print(json.dumps(stats, indent=2))
 
 

@@ -31,7 +31,7 @@ _dataset = dict(
     generate_toy=dict(seed=0))
 _loader = dict(num_workers=0, persistent_workers=False)
 train_dataloader = dict(
-    batch_size=64,
+    batch_size=32,
     **_loader,
     dataset=dict(_dataset, teacher_dim=teacher_dim, pipeline=train_pipeline))
 val_dataloader = dict(

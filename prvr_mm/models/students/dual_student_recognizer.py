@@ -35,7 +35,10 @@ class DualStudentRecognizer(BaseModel):
     inference belongs to the evaluator (``PRVRMetric(fusion_weight=...)``).
 
     Args:
-        inheritance (dict): config of the inheritance :class:`PRVRBranch`.
+        inheritance (dict, optional): config of the inheritance
+            :class:`PRVRBranch`; ``None`` builds none (the exploration-only
+            ablation: the model is then the exploration branch alone,
+            trained on the PRVR data only, and needs no teacher).
         exploration (dict, optional): config of the exploration branch;
             ``None`` copies ``inheritance``. Defaults to None.
         teacher (dict, optional): teacher head config. Defaults to
@@ -48,7 +51,8 @@ class DualStudentRecognizer(BaseModel):
         label_style (str): ``'hard'`` (DL-DKD) or ``'soft'`` (DL-DKD++).
         share_query_proj (bool): ICCV variant, the exploration branch reuses
             the inheritance query input projection. Defaults to False.
-        double_branch (bool): build the exploration branch. Defaults to True.
+        double_branch (bool): build the exploration branch (False: the
+            inheritance-only ablation). Defaults to True.
         frontend (dict, optional): a front end that turns raw clips into
             clip features before the branches, e.g.
             ``dict(type='VideoBackboneFrontend', backbone=dict(
@@ -61,7 +65,7 @@ class DualStudentRecognizer(BaseModel):
     """
 
     def __init__(self,
-                 inheritance: dict,
+                 inheritance: Optional[dict],
                  exploration: Optional[dict] = None,
                  teacher: Optional[dict] = dict(type='CLIPTeacherHead'),
                  loss_triplet: dict = dict(
@@ -87,11 +91,19 @@ class DualStudentRecognizer(BaseModel):
         if label_style not in ('hard', 'soft'):
             raise ValueError(
                 f"label_style must be 'hard' or 'soft', got {label_style!r}")
+        if inheritance is None and not (double_branch and exploration):
+            raise ValueError(
+                'inheritance=None (exploration only) needs an exploration '
+                'branch config and double_branch=True')
+        if inheritance is None and share_query_proj:
+            raise ValueError('share_query_proj needs the inheritance branch')
         self.frontend = MODELS.build(frontend) if frontend else None
         if self.frontend is not None:
-            inheritance = self._frontend_dim(inheritance)
+            inheritance = inheritance and self._frontend_dim(inheritance)
             exploration = exploration and self._frontend_dim(exploration)
-        self.inheritance = MODELS.build(inheritance)
+        self.inheritance = None
+        if inheritance is not None:
+            self.inheritance = MODELS.build(inheritance)
         self.exploration = None
         if double_branch:
             self.exploration = MODELS.build(
@@ -150,7 +162,9 @@ class DualStudentRecognizer(BaseModel):
     @property
     def branches(self) -> Dict[str, torch.nn.Module]:
         """The built branches by name (``inher`` and ``explore``)."""
-        out = dict(inher=self.inheritance)
+        out = {}
+        if self.inheritance is not None:
+            out['inher'] = self.inheritance
         if self.exploration is not None:
             out['explore'] = self.exploration
         return out
@@ -201,7 +215,8 @@ class DualStudentRecognizer(BaseModel):
                            'or tensor')
 
     def _needs_teacher(self) -> bool:
-        return self.kd_weight != 0 or self.label_style == 'soft'
+        return self.inheritance is not None and (self.kd_weight != 0
+                                                 or self.label_style == 'soft')
 
     def loss(
         self,
@@ -218,7 +233,8 @@ class DualStudentRecognizer(BaseModel):
         Returns:
             dict[str, Tensor]: ``loss_inher_trip``, ``loss_inher_nce``,
             ``loss_kd`` (already times ``kd_weight``), ``loss_explore_trip``,
-            ``loss_explore_nce``, and the logged schedule values.
+            ``loss_explore_nce`` (those of the built branches), and the
+            logged schedule values.
         """
         labels = inputs['query_to_video']
         mask = inputs['video_mask']
@@ -255,7 +271,9 @@ class DualStudentRecognizer(BaseModel):
                     kd = self.loss_distill(clip_cos, teacher['clip_scores'],
                                            mask, labels)
                 losses['loss_kd'] = self.kd_weight * kd
-        weights = dict(kd_weight=self.kd_weight)
+        weights = {}
+        if self.inheritance is not None:
+            weights['kd_weight'] = self.kd_weight
         if self.label_style == 'soft':
             weights.update(alpha=self.alpha, beta=self.beta)
         for key, value in weights.items():

@@ -1,5 +1,5 @@
 # The toy DL-DKD config shrunk for tests (dims of conftest.TINY_TOY).
-_base_ = ['../../../configs/toy/dlkd_toy-feats_1xb64-20e_toy.py']
+_base_ = ['../../../configs/toy/dlkd_toy-feats_1xb32-20e_toy.py']
 
 _dims = dict(video_dim=32, text_dim=16, generate_toy=None)
 model = dict(

@@ -1,6 +1,7 @@
 # DL-DKD (hard targets, exponential decay of the distillation factor) on the
 # generated toy collection: written under data/toy on first use, trains in a
-# few minutes on 2 CPU cores. See configs/toy/README.md.
+# few minutes on 2 CPU cores. The toy ablation (this config and the four
+# others of configs/toy) is in configs/toy/README.md.
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/dlkd.py',
     '../_base_/schedules/adamw_linear_20e.py', '../_base_/datasets/toy.py'

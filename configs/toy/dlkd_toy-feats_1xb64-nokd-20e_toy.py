@@ -1,8 +1,0 @@
-# Ablation of dlkd_toy-feats_1xb64-20e_toy.py: the distillation factor is 0
-# in every epoch (no distillation; the teacher is never used).
-_base_ = ['./dlkd_toy-feats_1xb64-20e_toy.py']
-
-custom_hooks = [
-    dict(type='DynamicKDHook', kd_decay='constant', kd_init=0.0),
-    _base_.early_stopping,
-]
