@@ -185,8 +185,9 @@ def test_published_hyper_parameters_reach_the_run(runs):
         assert cfg.model.loss_triplet.margin == margin
         assert cfg.val_evaluator.fusion_weight == fusion
         # DL-DKD also reports the 0.5 / 0.5 fusion of the authors' 544b2db
-        assert tuple(cfg.val_evaluator.get('extra_fusion_weights', ())) == (
-            (0.5, ) if name.startswith('dlkd_') else ())
+        assert tuple(cfg.val_evaluator.get(
+            'extra_fusion_weights',
+            ())) == ((0.5, ) if name.startswith('dlkd_') else ())
         assert cfg.optim_wrapper.optimizer.type == 'BertAdam'
         assert cfg.train_dataloader.dataset.data_root == \
             run['paths']['dir']
