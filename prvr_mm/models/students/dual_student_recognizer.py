@@ -9,6 +9,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 
 from ..similarity import masked_clip_scores
+from .global_batch import GlobalBatch
 
 ForwardResults = Union[Dict[str, torch.Tensor], List[BaseDataElement]]
 
@@ -49,6 +50,13 @@ class DualStudentRecognizer(BaseModel):
         share_query_proj (bool): ICCV variant, the exploration branch reuses
             the inheritance query input projection. Defaults to False.
         double_branch (bool): build the exploration branch. Defaults to True.
+        gather_negatives (bool): under data parallelism, compute the losses
+            on the global batch (all ranks' queries and videos, see
+            :mod:`.global_batch`), so N processes with B videos each train
+            like one process with N x B videos; the data preprocessor's
+            local sort is then switched off and the recognizer orders the
+            global batch instead. ``False`` (default): each rank's losses
+            see only its own batch, like the authors' single-GPU code.
         data_preprocessor (dict, optional): defaults to
             ``dict(type='PRVRDataPreprocessor')``.
         init_cfg (dict, optional): initialisation config.
@@ -69,6 +77,7 @@ class DualStudentRecognizer(BaseModel):
                  label_style: str = 'hard',
                  share_query_proj: bool = False,
                  double_branch: bool = True,
+                 gather_negatives: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -97,6 +106,11 @@ class DualStudentRecognizer(BaseModel):
         self.kd_weight = 1.0
         self.alpha = 1.0
         self.beta = 1.0
+        self.gather_negatives = gather_negatives
+        if gather_negatives and getattr(self.data_preprocessor,
+                                        'sort_by_queries', False):
+            # the global batch is sorted after gathering (GlobalBatch)
+            self.data_preprocessor.sort_by_queries = False
 
     def set_schedule(self,
                      kd_weight: Optional[float] = None,
@@ -187,28 +201,31 @@ class DualStudentRecognizer(BaseModel):
             ``loss_kd`` (already times ``kd_weight``), ``loss_explore_trip``,
             ``loss_explore_nce``, and the logged schedule values.
         """
-        labels = inputs['query_to_video']
-        mask = inputs['video_mask']
         enc = self.encode(inputs)
+        batch = GlobalBatch(inputs['video_mask'], inputs['query_to_video'],
+                            self.gather_negatives)
+        labels, mask = batch.labels, batch.mask
         teacher = None
         if self._needs_teacher():
             if self.teacher is None or 'teacher_video' not in inputs:
                 raise ValueError(
                     'kd_weight != 0 or label_style=soft needs teacher '
                     'features (teacher_video/teacher_query) and a teacher')
-            teacher = self.teacher(inputs['teacher_video'],
-                                   inputs['teacher_query'], mask)
+            teacher = self.teacher(
+                batch.videos(inputs['teacher_video']),
+                inputs['teacher_query'], mask)
 
         losses = {}
         for name, feats in enc.items():
-            cos, clip_cos = masked_clip_scores(feats['query'], feats['clips'],
-                                               mask)
+            clips = batch.videos(feats['clips'])
+            cos, clip_cos = masked_clip_scores(feats['query'], clips, mask)
             raw, _ = masked_clip_scores(
-                feats['query'], feats['clips'], mask, normalize=False)
+                feats['query'], clips, mask, normalize=False)
+            cos, raw = batch.scores(cos), batch.scores(raw)
             losses[f'loss_{name}_trip'] = self.loss_triplet(cos, labels)
             nce = self.loss_nce if name == 'inher' else self.loss_nce_explore
             if self.label_style == 'soft':
-                source = teacher['max_scores_unnorm'] \
+                source = batch.scores(teacher['max_scores_unnorm']) \
                     if name == 'inher' else raw
                 losses[f'loss_{name}_nce'] = nce(raw, labels, source,
                                                  self.alpha, self.beta)
@@ -217,8 +234,9 @@ class DualStudentRecognizer(BaseModel):
             if name == 'inher':
                 kd = raw.new_zeros(())
                 if teacher is not None and self.kd_weight != 0:
-                    kd = self.loss_distill(clip_cos, teacher['clip_scores'],
-                                           mask, labels)
+                    kd = batch.sum(
+                        self.loss_distill(clip_cos, teacher['clip_scores'],
+                                          mask, batch.row_labels))
                 losses['loss_kd'] = self.kd_weight * kd
         weights = dict(kd_weight=self.kd_weight)
         if self.label_style == 'soft':
