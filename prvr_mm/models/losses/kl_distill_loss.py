@@ -41,13 +41,15 @@ class FrameKLDistillLoss(nn.Module):
             query_to_video (Tensor): (Nq,) video index of each query.
 
         Returns:
-            Tensor: scalar loss.
+            Tensor: scalar loss; softmaxes and KL in float32 whatever the
+            input dtype (autocast-safe).
         """
         index = query_to_video[:, None,
                                None].expand(-1, student_clip_scores.shape[1],
                                             1)
-        p = student_clip_scores.gather(2, index).squeeze(2) / self.temperature
-        q = teacher_clip_scores.gather(2, index).squeeze(2) / self.temperature
+        p = student_clip_scores.gather(2, index).squeeze(2).float()
+        q = teacher_clip_scores.gather(2, index).squeeze(2).float()
+        p, q = p / self.temperature, q / self.temperature
         pad = ~video_mask.bool()[query_to_video]  # (Nq, L)
         p = p.masked_fill(pad, torch.finfo(p.dtype).min)
         q = q.masked_fill(pad, torch.finfo(q.dtype).min)

@@ -50,8 +50,9 @@ class TripletRankingLoss(nn.Module):
             query_to_video (Tensor): (Nq,) index of each query's video.
 
         Returns:
-            Tensor: scalar loss.
+            Tensor: scalar loss (float32 whatever the input dtype).
         """
+        scores = scores.float()
         num_q, num_v = scores.shape
         rows = torch.arange(num_q, device=scores.device)
         positive = F.one_hot(query_to_video, num_v).bool()  # (Nq, Nv)

@@ -260,10 +260,11 @@ class DualStudentRecognizer(BaseModel):
         labels = inputs['query_to_video']
         counts = torch.bincount(labels, minlength=len(lengths)).tolist()
         for name, feats in enc.items():
-            queries = feats['query'][labels.argsort(stable=True)]
+            # float32 embeddings for the metric, also under autocast
+            clips = feats['clips'].float()
+            queries = feats['query'].float()[labels.argsort(stable=True)]
             per_video = torch.split(queries, counts)
             for i, sample in enumerate(data_samples):
-                sample.set_field(feats['clips'][i, :lengths[i]],
-                                 f'{name}_clips')
+                sample.set_field(clips[i, :lengths[i]], f'{name}_clips')
                 sample.set_field(per_video[i], f'{name}_queries')
         return data_samples
