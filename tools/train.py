@@ -3,6 +3,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
@@ -21,6 +22,11 @@ def parse_args():
         'the work dir when no path is given')
     parser.add_argument(
         '--amp', action='store_true', help='mixed precision (CUDA only)')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate linearly by the actual total batch '
+        'size (GPUs x batch per GPU) over auto_scale_lr.base_batch_size')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -68,17 +74,34 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
         cfg.default_hooks.checkpoint.save_best = None
         drop_custom_hooks(cfg, ['EarlyStoppingHook'])
+    if args.auto_scale_lr:
+        scale = cfg.get('auto_scale_lr')
+        if not scale or 'base_batch_size' not in scale:
+            raise RuntimeError(
+                f'{args.config}: --auto-scale-lr needs '
+                'auto_scale_lr = dict(enable=False, base_batch_size=N) in '
+                'the config (N: the total batch size its learning rate was '
+                'tuned for)')
+        cfg.auto_scale_lr.enable = True
+    randomness = dict(cfg.get('randomness') or {})
     if args.seed is not None:
-        cfg.randomness = dict(seed=args.seed, deterministic=args.deterministic)
+        randomness['seed'] = args.seed
+    if args.deterministic:
+        randomness['deterministic'] = True
+    cfg.randomness = randomness
     return cfg
 
 
 def main():
     args = parse_args()
     import prvr_mm  # noqa: F401  (stack fixes before the config imports)
+    from prvr_mm.utils import CheckpointFileError, CheckpointMismatchError
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except (CheckpointFileError, CheckpointMismatchError) as err:
+        sys.exit(f'error: {err}')
     if args.test_best:
         from prvr_mm.apis import test_best_checkpoint
         metrics = test_best_checkpoint(runner)

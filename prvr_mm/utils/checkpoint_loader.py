@@ -24,6 +24,11 @@ class CheckpointFileError(RuntimeError):
     or refused by the safe unpickler.  The message names the file."""
 
 
+class UnsafeCheckpointError(CheckpointFileError):
+    """A checkpoint whose pickle references a global outside the allow-list
+    (a class or function that could run code); it is never executed."""
+
+
 class CheckpointMismatchError(RuntimeError):
     """A checkpoint whose weights do not fit the model of the config."""
 
@@ -73,7 +78,7 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
         found = re.search(r'GLOBAL ([\w.]+)', str(err))
         what = found.group(1) if found else 'an object'
         if found or 'Weights only load failed' in str(err):
-            raise CheckpointFileError(
+            raise UnsafeCheckpointError(
                 f'refusing to load checkpoint {filename}: it references '
                 f'{what}, which is not a tensor, container or MMEngine '
                 'checkpoint type; unpickling it could run code. Only load '
