@@ -4,8 +4,10 @@ import json
 import os
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
+
+from prvr_mm.utils.setup_env import KeyValueAction
 
 
 def parse_args():
@@ -28,7 +30,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=KeyValueAction,
         help='override settings of the config, key=value (a top-level '
         'data_root=... also moves every dataset)')
     parser.add_argument(
@@ -63,7 +65,8 @@ def main():
     runner = Runner.from_cfg(cfg)
     try:
         metrics = runner.test()
-    except (CheckpointFileError, CheckpointMismatchError) as err:
+    except (CheckpointFileError, CheckpointMismatchError,
+            FileNotFoundError) as err:
         sys.exit(f'error: {err}')
     if runner.rank == 0:
         print(json.dumps(metrics, indent=2))

@@ -5,8 +5,10 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
+
+from prvr_mm.utils.setup_env import KeyValueAction
 
 
 def parse_args():
@@ -43,7 +45,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=KeyValueAction,
         help='override settings of the config, key=value (a top-level '
         'data_root=... also moves every dataset)')
     parser.add_argument(
@@ -68,6 +70,11 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
+        from mmengine.runner import find_latest_checkpoint
+        if not osp.isdir(cfg.work_dir) or \
+                find_latest_checkpoint(cfg.work_dir) is None:
+            print(f'--resume: no checkpoint to resume in {cfg.work_dir} '
+                  '(no last_checkpoint file): training from scratch')
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     if args.no_validate:
@@ -100,7 +107,8 @@ def main():
     runner = Runner.from_cfg(cfg)
     try:
         runner.train()
-    except (CheckpointFileError, CheckpointMismatchError) as err:
+    except (CheckpointFileError, CheckpointMismatchError,
+            FileNotFoundError) as err:
         sys.exit(f'error: {err}')
     if args.test_best:
         from prvr_mm.apis import test_best_checkpoint

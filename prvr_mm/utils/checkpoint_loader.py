@@ -77,13 +77,16 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
     except pickle.UnpicklingError as err:
         found = re.search(r'GLOBAL ([\w.]+)', str(err))
         what = found.group(1) if found else 'an object'
+        hint = ' (a checkpoint of the authors\' DL-DKD code? convert it with ' \
+            'tools/model_converters/dldkd_to_prvr_mm.py)' \
+            if what.startswith('easydict') else ''
         if found or 'Weights only load failed' in str(err):
             raise UnsafeCheckpointError(
                 f'refusing to load checkpoint {filename}: it references '
                 f'{what}, which is not a tensor, container or MMEngine '
-                'checkpoint type; unpickling it could run code. Only load '
-                'checkpoints from sources you trust, and convert foreign ones '
-                'with tools/model_converters/') from None
+                f'checkpoint type; unpickling it could run code{hint}. Only '
+                'load checkpoints from sources you trust, and convert foreign '
+                'ones with tools/model_converters/') from None
         raise CheckpointFileError(
             f'checkpoint {filename} ({size} bytes) is incomplete or '
             f'corrupted: {err}') from None
@@ -92,8 +95,12 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
             f'checkpoint {filename} ({size} bytes) is incomplete (the file '
             f'ends early: {type(err).__name__}); it was probably written by '
             'a run killed while saving; use an earlier checkpoint') from None
-    except RuntimeError as err:
-        if any(s in str(err) for s in _INCOMPLETE):
+    except PermissionError as err:
+        raise CheckpointFileError(
+            f'cannot read checkpoint {filename}: {err}') from None
+    except (RuntimeError, OSError) as err:
+        if isinstance(err, OSError) or any(s in str(err)
+                                           for s in _INCOMPLETE):
             raise CheckpointFileError(
                 f'checkpoint {filename} ({size} bytes) is incomplete or '
                 'corrupted (truncated: no zip central directory / early end '

@@ -1,6 +1,12 @@
-"""WorkDirGuardHook through the real Runner: new runs into a work dir that
-holds a previous run's checkpoints never overwrite or delete them, whether
-they fail before or after their first checkpoint."""
+"""Checkpoint safety through the real Runner:
+
+* WorkDirGuardHook: new runs into a work dir that holds a previous run's
+  checkpoints never overwrite or delete them, whether they fail before or
+  after their first checkpoint;
+* SafeCheckpointHook: a run dying while it writes a checkpoint keeps the
+  previous one (MMEngine's CheckpointHook deletes it first) and a valid
+  ``last_checkpoint``.
+"""
 import glob
 import hashlib
 import os.path as osp
@@ -27,6 +33,19 @@ class _FailAtEpochEnd(Hook):
     def after_train_epoch(self, runner) -> None:
         if runner.epoch + 1 == self.epoch:
             raise RuntimeError('simulated crash')
+
+
+@HOOKS.register_module(name='_DieWhileSaving', force=True)
+class _DieWhileSaving(Hook):
+    """Crash inside ``save_checkpoint`` of epoch ``epoch`` (as a kill
+    during the write would)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def before_save_checkpoint(self, runner, checkpoint) -> None:
+        if checkpoint['meta']['epoch'] == self.epoch:
+            raise RuntimeError('died while saving')
 
 
 def make_runner(work_dir, data_root, name, **overrides):
@@ -96,3 +115,16 @@ def test_run_failing_after_a_checkpoint_keeps_the_previous_one(
     assert osp.basename(target) == 'epoch_2.pth'
     # the new run's own checkpoint is where MMEngine puts it
     assert 'epoch_1.pth' in now and 'last_checkpoint' in now
+
+
+def test_dying_while_saving_keeps_a_checkpoint_to_resume(
+        tiny_toy_root, tmp_path):
+    runner = make_runner(
+        tmp_path, tiny_toy_root, 'safe_save',
+        custom_hooks=[dict(type='_DieWhileSaving', epoch=2)])
+    assert runner.cfg.default_hooks.checkpoint.max_keep_ckpts == 1
+    with pytest.raises(RuntimeError, match='died while saving'):
+        runner.train()
+    with open(osp.join(tmp_path, 'last_checkpoint')) as f:
+        last = f.read().strip()
+    assert osp.basename(last) == 'epoch_1.pth' and osp.isfile(last)
