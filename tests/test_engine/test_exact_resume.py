@@ -143,3 +143,5 @@ def test_resumed_run_equals_uninterrupted_run(runs):
         osp.join(runs['ref'], 'best_*.pth'))]
     assert best == [osp.basename(p) for p in glob.glob(
         osp.join(runs['cut'], 'best_*.pth'))]
+    # resumed runs continue in place (WorkDirGuardHook moves nothing)
+    assert not osp.exists(osp.join(runs['cut'], 'previous_runs'))

@@ -10,6 +10,7 @@ import torch
 from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.runner import EpochBasedTrainLoop
 
 from mmaction.registry import HOOKS
 from ..resumable_loader import ResumableLoader
@@ -75,7 +76,8 @@ class ExactResumeHook(Hook):
     data-loader workers re-start their own random streams after a
     mid-epoch resume (the prvr_mm feature pipelines draw no random
     numbers).  Iteration-interval checkpoints of ``CheckpointHook`` carry the
-    random state of rank 0 only when more than one process runs.
+    random state of rank 0 only when more than one process runs.  With an
+    iteration-based loop only the random states are restored.
 
     Enabled in ``configs/_base_/default_runtime.py``
     (``default_hooks.exact_resume``).
@@ -138,7 +140,8 @@ class ExactResumeHook(Hook):
         """Wrap the training loader; on resume restore the random states,
         redo the resumed epoch's validation, skip done batches."""
         loop = runner.train_loop
-        if not isinstance(loop.dataloader, ResumableLoader):
+        by_epoch = isinstance(loop, EpochBasedTrainLoop)
+        if by_epoch and not isinstance(loop.dataloader, ResumableLoader):
             loop.dataloader = ResumableLoader(loop.dataloader)
         if self._resumed is None:
             return
@@ -155,6 +158,8 @@ class ExactResumeHook(Hook):
         else:
             set_rng_state(rng['states'][rank])
         done, epoch = resumed['batches_done'], loop.epoch
+        if not by_epoch:  # iteration-based loops: random states only
+            return
         if done is not None:
             loop.dataloader.skip_next(done)
             print_log(
