@@ -3,7 +3,7 @@ checkpoints, validation that does not touch them, the resumed epoch's
 validation redone, and mid-epoch checkpoints continued mid-epoch."""
 import logging
 import random
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 import torch
