@@ -8,7 +8,7 @@ import sys
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from prvr_mm.utils.setup_env import KeyValueAction
+from prvr_mm.utils.cli import KeyValueAction
 
 
 def parse_args():

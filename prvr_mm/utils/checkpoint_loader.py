@@ -77,9 +77,9 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
     except pickle.UnpicklingError as err:
         found = re.search(r'GLOBAL ([\w.]+)', str(err))
         what = found.group(1) if found else 'an object'
-        hint = ' (a checkpoint of the authors\' DL-DKD code? convert it with ' \
-            'tools/model_converters/dldkd_to_prvr_mm.py)' \
-            if what.startswith('easydict') else ''
+        hint = (' (a checkpoint of the authors\' DL-DKD code? convert it '
+                'with tools/model_converters/dldkd_to_prvr_mm.py)'
+                if what.startswith('easydict') else '')
         if found or 'Weights only load failed' in str(err):
             raise UnsafeCheckpointError(
                 f'refusing to load checkpoint {filename}: it references '
@@ -99,8 +99,7 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
         raise CheckpointFileError(
             f'cannot read checkpoint {filename}: {err}') from None
     except (RuntimeError, OSError) as err:
-        if isinstance(err, OSError) or any(s in str(err)
-                                           for s in _INCOMPLETE):
+        if isinstance(err, OSError) or any(s in str(err) for s in _INCOMPLETE):
             raise CheckpointFileError(
                 f'checkpoint {filename} ({size} bytes) is incomplete or '
                 'corrupted (truncated: no zip central directory / early end '
@@ -158,11 +157,15 @@ def mismatches(model: torch.nn.Module, state: Mapping) -> List[str]:
             lines.append(f'  size mismatch {key}: checkpoint '
                          f'{tuple(value.shape)}, model '
                          f'{tuple(expected[key].shape)}')
-    lines += [f'  missing in checkpoint {k}: model {tuple(v.shape)}'
-              for k, v in expected.items() if k not in state]
-    lines += [f'  unexpected in checkpoint {k}: '
-              f'{tuple(getattr(v, "shape", ()))}'
-              for k, v in state.items() if k not in expected]
+    lines += [
+        f'  missing in checkpoint {k}: model {tuple(v.shape)}'
+        for k, v in expected.items() if k not in state
+    ]
+    lines += [
+        f'  unexpected in checkpoint {k}: '
+        f'{tuple(getattr(v, "shape", ()))}' for k, v in state.items()
+        if k not in expected
+    ]
     return lines
 
 

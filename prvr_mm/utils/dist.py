@@ -33,8 +33,9 @@ def init_cpu_distributed(launcher: str, timeout_s: int = 1800) -> bool:
         raise ValueError(
             f'launcher={launcher!r} on a machine without CUDA: only '
             "'pytorch' (torchrun) is supported for CPU distributed runs")
-    missing = [v for v in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR')
-               if v not in os.environ]
+    missing = [
+        v for v in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR') if v not in os.environ
+    ]
     if missing:
         raise ValueError(
             f'--launcher pytorch but {", ".join(missing)} not set: start the '

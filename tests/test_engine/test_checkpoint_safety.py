@@ -12,11 +12,10 @@ import hashlib
 import os.path as osp
 
 import pytest
+from mmaction.registry import HOOKS
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
-
-from mmaction.registry import HOOKS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_toy.py')
@@ -63,8 +62,8 @@ def snapshot(work_dir):
     for path in glob.glob(osp.join(work_dir, '**', '*'), recursive=True):
         if path.endswith('.pth') or osp.basename(path) == 'last_checkpoint':
             with open(path, 'rb') as f:
-                out[osp.relpath(path, work_dir)] = hashlib.md5(
-                    f.read()).hexdigest()
+                out[osp.relpath(path,
+                                work_dir)] = hashlib.md5(f.read()).hexdigest()
     return out
 
 
@@ -82,7 +81,9 @@ def test_run_failing_before_its_first_checkpoint_changes_nothing(
         previous, tiny_toy_root):
     work, files = previous
     runner = make_runner(
-        work, tiny_toy_root, 'guard_early',
+        work,
+        tiny_toy_root,
+        'guard_early',
         custom_hooks=[dict(type='_FailAtEpochEnd', epoch=1)],
         default_hooks=dict(checkpoint=dict(interval=5)))
     with pytest.raises(RuntimeError, match='simulated crash'):
@@ -94,15 +95,21 @@ def test_run_failing_after_a_checkpoint_keeps_the_previous_one(
         previous, tiny_toy_root):
     work, files = previous
     runner = make_runner(
-        work, tiny_toy_root, 'guard_late',
+        work,
+        tiny_toy_root,
+        'guard_late',
         custom_hooks=[dict(type='_FailAtEpochEnd', epoch=1)])
     with pytest.raises(RuntimeError, match='simulated crash'):
         runner.train()
     now = snapshot(work)
-    moved = {osp.basename(k): v for k, v in now.items()
-             if k.startswith('previous_runs')}
-    last_moved = [k for k in now if k.startswith('previous_runs')
-                  and k.endswith('last_checkpoint')]
+    moved = {
+        osp.basename(k): v
+        for k, v in now.items() if k.startswith('previous_runs')
+    }
+    last_moved = [
+        k for k in now
+        if k.startswith('previous_runs') and k.endswith('last_checkpoint')
+    ]
     # every file of the previous run is kept, byte for byte, except
     # last_checkpoint, which now points at the moved checkpoint
     for name, digest in files.items():
@@ -120,7 +127,9 @@ def test_run_failing_after_a_checkpoint_keeps_the_previous_one(
 def test_dying_while_saving_keeps_a_checkpoint_to_resume(
         tiny_toy_root, tmp_path):
     runner = make_runner(
-        tmp_path, tiny_toy_root, 'safe_save',
+        tmp_path,
+        tiny_toy_root,
+        'safe_save',
         custom_hooks=[dict(type='_DieWhileSaving', epoch=2)])
     assert runner.cfg.default_hooks.checkpoint.max_keep_ckpts == 1
     with pytest.raises(RuntimeError, match='died while saving'):

@@ -28,11 +28,15 @@ TIMEOUT = 300
 
 def start(work_dir, data_root, *extra):
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
-    return subprocess.Popen(
-        [sys.executable, TRAIN, CFG, '--work-dir', work_dir, *extra,
-         '--cfg-options', f'data_root={data_root}'],
-        cwd=work_dir, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen([
+        sys.executable, TRAIN, CFG, '--work-dir', work_dir, *extra,
+        '--cfg-options', f'data_root={data_root}'
+    ],
+                            cwd=work_dir,
+                            env=env,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT,
+                            text=True)
 
 
 def wait_for_line(proc, needle, log):
@@ -63,8 +67,8 @@ def last_checkpoint(work_dir):
 def val_metrics(work_dir):
     """SumR per validated epoch over all logs of the work dir, last wins."""
     out = {}
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                          'scalars.json'))):
+    for path in sorted(
+            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
             for line in f:
                 rec = json.loads(line)
@@ -101,17 +105,22 @@ def runs(tiny_toy_root, tmp_path_factory):
     proc = start(cut_dir, tiny_toy_root, '--resume')
     assert finish(proc, logs['last']) == 0, logs['last'][-1][-3000:]
     assert finish(reference, []) == 0
-    return dict(ref=ref_dir, cut=cut_dir, term_status=term_status,
-                preempted=preempted, logs={k: ''.join(v)
-                                           for k, v in logs.items()})
+    return dict(
+        ref=ref_dir,
+        cut=cut_dir,
+        term_status=term_status,
+        preempted=preempted,
+        logs={
+            k: ''.join(v)
+            for k, v in logs.items()
+        })
 
 
 def test_sigterm_saves_and_exits_zero(runs):
     assert runs['term_status'] == 0, runs['logs']['term'][-3000:]
     assert osp.basename(runs['preempted']).startswith('preempted_iter_')
     assert 'termination signal: saved' in runs['logs']['term']
-    ckpt = torch.load(runs['preempted'], map_location='cpu',
-                      weights_only=True)
+    ckpt = torch.load(runs['preempted'], map_location='cpu', weights_only=True)
     assert ckpt['meta']['epoch'] == 1  # inside the 2nd epoch
     assert 2 <= ckpt['meta']['epoch_batches_done'] < 6
     assert ckpt['rng_states']['world_size'] == 1
@@ -120,10 +129,14 @@ def test_sigterm_saves_and_exits_zero(runs):
 
 
 def test_resumed_run_equals_uninterrupted_run(runs):
-    ref = torch.load(osp.join(runs['ref'], 'epoch_4.pth'),
-                     map_location='cpu', weights_only=True)
-    cut = torch.load(osp.join(runs['cut'], 'epoch_4.pth'),
-                     map_location='cpu', weights_only=True)
+    ref = torch.load(
+        osp.join(runs['ref'], 'epoch_4.pth'),
+        map_location='cpu',
+        weights_only=True)
+    cut = torch.load(
+        osp.join(runs['cut'], 'epoch_4.pth'),
+        map_location='cpu',
+        weights_only=True)
     diff = max((ref['state_dict'][k] - v).abs().max().item()
                for k, v in cut['state_dict'].items())
     print(f'max weight difference after resume: {diff}')
@@ -139,9 +152,13 @@ def test_resumed_run_equals_uninterrupted_run(runs):
     for epoch, rec in ref_val.items():
         for key in ('prvr/SumR', 'prvr/inher/mAP', 'prvr/explore/R@1'):
             assert cut_val[epoch][key] == rec[key], (epoch, key)
-    best = [osp.basename(p) for p in glob.glob(
-        osp.join(runs['ref'], 'best_*.pth'))]
-    assert best == [osp.basename(p) for p in glob.glob(
-        osp.join(runs['cut'], 'best_*.pth'))]
+    best = [
+        osp.basename(p)
+        for p in glob.glob(osp.join(runs['ref'], 'best_*.pth'))
+    ]
+    assert best == [
+        osp.basename(p)
+        for p in glob.glob(osp.join(runs['cut'], 'best_*.pth'))
+    ]
     # resumed runs continue in place (WorkDirGuardHook moves nothing)
     assert not osp.exists(osp.join(runs['cut'], 'previous_runs'))

@@ -28,13 +28,17 @@ BRANCH = dict(
 # query counts across ranks test the tie order of the soft-target rows
 VIDEOS = ((2, 6), (1, 3), (3, 4), (1, 5), (2, 2), (2, 6), (1, 4))
 CASES = dict(
-    hard=dict(model=dict(label_style='hard', kd_weight=1.0), split=(4, 3)),
+    hard=dict(
+        model=dict(label_style='hard'),
+        schedule=dict(kd_weight=1.0),
+        split=(4, 3)),
     soft=dict(
-        model=dict(label_style='soft', alpha=0.5, beta=0.6, kd_weight=0.9),
+        model=dict(label_style='soft'),
+        schedule=dict(alpha=0.5, beta=0.6, kd_weight=0.9),
         split=(5, 2)))
 
 
-def build(gather: bool, **kwargs):
+def build(gather: bool, case: str):
     from mmaction.registry import MODELS
     torch.manual_seed(0)
     model = MODELS.build(
@@ -44,8 +48,9 @@ def build(gather: bool, **kwargs):
             teacher=dict(type='CLIPTeacherHead', feature_dim=4),
             loss_triplet=dict(type='TripletRankingLoss', hard_pool_size=1),
             gather_negatives=gather,
-            **kwargs))
+            **CASES[case]['model']))
     model.init_weights()
+    model.set_schedule(**CASES[case]['schedule'])
     return model
 
 
@@ -69,8 +74,8 @@ def owners(split):
     """(rank, local index) of each global sampler position: rank ``r``'s
     ``j``-th sample is at position ``j * world + r``."""
     world = len(split)
-    keyed = sorted((j * world + r, r, j) for r, n in enumerate(split)
-                   for j in range(n))
+    keyed = sorted(
+        (j * world + r, r, j) for r, n in enumerate(split) for j in range(n))
     return [(r, j) for _, r, j in keyed]
 
 
@@ -90,7 +95,7 @@ def step(model, data):
 
 
 def single_process(case):
-    model = build(False, **CASES[case]['model'])
+    model = build(False, case)
     items = samples()
     data = model.data_preprocessor(collate(items), training=True)
     return step(model, data)
@@ -107,9 +112,11 @@ def worker(out_dir):
     results = {}
     for case, spec in CASES.items():
         items = samples()
-        local = [items[k] for k, (r, _) in enumerate(owners(spec['split']))
-                 if r == rank]
-        model = build(True, **spec['model'])
+        local = [
+            items[k] for k, (r, _) in enumerate(owners(spec['split']))
+            if r == rank
+        ]
+        model = build(True, case)
         assert not model.data_preprocessor.sort_by_queries
         ddp = torch.nn.parallel.DistributedDataParallel(model)
         data = model.data_preprocessor(collate(local), training=True)
@@ -135,23 +142,23 @@ def test_gather_on_one_process_equals_plain_loss():
     sort reproduces the data preprocessor's."""
     for case, spec in CASES.items():
         ref_losses, ref_grads = single_process(case)
-        model = build(True, **spec['model'])
+        model = build(True, case)
         data = model.data_preprocessor(collate(samples()), training=True)
         losses, grads = step(model, data)
         for key, value in ref_losses.items():
             assert abs(losses[key] - value) <= 1e-6 * max(1, abs(value)), \
                 (case, key)
         for name, grad in ref_grads.items():
-            assert torch.allclose(grads[name], grad, rtol=1e-4,
-                                  atol=1e-6), name
+            assert torch.allclose(
+                grads[name], grad, rtol=1e-4, atol=1e-6), name
 
 
 def test_two_ranks_equal_one_process_on_the_global_batch(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
     proc = subprocess.run([
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-        '--nnodes=1', '--master_addr=127.0.0.1', f'--master_port={free_port()}',
-        __file__,
+        '--nnodes=1', '--master_addr=127.0.0.1',
+        f'--master_port={free_port()}', __file__,
         str(tmp_path)
     ],
                           env=env,
@@ -174,8 +181,8 @@ def test_two_ranks_equal_one_process_on_the_global_batch(tmp_path):
                     (case, key, losses[key], value)
             # ... and DDP's averaged gradient is the single-process one
             for name, grad in ref_grads.items():
-                assert torch.allclose(grads[name], grad, rtol=1e-4,
-                                      atol=1e-6), (case, name)
+                assert torch.allclose(
+                    grads[name], grad, rtol=1e-4, atol=1e-6), (case, name)
             assert any(g.abs().max() > 0 for g in grads.values())
 
 

@@ -9,10 +9,10 @@ needs CUDA and is not exercised here.
 """
 import pytest
 import torch
-from test_recognizer import BRANCH, raw_batch
-
 from mmaction.registry import MODELS
+
 from prvr_mm.models import masked_clip_scores
+from tests.helpers.batches import BRANCH, raw_batch
 
 NO_DROPOUT = dict(BRANCH, input_dropout=0.0, dropout=0.0)
 DTYPES = [torch.bfloat16, torch.float16]
@@ -26,20 +26,17 @@ def build():
             inheritance=NO_DROPOUT,
             teacher=dict(type='CLIPTeacherHead', feature_dim=4),
             loss_triplet=dict(type='TripletRankingLoss', hard_pool_size=1),
-            label_style='soft',
-            alpha=0.5,
-            beta=0.6,
-            kd_weight=0.9))
+            label_style='soft'))
     model.init_weights()
+    model.set_schedule(kd_weight=0.9, alpha=0.5, beta=0.6)
     return model
 
 
 def run_loss(model, dtype=None):
     model.zero_grad()
-    data = model.data_preprocessor(
-        raw_batch(lengths=(6, 2, 4)), training=True)
-    with torch.autocast('cpu', dtype=dtype or torch.float32,
-                        enabled=dtype is not None):
+    data = model.data_preprocessor(raw_batch(lengths=(6, 2, 4)), training=True)
+    with torch.autocast(
+            'cpu', dtype=dtype or torch.float32, enabled=dtype is not None):
         losses = model(**data, mode='loss')
     total, _ = model.parse_losses(losses)
     total.backward()

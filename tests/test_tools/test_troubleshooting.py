@@ -17,9 +17,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
-
 from mmaction.registry import DATASETS, HOOKS, MODELS
+from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DOC = osp.join(ROOT, 'docs', 'troubleshooting.md')
@@ -28,6 +27,7 @@ CASES = {}
 
 
 def case(row):
+
     def register(fn):
         CASES[row] = fn
         return fn
@@ -86,8 +86,10 @@ class Env:
         dataset = self.dataset(root, read=False, **overrides)
         items = [dataset[i] for i in range(3)]
         data = dict(
-            inputs={k: [it['inputs'][k] for it in items]
-                    for k in items[0]['inputs']},
+            inputs={
+                k: [it['inputs'][k] for it in items]
+                for k in items[0]['inputs']
+            },
             data_samples=[it['data_samples'] for it in items])
         return model.data_preprocessor(data, training=True)
 
@@ -173,8 +175,8 @@ def _teacher_dim(env):
 @case('D9')
 def _no_teacher_file(env):
     root = env.copy()
-    os.remove(osp.join(root, 'FeatureData',
-                       'new_clip_vit_32_toy_vid_features.hdf5'))
+    os.remove(
+        osp.join(root, 'FeatureData', 'new_clip_vit_32_toy_vid_features.hdf5'))
     env.dataset(root)
 
 
@@ -247,8 +249,7 @@ def _teacher_feature_dim(env):
 @case('C5')
 def _kd_without_teacher_files(env):
     model = env.model()
-    data = env.batch(model, teacher_video_feature=None,
-                     teacher_text_feature=None)
+    data = env.batch(model, with_teacher=False)
     model(**data, mode='loss')
 
 
@@ -334,8 +335,9 @@ def _authors_checkpoint(env):
     path = str(env.tmp / 'model.ckpt')
     try:
         torch.save(
-            dict(model={'query_encoder.self.query.weight': torch.zeros(2, 2)},
-                 model_cfg=EasyDict(hidden_size=384)), path)
+            dict(
+                model={'query_encoder.self.query.weight': torch.zeros(2, 2)},
+                model_cfg=EasyDict(hidden_size=384)), path)
     finally:
         del sys.modules['easydict']
         EasyDict.__module__ = __name__
@@ -353,8 +355,8 @@ def _converter_truncated(env):
     with open(path, 'r+b') as f:
         f.truncate(os.path.getsize(path) // 2)
     converter = importlib.util.spec_from_file_location(
-        '_conv', osp.join(ROOT, 'tools', 'model_converters',
-                          'dldkd_to_prvr_mm.py'))
+        '_conv',
+        osp.join(ROOT, 'tools', 'model_converters', 'dldkd_to_prvr_mm.py'))
     module = importlib.util.module_from_spec(converter)
     converter.loader.exec_module(module)
     module.main([path, str(env.tmp / 'out.pth')])
@@ -388,8 +390,8 @@ def _slurm_launcher_on_cpu(env):
     if torch.cuda.is_available():
         pytest.skip('the CPU launcher check needs a machine without CUDA')
     train = tool('train')
-    train.merge_args(Config.fromfile(CFG),
-                     _train_args(train, '--launcher', 'slurm'))
+    train.merge_args(
+        Config.fromfile(CFG), _train_args(train, '--launcher', 'slurm'))
 
 
 @case('L4')
@@ -397,11 +399,13 @@ def _pytorch_launcher_without_torchrun(env, monkeypatch=None):
     if torch.cuda.is_available():
         pytest.skip('the CPU launcher check needs a machine without CUDA')
     train = tool('train')
-    saved = {k: os.environ.pop(k) for k in ('RANK', 'WORLD_SIZE',
-                                            'MASTER_ADDR') if k in os.environ}
+    saved = {
+        k: os.environ.pop(k)
+        for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR') if k in os.environ
+    }
     try:
-        train.merge_args(Config.fromfile(CFG),
-                         _train_args(train, '--launcher', 'pytorch'))
+        train.merge_args(
+            Config.fromfile(CFG), _train_args(train, '--launcher', 'pytorch'))
     finally:
         os.environ.update(saved)
 

@@ -35,8 +35,7 @@ import torch
 
 from prvr_mm.utils.checkpoint_loader import (CheckpointFileError,
                                              UnsafeCheckpointError,
-                                             load_local_checkpoint,
-                                             mismatches)
+                                             load_local_checkpoint, mismatches)
 from prvr_mm.utils.convert_dldkd import (CheckpointConversionError,
                                          convert_state_dict, detect_naming)
 

@@ -7,12 +7,12 @@ from typing import List, Optional
 
 import numpy as np
 import torch
+from mmaction.registry import HOOKS
 from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
 
-from mmaction.registry import HOOKS
 from ..resumable_loader import ResumableLoader
 
 #: checkpoint key of the per-rank random states
@@ -100,7 +100,10 @@ class ExactResumeHook(Hook):
             if get_world_size() > 1 else [state]
         self._states_iter = at_iter
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs=None) -> None:
         """At the last batch of an epoch, capture the states that the
         epoch checkpoint will hold."""
@@ -133,8 +136,7 @@ class ExactResumeHook(Hook):
             return
         meta = checkpoint.get('meta', {})
         self._resumed = dict(
-            rng=checkpoint.get(RNG_KEY),
-            batches_done=meta.get(BATCHES_DONE))
+            rng=checkpoint.get(RNG_KEY), batches_done=meta.get(BATCHES_DONE))
 
     def before_train(self, runner) -> None:
         """Wrap the training loader; on resume restore the random states,
@@ -164,11 +166,13 @@ class ExactResumeHook(Hook):
             loop.dataloader.skip_next(done)
             print_log(
                 f'resuming inside epoch {epoch + 1}, after its first {done} '
-                'batches', logger='current')
+                'batches',
+                logger='current')
         elif epoch > 0 and runner.val_loop is not None and \
                 epoch >= loop.val_begin and (epoch % loop.val_interval == 0
                                              or epoch == loop.max_epochs):
             print_log(
                 f'validating epoch {epoch} again: its checkpoint was saved '
-                'before its validation', logger='current')
+                'before its validation',
+                logger='current')
             runner.val_loop.run()

@@ -7,11 +7,11 @@ import signal
 from typing import Optional, Sequence
 
 import torch
+from mmaction.registry import HOOKS
 from mmengine.dist import all_reduce, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from mmaction.registry import HOOKS
 from .exact_resume_hook import BATCHES_DONE, ExactResumeHook
 
 

@@ -3,9 +3,8 @@ the new one is completely written, so a run killed while saving keeps a
 checkpoint to resume from."""
 from typing import List
 
-from mmengine.hooks import CheckpointHook
-
 from mmaction.registry import HOOKS
+from mmengine.hooks import CheckpointHook
 
 
 class _DeferredRemoval:
@@ -46,9 +45,11 @@ class SafeCheckpointHook(CheckpointHook):
             save(*args)
         finally:
             self.file_backend = backend
-        keep = {getattr(self, 'last_ckpt', None),
-                getattr(self, 'best_ckpt_path', None),
-                *getattr(self, 'best_ckpt_path_dict', {}).values()}
+        keep = {
+            getattr(self, 'last_ckpt', None),
+            getattr(self, 'best_ckpt_path', None),
+            *getattr(self, 'best_ckpt_path_dict', {}).values()
+        }
         for action, path in queue:
             if path in keep:  # just written under the same name
                 continue

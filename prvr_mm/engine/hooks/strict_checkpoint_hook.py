@@ -1,11 +1,10 @@
 """Refuses a checkpoint whose weights do not fit the model (``load_from``,
 ``--resume``, ``tools/test.py``), instead of MMEngine's warnings."""
+from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from mmaction.registry import HOOKS
-from ...utils.checkpoint_loader import (check_checkpoint_matches,
-                                            loaded_from)
+from ...utils.checkpoint_loader import check_checkpoint_matches, loaded_from
 
 
 @HOOKS.register_module()

@@ -7,11 +7,10 @@ import shutil
 import time
 from typing import List
 
+from mmaction.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-
-from mmaction.registry import HOOKS
 
 PREVIOUS_DIR = 'previous_runs'
 
@@ -51,8 +50,7 @@ class WorkDirGuardHook(Hook):
             getattr(runner, '_has_loaded', False)
         if resumed or not is_main_process():
             return
-        self._previous = sorted(
-            glob.glob(osp.join(runner.work_dir, '*.pth')))
+        self._previous = sorted(glob.glob(osp.join(runner.work_dir, '*.pth')))
         last = osp.join(runner.work_dir, 'last_checkpoint')
         if osp.isfile(last):
             self._previous.append(last)
@@ -68,8 +66,7 @@ class WorkDirGuardHook(Hook):
         dest = osp.join(runner.work_dir, PREVIOUS_DIR, stamp)
         suffix = 1
         while osp.exists(dest):
-            dest = osp.join(runner.work_dir, PREVIOUS_DIR,
-                            f'{stamp}_{suffix}')
+            dest = osp.join(runner.work_dir, PREVIOUS_DIR, f'{stamp}_{suffix}')
             suffix += 1
         os.makedirs(dest)
         for path in files:

@@ -212,8 +212,8 @@ class DualStudentRecognizer(BaseModel):
                     'kd_weight != 0 or label_style=soft needs teacher '
                     'features (teacher_video/teacher_query) and a teacher')
             teacher = self.teacher(
-                batch.videos(inputs['teacher_video']),
-                inputs['teacher_query'], mask)
+                batch.videos(inputs['teacher_video']), inputs['teacher_query'],
+                mask)
 
         losses = {}
         for name, feats in enc.items():

@@ -25,6 +25,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from ..batch_order import collate_order
+
 
 def _world() -> int:
     if dist.is_available() and dist.is_initialized():
@@ -47,9 +49,10 @@ def _all_gather(tensor: torch.Tensor) -> List[torch.Tensor]:
 
 
 def video_order(counts: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """The single-process video order of a batch: by number of queries,
-    descending, ties in sampler order (the order the data preprocessor's
-    ``sort_by_queries`` gives one process's batch).
+    """The single-process order of the videos of a global batch: the
+    authors' collate order (:func:`~prvr_mm.models.batch_order.
+    collate_order`: by number of queries, descending, ties in sampler order)
+    applied to the videos in sampler order.
 
     Args:
         counts (Tensor): (Nv,) number of queries of each video.
@@ -59,8 +62,8 @@ def video_order(counts: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         Tensor: (Nv,) indices of the videos in that order.
     """
     by_position = positions.argsort()
-    by_count = (-counts[by_position]).argsort(stable=True)
-    return by_position[by_count]
+    order = collate_order(counts[by_position].tolist())
+    return by_position[torch.tensor(order, device=by_position.device)]
 
 
 class GlobalBatch:
@@ -124,13 +127,15 @@ class GlobalBatch:
         ])
         self.v_order = video_order(all_counts, positions)
         new_pos = torch.empty_like(self.v_order)
-        new_pos[self.v_order] = torch.arange(len(self.v_order),
-                                             device=device)
+        new_pos[self.v_order] = torch.arange(len(self.v_order), device=device)
         query_video = new_pos[all_labels]
         self.q_order = query_video.argsort(stable=True)
         self.labels = query_video[self.q_order]
 
-    def _cat_padded(self, x: torch.Tensor, size: int, axis: int,
+    def _cat_padded(self,
+                    x: torch.Tensor,
+                    size: int,
+                    axis: int,
                     length: Optional[int] = None) -> torch.Tensor:
         """Pad ``x`` on dim 0 to ``size`` (and dim 1 to ``length``), gather
         it from every rank and concatenate the valid parts along dim 0."""
@@ -141,8 +146,7 @@ class GlobalBatch:
         if length is not None:
             pad[-3] = length - x.shape[1]
         parts = _all_gather(F.pad(x, pad))
-        return torch.cat(
-            [p[:s[axis]] for p, s in zip(parts, self.sizes)])
+        return torch.cat([p[:s[axis]] for p, s in zip(parts, self.sizes)])
 
     def videos(self, x: torch.Tensor) -> torch.Tensor:
         """Gather a per-video tensor (embeddings, masks, teacher features).

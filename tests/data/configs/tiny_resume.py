@@ -4,8 +4,7 @@
 # 6 iterations per epoch, 4 epochs.
 _base_ = ['./tiny_toy.py']
 
-model = dict(
-    label_style='soft', loss_triplet=dict(hard_pool_size=3))
+model = dict(label_style='soft', loss_triplet=dict(hard_pool_size=3))
 train_dataloader = dict(batch_size=4)
 train_cfg = dict(max_epochs=4)
 custom_hooks = [
@@ -17,9 +16,5 @@ custom_hooks = [
         alpha_init=0.8,
         beta_decay='linear',
         beta_init=0.9),
-    dict(
-        type='EarlyStoppingHook',
-        monitor='prvr/SumR',
-        rule='greater',
-        patience=10),
+    _base_.early_stopping,
 ]
