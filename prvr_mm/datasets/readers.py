@@ -206,7 +206,8 @@ class H5FeatureReader(_FeatureReader):
                 self._handle = h5py.File(self.path, 'r')
             except OSError as err:
                 raise PRVRDataError(
-                    f'{self.path}: not a readable HDF5 file ({err}); it is '
+                    f'cannot open {self.path}: not a readable HDF5 file '
+                    f'({err}); it is '
                     'probably truncated (an interrupted download or copy) '
                     'or not HDF5: copy it again') from None
             self._pid = os.getpid()

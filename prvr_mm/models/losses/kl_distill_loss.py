@@ -4,6 +4,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmaction.registry import MODELS
 
+from .precision import at_least_fp32 as _at_least_fp32
+
 
 @MODELS.register_module()
 class FrameKLDistillLoss(nn.Module):
@@ -41,14 +43,14 @@ class FrameKLDistillLoss(nn.Module):
             query_to_video (Tensor): (Nq,) video index of each query.
 
         Returns:
-            Tensor: scalar loss; softmaxes and KL in float32 whatever the
-            input dtype (autocast-safe).
+            Tensor: scalar loss; softmaxes and KL in at least float32
+            (autocast-safe).
         """
         index = query_to_video[:, None,
                                None].expand(-1, student_clip_scores.shape[1],
                                             1)
-        p = student_clip_scores.gather(2, index).squeeze(2).float()
-        q = teacher_clip_scores.gather(2, index).squeeze(2).float()
+        p = _at_least_fp32(student_clip_scores.gather(2, index).squeeze(2))
+        q = _at_least_fp32(teacher_clip_scores.gather(2, index).squeeze(2))
         p, q = p / self.temperature, q / self.temperature
         pad = ~video_mask.bool()[query_to_video]  # (Nq, L)
         p = p.masked_fill(pad, torch.finfo(p.dtype).min)

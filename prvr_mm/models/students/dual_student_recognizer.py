@@ -8,6 +8,7 @@ from mmaction.registry import MODELS
 from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 
+from ..losses.precision import at_least_fp32
 from ..similarity import masked_clip_scores
 from .global_batch import GlobalBatch
 
@@ -260,9 +261,10 @@ class DualStudentRecognizer(BaseModel):
         labels = inputs['query_to_video']
         counts = torch.bincount(labels, minlength=len(lengths)).tolist()
         for name, feats in enc.items():
-            # float32 embeddings for the metric, also under autocast
-            clips = feats['clips'].float()
-            queries = feats['query'].float()[labels.argsort(stable=True)]
+            # at least float32 embeddings for the metric (autocast)
+            clips = at_least_fp32(feats['clips'])
+            queries = at_least_fp32(feats['query'])[labels.argsort(
+                stable=True)]
             per_video = torch.split(queries, counts)
             for i, sample in enumerate(data_samples):
                 sample.set_field(clips[i, :lengths[i]], f'{name}_clips')
