@@ -1,8 +1,8 @@
 """Checkpoint safety through the real Runner:
 
-* WorkDirGuardHook: new runs into a work dir that holds a previous run's
-  checkpoints never overwrite or delete them, whether they fail before or
-  after their first checkpoint;
+* WorkDirGuardHook: a new run into a work dir that holds a previous run's
+  checkpoints never overwrites or deletes them, whether it fails before or
+  after its first checkpoint;
 * SafeCheckpointHook: a run dying while it writes a checkpoint keeps the
   previous one (MMEngine's CheckpointHook deletes it first) and a valid
   ``last_checkpoint``.
@@ -21,29 +21,21 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_toy.py')
 
 
-@HOOKS.register_module(name='_FailAtEpochEnd', force=True)
-class _FailAtEpochEnd(Hook):
-    """Crash after the checkpoint of epoch ``epoch`` is written."""
-    priority = 'LOWEST'
+@HOOKS.register_module(name='_Crash', force=True)
+class _Crash(Hook):
+    """Crash before training (``saving_epoch=None``) or inside the
+    ``save_checkpoint`` of epoch ``saving_epoch``, as a kill during the
+    write would."""
 
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self, saving_epoch=None) -> None:
+        self.saving_epoch = saving_epoch
 
-    def after_train_epoch(self, runner) -> None:
-        if runner.epoch + 1 == self.epoch:
-            raise RuntimeError('simulated crash')
-
-
-@HOOKS.register_module(name='_DieWhileSaving', force=True)
-class _DieWhileSaving(Hook):
-    """Crash inside ``save_checkpoint`` of epoch ``epoch`` (as a kill
-    during the write would)."""
-
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    def before_train(self, runner) -> None:
+        if self.saving_epoch is None:
+            raise RuntimeError('crashed before training')
 
     def before_save_checkpoint(self, runner, checkpoint) -> None:
-        if checkpoint['meta']['epoch'] == self.epoch:
+        if checkpoint['meta']['epoch'] == self.saving_epoch:
             raise RuntimeError('died while saving')
 
 
@@ -70,10 +62,12 @@ def snapshot(work_dir):
 @pytest.fixture(scope='module')
 def previous(tiny_toy_root, tmp_path_factory):
     work = tmp_path_factory.mktemp('work')
-    make_runner(work, tiny_toy_root, 'guard_first').train()
+    make_runner(
+        work, tiny_toy_root, 'guard_first',
+        train_cfg=dict(max_epochs=1)).train()
     files = snapshot(work)
-    assert 'last_checkpoint' in files and 'epoch_2.pth' in files
-    assert any(f.startswith('best_') for f in files)
+    assert {'last_checkpoint', 'epoch_1.pth',
+            'best_prvr_SumR_epoch_1.pth'} <= set(files)
     return work, files
 
 
@@ -81,59 +75,45 @@ def test_run_failing_before_its_first_checkpoint_changes_nothing(
         previous, tiny_toy_root):
     work, files = previous
     runner = make_runner(
-        work,
-        tiny_toy_root,
-        'guard_early',
-        custom_hooks=[dict(type='_FailAtEpochEnd', epoch=1)],
-        default_hooks=dict(checkpoint=dict(interval=5)))
-    with pytest.raises(RuntimeError, match='simulated crash'):
+        work, tiny_toy_root, 'guard_early', custom_hooks=[dict(type='_Crash')])
+    with pytest.raises(RuntimeError, match='crashed before training'):
         runner.train()
     assert snapshot(work) == files
 
 
-def test_run_failing_after_a_checkpoint_keeps_the_previous_one(
-        previous, tiny_toy_root):
+def test_run_dying_while_saving_loses_nothing(previous, tiny_toy_root):
+    """A new run writes its own epoch_1.pth (the previous run's name), then
+    dies while writing epoch_2.pth: the previous run's files are kept byte
+    for byte, and the new run can still be resumed from its epoch 1."""
     work, files = previous
     runner = make_runner(
         work,
         tiny_toy_root,
         'guard_late',
-        custom_hooks=[dict(type='_FailAtEpochEnd', epoch=1)])
-    with pytest.raises(RuntimeError, match='simulated crash'):
+        custom_hooks=[dict(type='_Crash', saving_epoch=2)])
+    assert runner.cfg.default_hooks.checkpoint.max_keep_ckpts == 1
+    with pytest.raises(RuntimeError, match='died while saving'):
         runner.train()
     now = snapshot(work)
     moved = {
         osp.basename(k): v
         for k, v in now.items() if k.startswith('previous_runs')
     }
-    last_moved = [
-        k for k in now
-        if k.startswith('previous_runs') and k.endswith('last_checkpoint')
-    ]
-    # every file of the previous run is kept, byte for byte, except
-    # last_checkpoint, which now points at the moved checkpoint
     for name, digest in files.items():
         if name != 'last_checkpoint':
             assert moved[name] == digest, name
-    with open(osp.join(work, last_moved[0])) as f:
+    # the moved last_checkpoint points at the moved checkpoint
+    moved_last = [
+        k for k in now
+        if k.startswith('previous_runs') and k.endswith('last_checkpoint')
+    ]
+    with open(osp.join(work, moved_last[0])) as f:
         target = f.read().strip()
-    assert osp.dirname(target) == osp.dirname(
-        osp.join(str(work), last_moved[0])) and osp.isfile(target)
-    assert osp.basename(target) == 'epoch_2.pth'
-    # the new run's own checkpoint is where MMEngine puts it
-    assert 'epoch_1.pth' in now and 'last_checkpoint' in now
-
-
-def test_dying_while_saving_keeps_a_checkpoint_to_resume(
-        tiny_toy_root, tmp_path):
-    runner = make_runner(
-        tmp_path,
-        tiny_toy_root,
-        'safe_save',
-        custom_hooks=[dict(type='_DieWhileSaving', epoch=2)])
-    assert runner.cfg.default_hooks.checkpoint.max_keep_ckpts == 1
-    with pytest.raises(RuntimeError, match='died while saving'):
-        runner.train()
-    with open(osp.join(tmp_path, 'last_checkpoint')) as f:
+    assert target == osp.join(
+        osp.dirname(osp.join(str(work), moved_last[0])), 'epoch_1.pth')
+    # SafeCheckpointHook: the new run's epoch 1 survives the failed save of
+    # epoch 2 (MMEngine's CheckpointHook deletes it before writing)
+    with open(osp.join(work, 'last_checkpoint')) as f:
         last = f.read().strip()
-    assert osp.basename(last) == 'epoch_1.pth' and osp.isfile(last)
+    assert last == osp.join(str(work), 'epoch_1.pth') and osp.isfile(last)
+    assert now['epoch_1.pth'] != files['epoch_1.pth']
