@@ -11,8 +11,10 @@ patch_missing_drn()
 patch_vindlu_for_transformers5()
 
 from .utils.checkpoint import register_safe_globals  # noqa: E402
+from .utils.checkpoint_loader import register_checkpoint_loader  # noqa: E402
 
 register_safe_globals()
+register_checkpoint_loader()
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
 from .version import __version__  # noqa: E402

@@ -2,9 +2,12 @@
 import argparse
 import json
 import os
+import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
+
+from prvr_mm.utils.cli import KeyValueAction
 
 
 def parse_args():
@@ -27,7 +30,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=KeyValueAction,
         help='override settings of the config, key=value (a top-level '
         'data_root=... also moves every dataset)')
     parser.add_argument(
@@ -45,7 +48,8 @@ def parse_args():
 def main():
     args = parse_args()
     import prvr_mm  # noqa: F401  (stack fixes before the config imports)
-    from prvr_mm.utils import merge_cli_options, strip_training
+    from prvr_mm.utils import (CheckpointFileError, CheckpointMismatchError,
+                               merge_cli_options, strip_training)
     cfg = Config.fromfile(args.config)
     merge_cli_options(cfg, args.cfg_options, args.config, args.work_dir,
                       args.launcher)
@@ -59,7 +63,11 @@ def main():
         evaluator['dump_rankings'] = args.dump
         evaluator['dump_topk'] = args.dump_topk
     runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    try:
+        metrics = runner.test()
+    except (CheckpointFileError, CheckpointMismatchError,
+            FileNotFoundError) as err:
+        sys.exit(f'error: {err}')
     if runner.rank == 0:
         print(json.dumps(metrics, indent=2))
         if args.out:

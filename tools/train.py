@@ -3,9 +3,12 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
+
+from prvr_mm.utils.cli import KeyValueAction
 
 
 def parse_args():
@@ -22,6 +25,11 @@ def parse_args():
     parser.add_argument(
         '--amp', action='store_true', help='mixed precision (CUDA only)')
     parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate linearly by the actual total batch '
+        'size (GPUs x batch per GPU) over auto_scale_lr.base_batch_size')
+    parser.add_argument(
         '--no-validate',
         action='store_true',
         help='do not evaluate checkpoints during training')
@@ -37,7 +45,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=KeyValueAction,
         help='override settings of the config, key=value (a top-level '
         'data_root=... also moves every dataset)')
     parser.add_argument(
@@ -62,23 +70,46 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
+        from mmengine.runner import find_latest_checkpoint
+        if not osp.isdir(cfg.work_dir) or \
+                find_latest_checkpoint(cfg.work_dir) is None:
+            print(f'--resume: no checkpoint to resume in {cfg.work_dir} '
+                  '(no last_checkpoint file): training from scratch')
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
         cfg.default_hooks.checkpoint.save_best = None
         drop_custom_hooks(cfg, ['EarlyStoppingHook'])
+    if args.auto_scale_lr:
+        scale = cfg.get('auto_scale_lr')
+        if not scale or 'base_batch_size' not in scale:
+            raise RuntimeError(
+                f'{args.config}: --auto-scale-lr needs '
+                'auto_scale_lr = dict(enable=False, base_batch_size=N) in '
+                'the config (N: the total batch size its learning rate was '
+                'tuned for)')
+        cfg.auto_scale_lr.enable = True
+    randomness = dict(cfg.get('randomness') or {})
     if args.seed is not None:
-        cfg.randomness = dict(seed=args.seed, deterministic=args.deterministic)
+        randomness['seed'] = args.seed
+    if args.deterministic:
+        randomness['deterministic'] = True
+    cfg.randomness = randomness
     return cfg
 
 
 def main():
     args = parse_args()
     import prvr_mm  # noqa: F401  (stack fixes before the config imports)
+    from prvr_mm.utils import CheckpointFileError, CheckpointMismatchError
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except (CheckpointFileError, CheckpointMismatchError,
+            FileNotFoundError) as err:
+        sys.exit(f'error: {err}')
     if args.test_best:
         from prvr_mm.apis import test_best_checkpoint
         metrics = test_best_checkpoint(runner)

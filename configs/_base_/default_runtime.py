@@ -8,13 +8,20 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, ignore_last=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook',
+        type='SafeCheckpointHook',  # CheckpointHook, deleting old files last
         interval=1,
         save_best='prvr/SumR',
         rule='greater',
         max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    sync_buffers=dict(type='SyncBuffersHook'))
+    sync_buffers=dict(type='SyncBuffersHook'),
+    # prvr_mm (docs/long_runs.md): exact --resume (random states, mid-epoch
+    # checkpoints), save-and-exit 0 on SIGTERM, strict checkpoint loading,
+    # a new run never overwrites a previous run's checkpoints
+    exact_resume=dict(type='ExactResumeHook'),
+    preemption=dict(type='PreemptionHook'),
+    strict_checkpoint=dict(type='StrictCheckpointHook'),
+    work_dir_guard=dict(type='WorkDirGuardHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

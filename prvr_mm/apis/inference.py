@@ -43,7 +43,9 @@ _TEACHER_KEYS = ('teacher_video', 'teacher_queries')
 def init_model(config: Union[str, Config],
                checkpoint: Optional[str] = None,
                device: str = 'cpu') -> torch.nn.Module:
-    """Build the model of a config and load a checkpoint into it.
+    """Build the model of a config and load a checkpoint into it, strictly
+    (every key and shape must fit, see
+    :func:`~prvr_mm.utils.load_model_checkpoint`).
 
     Args:
         config (str | Config): config file or loaded config.
@@ -56,12 +58,13 @@ def init_model(config: Union[str, Config],
     """
     from mmaction.registry import MODELS
     from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
+
+    from ..utils import load_model_checkpoint
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        load_model_checkpoint(model, checkpoint, map_location='cpu')
     return model.to(device).eval()
 
 

@@ -202,7 +202,14 @@ class H5FeatureReader(_FeatureReader):
         """The h5py handle of this process (opened on first use)."""
         if self._handle is None or self._pid != os.getpid():
             import h5py
-            self._handle = h5py.File(self.path, 'r')
+            try:
+                self._handle = h5py.File(self.path, 'r')
+            except OSError as err:
+                raise PRVRDataError(
+                    f'cannot open {self.path}: not a readable HDF5 file '
+                    f'({err}); it is '
+                    'probably truncated (an interrupted download or copy) '
+                    'or not HDF5: copy it again') from None
             self._pid = os.getpid()
         return self._handle
 

@@ -9,7 +9,10 @@ sort, so ties keep the sampler's order); the queries follow their videos.
 
 Both sides name this module: :class:`PRVRDataPreprocessor` makes the order
 with :func:`collate_order`, and :func:`~prvr_mm.models.losses.soft_infonce`
-splits the rows with :func:`num_hard_rows`.
+splits the rows with :func:`num_hard_rows`.  With
+``DualStudentRecognizer(gather_negatives=True)``, :class:`~prvr_mm.models.
+students.global_batch.GlobalBatch` applies :func:`collate_order` to the
+global batch of all ranks instead.
 """
 import math
 from typing import List, Sequence

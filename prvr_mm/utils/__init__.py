@@ -1,10 +1,16 @@
 from .checkpoint import register_safe_globals, safe_globals
+from .checkpoint_loader import (CheckpointFileError, CheckpointMismatchError,
+                                UnsafeCheckpointError,
+                                check_checkpoint_matches,
+                                load_local_checkpoint, load_model_checkpoint)
 from .cli import drop_custom_hooks, merge_cli_options, strip_training
 from .compat import patch_missing_drn
 from .dist import init_cpu_distributed, use_cpu_ddp_wrapper
 
 __all__ = [
-    'patch_missing_drn', 'register_safe_globals', 'safe_globals',
-    'init_cpu_distributed', 'use_cpu_ddp_wrapper', 'drop_custom_hooks',
-    'merge_cli_options', 'strip_training'
+    'CheckpointFileError', 'CheckpointMismatchError', 'UnsafeCheckpointError',
+    'check_checkpoint_matches', 'load_local_checkpoint',
+    'load_model_checkpoint', 'patch_missing_drn', 'register_safe_globals',
+    'safe_globals', 'init_cpu_distributed', 'use_cpu_ddp_wrapper',
+    'drop_custom_hooks', 'merge_cli_options', 'strip_training'
 ]

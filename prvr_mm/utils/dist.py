@@ -7,6 +7,7 @@ tools call :func:`init_cpu_distributed` before building the Runner and
 :func:`use_cpu_ddp_wrapper` on the config.  GPU behaviour is unchanged.
 """
 import datetime
+import os
 
 import torch
 import torch.distributed as dist
@@ -32,6 +33,15 @@ def init_cpu_distributed(launcher: str, timeout_s: int = 1800) -> bool:
         raise ValueError(
             f'launcher={launcher!r} on a machine without CUDA: only '
             "'pytorch' (torchrun) is supported for CPU distributed runs")
+    missing = [
+        v for v in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR') if v not in os.environ
+    ]
+    if missing:
+        raise ValueError(
+            f'--launcher pytorch but {", ".join(missing)} not set: start the '
+            'tool with torchrun (python -m torch.distributed.run '
+            '--nproc_per_node=N tools/train.py ... --launcher pytorch, or '
+            'tools/dist_train.sh), or drop --launcher for one process')
     dist.init_process_group(
         backend='gloo', timeout=datetime.timedelta(seconds=timeout_s))
     return True

@@ -140,3 +140,29 @@ def test_test_tool_needs_no_teacher_or_train_files(trained, tiny_toy_root,
             metrics[name] = json.load(f)
     assert metrics['eval_only'] == metrics['full']
     assert metrics['full']['prvr/SumR'] > 0
+
+
+def test_test_tool_refuses_a_checkpoint_of_other_dimensions(
+        trained, tiny_toy_root):
+    """A checkpoint trained with hidden size 16 evaluated with a config of
+    hidden size 32: an error listing keys and shapes, never metrics."""
+    out = osp.join(trained, 'wrong.json')
+    ckpt = sorted(glob.glob(osp.join(trained, 'epoch_*.pth')))[-1]
+    proc = run_tool(
+        osp.join(ROOT, 'tools', 'test.py'),
+        CFG,
+        ckpt,
+        '--out',
+        out,
+        '--work-dir',
+        trained,
+        '--cfg-options',
+        f'data_root={tiny_toy_root}',
+        'model.inheritance.hidden_dim=32',
+        cwd=trained,
+        check=False)
+    assert proc.returncode == 1
+    assert f'{ckpt} does not fit the model of the config' in proc.stderr
+    assert 'size mismatch inheritance.query_proj.linear.weight: ' \
+        'checkpoint (16, 16), model (32, 16)' in proc.stderr
+    assert 'Traceback' not in proc.stderr and not osp.exists(out)

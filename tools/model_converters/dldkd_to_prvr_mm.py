@@ -20,7 +20,9 @@ loads.
   every parameter of each branch present in the checkpoint).
 
 Unknown, missing or mis-shaped keys are errors (exit status 1, the message
-names the key).
+names the key); so are a missing, empty or truncated ``IN`` (the message
+names the file) and a pickle that would call a function while loading (the
+message names the global; nothing is executed).
 """
 import argparse
 import os.path as osp
@@ -31,6 +33,9 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
+from prvr_mm.utils.checkpoint_loader import (CheckpointFileError,
+                                             UnsafeCheckpointError,
+                                             load_local_checkpoint, mismatches)
 from prvr_mm.utils.convert_dldkd import (CheckpointConversionError,
                                          convert_state_dict, detect_naming)
 
@@ -38,10 +43,25 @@ from prvr_mm.utils.convert_dldkd import (CheckpointConversionError,
 class _Opaque(dict):
     """Stand-in for a non-tensor object of the checkpoint (e.g. the
     ``EasyDict`` model config) whose class is not importable or not
-    trusted: keeps its items, drops its attribute state."""
+    trusted: keeps its items, drops its attribute state.  Pickle builds
+    such objects with ``cls.__new__`` (NEWOBJ); a pickle that CALLS the
+    global with arguments (REDUCE, how a crafted file runs
+    ``os.system``) is refused."""
+
+    _global = '?'
+
+    def __init__(self, *args, **kwargs) -> None:
+        raise CheckpointConversionError(
+            f'refusing to unpickle: the checkpoint calls {self._global} '
+            'while loading (it could run code); not a DL-DKD checkpoint')
 
     def __setstate__(self, state) -> None:
         pass
+
+
+def _opaque(module: str, name: str) -> type:
+    return type(f'_Opaque_{name}', (_Opaque, ),
+                dict(_global=f'{module}.{name}'))
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -57,7 +77,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
                 module == 'torch' and isinstance(
                     getattr(torch, name, None), torch.dtype):
             return super().find_class(module, name)
-        return _Opaque
+        return _opaque(module, name)
 
 
 class _RestrictedPickle:
@@ -70,17 +90,18 @@ class _RestrictedPickle:
 def load_authors_checkpoint(path: str) -> Dict[str, torch.Tensor]:
     """Read the authors' state dict from ``path`` (on CPU).
 
-    ``torch.load(weights_only=True)`` first; their checkpoints also pickle
-    the ``EasyDict`` model config, which the weights-only unpickler refuses,
-    so the fallback unpickles with :class:`_RestrictedUnpickler` (tensors
-    and containers only, other objects replaced by plain dicts).
+    ``torch.load(weights_only=True)`` first (named errors for missing,
+    empty or truncated files); their checkpoints also pickle the
+    ``EasyDict`` model config, which the weights-only unpickler refuses, so
+    the fallback unpickles with :class:`_RestrictedUnpickler` (tensors and
+    containers only, other objects replaced by plain dicts, calls refused).
 
     Returns:
         dict: the authors' key -> tensor.
     """
     try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError:
+        ckpt = load_local_checkpoint(path, map_location='cpu')
+    except UnsafeCheckpointError:
         ckpt = torch.load(
             path,
             map_location='cpu',
@@ -136,23 +157,13 @@ def default_expected_keys(state: Dict[str, torch.Tensor],
 
 def check_against_model(state: Dict[str, torch.Tensor],
                         model: torch.nn.Module) -> None:
-    """Keys and shapes of ``state`` must be exactly those of ``model``."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    if missing:
+    """Keys and shapes of ``state`` must be exactly those of ``model``;
+    the error lists every mismatched key with both shapes."""
+    lines = mismatches(model, state)
+    if lines:
         raise CheckpointConversionError(
-            f'missing key {missing[0]!r} ({len(missing)} missing in all): '
-            'the model of the config has it, the converted checkpoint not')
-    unexpected = sorted(set(state) - set(expected))
-    if unexpected:
-        raise CheckpointConversionError(
-            f'unexpected key {unexpected[0]!r} ({len(unexpected)} in all): '
-            'the model of the config does not have it')
-    for key, value in state.items():
-        if tuple(value.shape) != tuple(expected[key].shape):
-            raise CheckpointConversionError(
-                f'shape mismatch for {key!r}: checkpoint '
-                f'{tuple(value.shape)} vs model {tuple(expected[key].shape)}')
+            f'the converted checkpoint does not fit the model of the config '
+            f'({len(lines)} mismatched keys):\n' + '\n'.join(lines[:30]))
 
 
 def convert(src: str,
@@ -212,7 +223,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     try:
         state = convert(args.src, args.dst, args.iccv, args.config)
-    except CheckpointConversionError as err:
+    except (CheckpointConversionError, CheckpointFileError,
+            FileNotFoundError) as err:
         sys.exit(f'error: {err}')
     print(f'converted {len(state)} tensors: {args.src} -> {args.dst}')
 

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmaction.registry import MODELS
 
 from ..batch_order import num_hard_rows
+from .precision import at_least_fp32 as _at_least_fp32
 
 
 def _video_has_query(one_hot: torch.Tensor) -> torch.Tensor:
@@ -21,13 +22,16 @@ def hard_infonce(scores: torch.Tensor,
     ``v2t_j = lse_i U[:, j] - lse_{i: y_i = j} U[i, j]``; the loss is
     ``mean_i t2v_i + mean_j v2t_j`` (videos without a query count as 0).
 
+    Computed in at least float32 (autocast-safe).
+
     Args:
         scores (Tensor): (Nq, Nv) unnormalised max scores ``U``.
         query_to_video (Tensor): (Nq,) video index of each query.
 
     Returns:
-        Tensor: scalar loss.
+        Tensor: scalar loss (at least float32).
     """
+    scores = _at_least_fp32(scores)
     num_q, num_v = scores.shape
     positive = F.one_hot(query_to_video, num_v).bool()
     t2v = scores.logsumexp(1) - scores.gather(
@@ -63,8 +67,9 @@ def soft_infonce(scores: torch.Tensor, query_to_video: torch.Tensor,
         beta (float): weight of the one-hot target in the soft rows.
 
     Returns:
-        Tensor: scalar loss.
+        Tensor: scalar loss, computed in at least float32.
     """
+    scores, soft_source = _at_least_fp32(scores), _at_least_fp32(soft_source)
     num_q, num_v = scores.shape
     hard_q, hard_v = num_hard_rows(num_q, alpha), num_hard_rows(num_v, alpha)
     one_hot = F.one_hot(query_to_video, num_v).to(scores.dtype)

@@ -4,6 +4,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmaction.registry import MODELS
 
+from .precision import at_least_fp32 as _at_least_fp32
+
 
 @MODELS.register_module()
 class FrameKLDistillLoss(nn.Module):
@@ -41,13 +43,15 @@ class FrameKLDistillLoss(nn.Module):
             query_to_video (Tensor): (Nq,) video index of each query.
 
         Returns:
-            Tensor: scalar loss.
+            Tensor: scalar loss; softmaxes and KL in at least float32
+            (autocast-safe).
         """
         index = query_to_video[:, None,
                                None].expand(-1, student_clip_scores.shape[1],
                                             1)
-        p = student_clip_scores.gather(2, index).squeeze(2) / self.temperature
-        q = teacher_clip_scores.gather(2, index).squeeze(2) / self.temperature
+        p = _at_least_fp32(student_clip_scores.gather(2, index).squeeze(2))
+        q = _at_least_fp32(teacher_clip_scores.gather(2, index).squeeze(2))
+        p, q = p / self.temperature, q / self.temperature
         pad = ~video_mask.bool()[query_to_video]  # (Nq, L)
         p = p.masked_fill(pad, torch.finfo(p.dtype).min)
         q = q.masked_fill(pad, torch.finfo(q.dtype).min)

@@ -4,6 +4,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmaction.registry import MODELS
 
+from .precision import at_least_fp32 as _at_least_fp32
+
 
 @MODELS.register_module()
 class TripletRankingLoss(nn.Module):
@@ -50,8 +52,9 @@ class TripletRankingLoss(nn.Module):
             query_to_video (Tensor): (Nq,) index of each query's video.
 
         Returns:
-            Tensor: scalar loss.
+            Tensor: scalar loss (at least float32).
         """
+        scores = _at_least_fp32(scores)
         num_q, num_v = scores.shape
         rows = torch.arange(num_q, device=scores.device)
         positive = F.one_hot(query_to_video, num_v).bool()  # (Nq, Nv)

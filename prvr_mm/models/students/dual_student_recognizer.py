@@ -8,7 +8,9 @@ from mmaction.registry import MODELS
 from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 
+from ..losses.precision import at_least_fp32
 from ..similarity import masked_clip_scores
+from .global_batch import GlobalBatch
 
 ForwardResults = Union[Dict[str, torch.Tensor], List[BaseDataElement]]
 
@@ -59,6 +61,13 @@ class DualStudentRecognizer(BaseModel):
             type='mmaction.X3D', ...))``; its ``out_channels`` is the
             branches' ``video_dim`` (leave ``video_dim`` out of the branch
             configs). Defaults to None (precomputed clip features).
+        gather_negatives (bool): under data parallelism, compute the losses
+            on the global batch (all ranks' queries and videos, see
+            :mod:`.global_batch`), so N processes with B videos each train
+            like one process with N x B videos; the data preprocessor's
+            local sort is then switched off and the recognizer orders the
+            global batch instead. ``False`` (default): each rank's losses
+            see only its own batch, like the authors' single-GPU code.
         data_preprocessor (dict, optional): defaults to
             ``dict(type='PRVRDataPreprocessor')``.
         init_cfg (dict, optional): initialisation config.
@@ -80,6 +89,7 @@ class DualStudentRecognizer(BaseModel):
                  share_query_proj: bool = False,
                  double_branch: bool = True,
                  frontend: Optional[dict] = None,
+                 gather_negatives: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -120,6 +130,11 @@ class DualStudentRecognizer(BaseModel):
         self.kd_weight = 1.0
         self.alpha = 1.0
         self.beta = 1.0
+        self.gather_negatives = gather_negatives
+        if gather_negatives and getattr(self.data_preprocessor,
+                                        'sort_by_queries', False):
+            # the global batch is sorted after gathering (GlobalBatch)
+            self.data_preprocessor.sort_by_queries = False
 
     def set_schedule(self,
                      kd_weight: Optional[float] = None,
@@ -236,9 +251,10 @@ class DualStudentRecognizer(BaseModel):
             ``loss_explore_nce`` (those of the built branches), and the
             logged schedule values.
         """
-        labels = inputs['query_to_video']
-        mask = inputs['video_mask']
         enc = self.encode(inputs)
+        batch = GlobalBatch(inputs['video_mask'], inputs['query_to_video'],
+                            self.gather_negatives)
+        labels, mask = batch.labels, batch.mask
         teacher = None
         if self._needs_teacher():
             t_feats = None if self.teacher is None else \
@@ -248,18 +264,19 @@ class DualStudentRecognizer(BaseModel):
                     'kd_weight != 0 or label_style=soft needs a teacher and '
                     'teacher inputs (teacher_video/teacher_query features, '
                     'or teacher_frames/teacher_text for an online teacher)')
-            teacher = self.teacher(*t_feats, mask)
+            teacher = self.teacher(batch.videos(t_feats[0]), t_feats[1], mask)
 
         losses = {}
         for name, feats in enc.items():
-            cos, clip_cos = masked_clip_scores(feats['query'], feats['clips'],
-                                               mask)
+            clips = batch.videos(feats['clips'])
+            cos, clip_cos = masked_clip_scores(feats['query'], clips, mask)
             raw, _ = masked_clip_scores(
-                feats['query'], feats['clips'], mask, normalize=False)
+                feats['query'], clips, mask, normalize=False)
+            cos, raw = batch.scores(cos), batch.scores(raw)
             losses[f'loss_{name}_trip'] = self.loss_triplet(cos, labels)
             nce = self.loss_nce if name == 'inher' else self.loss_nce_explore
             if self.label_style == 'soft':
-                source = teacher['max_scores_unnorm'] \
+                source = batch.scores(teacher['max_scores_unnorm']) \
                     if name == 'inher' else raw
                 losses[f'loss_{name}_nce'] = nce(raw, labels, source,
                                                  self.alpha, self.beta)
@@ -268,8 +285,9 @@ class DualStudentRecognizer(BaseModel):
             if name == 'inher':
                 kd = raw.new_zeros(())
                 if teacher is not None and self.kd_weight != 0:
-                    kd = self.loss_distill(clip_cos, teacher['clip_scores'],
-                                           mask, labels)
+                    kd = batch.sum(
+                        self.loss_distill(clip_cos, teacher['clip_scores'],
+                                          mask, batch.row_labels))
                 losses['loss_kd'] = self.kd_weight * kd
         weights = {}
         if self.inheritance is not None:
@@ -295,10 +313,12 @@ class DualStudentRecognizer(BaseModel):
         labels = inputs['query_to_video']
         counts = torch.bincount(labels, minlength=len(lengths)).tolist()
         for name, feats in enc.items():
-            queries = feats['query'][labels.argsort(stable=True)]
+            # at least float32 embeddings for the metric (autocast)
+            clips = at_least_fp32(feats['clips'])
+            queries = at_least_fp32(feats['query'])[labels.argsort(
+                stable=True)]
             per_video = torch.split(queries, counts)
             for i, sample in enumerate(data_samples):
-                sample.set_field(feats['clips'][i, :lengths[i]],
-                                 f'{name}_clips')
+                sample.set_field(clips[i, :lengths[i]], f'{name}_clips')
                 sample.set_field(per_video[i], f'{name}_queries')
         return data_samples

@@ -1,0 +1,216 @@
+"""Reads checkpoint files with errors that name the file, and checks that
+a checkpoint's weights fit the model exactly.
+
+* :func:`load_local_checkpoint` is MMEngine's loader of local files once
+  :func:`register_checkpoint_loader` ran (on ``import prvr_mm``), so
+  ``load_from``, ``--resume``, ``tools/test.py`` and ``Pretrained`` init all
+  get named errors for empty, truncated or refused (unsafe) files;
+* :func:`check_checkpoint_matches` lists every mismatched key and shape
+  (``StrictCheckpointHook`` runs it for every Runner load;
+  :func:`load_model_checkpoint` for tools that build the model themselves).
+"""
+import os.path as osp
+import pickle
+import re
+import struct
+from collections import OrderedDict
+from typing import List, Mapping, Optional
+
+import torch
+
+
+class CheckpointFileError(RuntimeError):
+    """A checkpoint file that cannot be used: empty, incomplete, corrupted
+    or refused by the safe unpickler.  The message names the file."""
+
+
+class UnsafeCheckpointError(CheckpointFileError):
+    """A checkpoint whose pickle references a global outside the allow-list
+    (a class or function that could run code); it is never executed."""
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint whose weights do not fit the model of the config."""
+
+
+# (id of the checkpoint object, file) of the last file read by
+# :func:`load_local_checkpoint`, to name it in mismatch errors
+_last_loaded = (None, None)
+
+_INCOMPLETE = ('central directory', 'unexpected EOF', 'PytorchStreamReader',
+               'truncated', 'corrupted')
+
+
+def load_local_checkpoint(filename: str, map_location=None) -> dict:
+    """Read a local checkpoint with ``torch.load(weights_only=True)``, with
+    errors that name the file and say what is wrong with it.
+
+    Registered as MMEngine's loader of local paths, so ``load_from``,
+    ``--resume``, ``tools/test.py`` and ``init_cfg=dict(type='Pretrained')``
+    all read files through it.
+
+    Args:
+        filename (str): path of the checkpoint (``~`` expanded).
+        map_location: as :func:`torch.load`.
+
+    Returns:
+        dict: the checkpoint.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointFileError: empty, truncated or corrupted file, or a pickle
+            referencing a global outside the allow-list (never executed).
+    """
+    global _last_loaded
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename} does not exist')
+    size = osp.getsize(filename)
+    if size == 0:
+        raise CheckpointFileError(
+            f'checkpoint {filename} is empty (0 bytes): it is incomplete, '
+            'probably written by a run killed while saving; use an earlier '
+            'checkpoint')
+    try:
+        checkpoint = torch.load(
+            filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r'GLOBAL ([\w.]+)', str(err))
+        what = found.group(1) if found else 'an object'
+        hint = (' (a checkpoint of the authors\' DL-DKD code? convert it '
+                'with tools/model_converters/dldkd_to_prvr_mm.py)'
+                if what.startswith('easydict') else '')
+        if found or 'Weights only load failed' in str(err):
+            raise UnsafeCheckpointError(
+                f'refusing to load checkpoint {filename}: it references '
+                f'{what}, which is not a tensor, container or MMEngine '
+                f'checkpoint type; unpickling it could run code{hint}. Only '
+                'load checkpoints from sources you trust, and convert foreign '
+                'ones with tools/model_converters/') from None
+        raise CheckpointFileError(
+            f'checkpoint {filename} ({size} bytes) is incomplete or '
+            f'corrupted: {err}') from None
+    except (EOFError, struct.error) as err:
+        raise CheckpointFileError(
+            f'checkpoint {filename} ({size} bytes) is incomplete (the file '
+            f'ends early: {type(err).__name__}); it was probably written by '
+            'a run killed while saving; use an earlier checkpoint') from None
+    except PermissionError as err:
+        raise CheckpointFileError(
+            f'cannot read checkpoint {filename}: {err}') from None
+    except (RuntimeError, OSError) as err:
+        if isinstance(err, OSError) or any(s in str(err) for s in _INCOMPLETE):
+            raise CheckpointFileError(
+                f'checkpoint {filename} ({size} bytes) is incomplete or '
+                'corrupted (truncated: no zip central directory / early end '
+                'of data); it was probably written by a run killed while '
+                'saving or copied partially; use an earlier checkpoint or '
+                'copy it again') from None
+        raise
+    _last_loaded = (id(checkpoint), filename)
+    return checkpoint
+
+
+def loaded_from(checkpoint: object) -> Optional[str]:
+    """The file ``checkpoint`` was read from by
+    :func:`load_local_checkpoint`, if it was the last one it read."""
+    return _last_loaded[1] if _last_loaded[0] == id(checkpoint) else None
+
+
+def register_checkpoint_loader() -> None:
+    """Make :func:`load_local_checkpoint` MMEngine's loader of local files."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_local_checkpoint, force=True)
+
+
+def state_dict_of(checkpoint: Mapping) -> Mapping:
+    """The model weights of a loaded checkpoint (``state_dict`` of an
+    MMEngine checkpoint, or the checkpoint itself when it is a bare state
+    dict), without a DDP ``module.`` prefix."""
+    state = checkpoint.get('state_dict', checkpoint) \
+        if isinstance(checkpoint, Mapping) else checkpoint
+    if not isinstance(state, Mapping):
+        raise CheckpointMismatchError(
+            f'the checkpoint holds a {type(state).__name__}, not a dict of '
+            'weights')
+    return OrderedDict(
+        (re.sub(r'^module\.', '', k), v) for k, v in state.items())
+
+
+def mismatches(model: torch.nn.Module, state: Mapping) -> List[str]:
+    """Keys of ``state`` that do not fit ``model``, one line each.
+
+    Args:
+        model (nn.Module): the model to load into.
+        state (Mapping): key -> tensor.
+
+    Returns:
+        list[str]: size mismatches (with both shapes), then keys the model
+        has and the checkpoint lacks, then keys the model does not have.
+    """
+    expected = model.state_dict()
+    lines = []
+    for key, value in state.items():
+        if key in expected and hasattr(value, 'shape') and \
+                tuple(value.shape) != tuple(expected[key].shape):
+            lines.append(f'  size mismatch {key}: checkpoint '
+                         f'{tuple(value.shape)}, model '
+                         f'{tuple(expected[key].shape)}')
+    lines += [
+        f'  missing in checkpoint {k}: model {tuple(v.shape)}'
+        for k, v in expected.items() if k not in state
+    ]
+    lines += [
+        f'  unexpected in checkpoint {k}: '
+        f'{tuple(getattr(v, "shape", ()))}' for k, v in state.items()
+        if k not in expected
+    ]
+    return lines
+
+
+def check_checkpoint_matches(model: torch.nn.Module,
+                             checkpoint: Mapping,
+                             filename: Optional[str] = None,
+                             max_lines: int = 30) -> None:
+    """Raise unless the checkpoint's weights fit ``model`` exactly.
+
+    Args:
+        model (nn.Module): the model (unwrapped).
+        checkpoint (Mapping): a loaded checkpoint or state dict.
+        filename (str, optional): named in the error.
+        max_lines (int): mismatched keys listed at most. Defaults to 30.
+
+    Raises:
+        CheckpointMismatchError: with every mismatched key and shape (up to
+        ``max_lines``), so that metrics of half-random weights are never
+        reported.
+    """
+    lines = mismatches(model, state_dict_of(checkpoint))
+    if not lines:
+        return
+    shown = lines[:max_lines]
+    if len(lines) > max_lines:
+        shown.append(f'  ... and {len(lines) - max_lines} more')
+    raise CheckpointMismatchError(
+        f'checkpoint {filename or "(unnamed)"} does not fit the model of the '
+        f'config ({len(lines)} mismatched keys):\n' + '\n'.join(shown) +
+        '\nIt was trained with another architecture or other dimensions: '
+        'use the config it was trained with (its text is in '
+        "checkpoint['meta']['cfg']) or fix the model settings (e.g. "
+        'hidden_dim, video_dim, double_branch, share_query_proj).')
+
+
+def load_model_checkpoint(model: torch.nn.Module,
+                          filename: str,
+                          map_location='cpu') -> dict:
+    """Load ``filename`` into ``model`` strictly (for tools that build the
+    model themselves, e.g. plots and search).
+
+    Returns:
+        dict: the loaded checkpoint.
+    """
+    checkpoint = load_local_checkpoint(filename, map_location)
+    check_checkpoint_matches(model, checkpoint, filename)
+    model.load_state_dict(state_dict_of(checkpoint), strict=True)
+    return checkpoint

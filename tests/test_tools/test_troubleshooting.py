@@ -1,0 +1,457 @@
+"""Every row of ``docs/troubleshooting.md`` is reproduced here: the bad input
+is made for real (broken copies of the tiny toy data, bad configs, broken
+checkpoint files, bad command lines) and the error must contain the text the
+table quotes (``…`` stands for a variable part, such as a path).
+"""
+import argparse
+import importlib.util
+import io
+import os
+import os.path as osp
+import re
+import shutil
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from mmaction.registry import DATASETS, HOOKS, MODELS
+from mmengine.config import Config
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DOC = osp.join(ROOT, 'docs', 'troubleshooting.md')
+CFG = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_toy.py')
+CASES = {}
+
+
+def case(row):
+
+    def register(fn):
+        CASES[row] = fn
+        return fn
+
+    return register
+
+
+def documented_rows():
+    """(row id, quoted error) of every table row of the doc."""
+    rows = []
+    with open(DOC, encoding='utf-8') as f:
+        for line in f:
+            m = re.match(r'\|\s*([A-Z]\d+)\s*\|.*?\|\s*`([^`]+)`', line)
+            if m:
+                rows.append((m.group(1), m.group(2)))
+    return rows
+
+
+def tool(name):
+    spec = importlib.util.spec_from_file_location(
+        f'_tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Env:
+    """Fresh broken copies of the tiny toy data for one case."""
+
+    def __init__(self, toy_root, tmp_path):
+        self.toy_root, self.tmp = toy_root, tmp_path
+
+    def copy(self):
+        root = str(self.tmp / 'data')
+        shutil.copytree(self.toy_root, root)
+        return root
+
+    def cfg(self, root=None):
+        cfg = Config.fromfile(CFG)
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader'):
+            cfg[loader].dataset.data_root = root or self.toy_root
+        return cfg
+
+    def dataset(self, root=None, read=True, **overrides):
+        cfg = self.cfg(root).train_dataloader.dataset
+        cfg.update(overrides)
+        dataset = DATASETS.build(cfg)
+        dataset.full_init()
+        if read:
+            for i in range(len(dataset)):
+                dataset[i]
+        return dataset
+
+    def batch(self, model, root=None, **overrides):
+        dataset = self.dataset(root, read=False, **overrides)
+        items = [dataset[i] for i in range(3)]
+        data = dict(
+            inputs={
+                k: [it['inputs'][k] for it in items]
+                for k in items[0]['inputs']
+            },
+            data_samples=[it['data_samples'] for it in items])
+        return model.data_preprocessor(data, training=True)
+
+    def model(self, **overrides):
+        cfg = self.cfg().model
+        cfg.merge_from_dict(overrides) if hasattr(cfg, 'merge_from_dict') \
+            else cfg.update(overrides)
+        model = MODELS.build(cfg)
+        model.init_weights()
+        return model
+
+    def checkpoint(self, **model_overrides):
+        path = str(self.tmp / 'ckpt.pth')
+        model = self.model(**model_overrides)
+        torch.save(dict(meta=dict(), state_dict=model.state_dict()), path)
+        return path
+
+
+def _train_key(root, name):
+    """A training-split key of the h5 file ``name`` of ``root``."""
+    with open(osp.join(root, 'TextData', 'toytrain.caption.txt')) as f:
+        cap = f.readline().split(' ', 1)[0]
+    return cap if 'roberta' in name else cap.replace('#enc#', '#')
+
+
+# ---------------------------------------------------------------- data files
+@case('D1')
+def _no_data_root(env):
+    env.dataset(str(env.tmp / 'no_such_root'))
+
+
+@case('D2')
+def _no_caption_file(env):
+    env.dataset(ann_file='TextData/toytrian.caption.txt')
+
+
+@case('D3')
+def _malformed_caption(env):
+    root = env.copy()
+    with open(osp.join(root, 'TextData', 'toytrain.caption.txt'), 'a') as f:
+        f.write('a line without an id\n')
+    env.dataset(root)
+
+
+@case('D4')
+def _duplicate_caption(env):
+    root = env.copy()
+    path = osp.join(root, 'TextData', 'toytrain.caption.txt')
+    with open(path) as f:
+        first = f.readline()
+    with open(path, 'a') as f:
+        f.write(first)
+    env.dataset(root)
+
+
+@case('D5')
+def _video_without_features(env):
+    root = env.copy()
+    with open(osp.join(root, 'TextData', 'toytrain.caption.txt'), 'a') as f:
+        f.write('ghost_video#enc#0 a person walks in\n')
+    env.dataset(root)
+
+
+@case('D6')
+def _query_without_features(env):
+    root = env.copy()
+    name = 'roberta_toy_query_feat.hdf5'
+    with h5py.File(osp.join(root, 'TextData', name), 'a') as f:
+        del f[_train_key(root, name)]
+    env.dataset(root)
+
+
+@case('D7')
+def _video_dim(env):
+    env.dataset(video_dim=64)
+
+
+@case('D8')
+def _teacher_dim(env):
+    env.dataset(teacher_dim=512)
+
+
+@case('D9')
+def _no_teacher_file(env):
+    root = env.copy()
+    os.remove(
+        osp.join(root, 'FeatureData', 'new_clip_vit_32_toy_vid_features.hdf5'))
+    env.dataset(root)
+
+
+@case('D10')
+def _truncated_bigfile(env):
+    root = env.copy()
+    path = osp.join(root, 'FeatureData', 'toy_i3d', 'feature.bin')
+    with open(path, 'r+b') as f:
+        f.truncate(os.path.getsize(path) - 128)
+    env.dataset(root)
+
+
+@case('D11')
+def _truncated_h5(env):
+    root = env.copy()
+    path = osp.join(root, 'TextData', 'roberta_toy_query_feat.hdf5')
+    with open(path, 'r+b') as f:
+        f.truncate(os.path.getsize(path) // 2)
+    env.dataset(root)
+
+
+@case('D12')
+def _nan_features(env):
+    root = env.copy()
+    name = 'roberta_toy_query_feat.hdf5'
+    with h5py.File(osp.join(root, 'TextData', name), 'a') as f:
+        key = _train_key(root, name)
+        value = f[key][()]
+        value[0, 0] = np.nan
+        del f[key]
+        f[key] = value
+    env.dataset(root)
+
+
+@case('D13')
+def _no_meta_file(env):
+    env.dataset(meta_file='TextData/toy_meta.jsn')
+
+
+@case('D14')
+def _empty_split(env):
+    root = env.copy()
+    open(osp.join(root, 'TextData', 'toytrain.caption.txt'), 'w').close()
+    env.dataset(root)
+
+
+# ------------------------------------------------------------------- configs
+@case('C1')
+def _heads(env):
+    env.model(inheritance=dict(hidden_dim=30))
+
+
+@case('C2')
+def _label_style(env):
+    env.model(label_style='sotf')
+
+
+@case('C3')
+def _max_ctx_l(env):
+    model = env.model(inheritance=dict(max_ctx_l=4))
+    model(**env.batch(model), mode='loss')
+
+
+@case('C4')
+def _teacher_feature_dim(env):
+    model = env.model(teacher=dict(feature_dim=16))
+    model(**env.batch(model), mode='loss')
+
+
+@case('C5')
+def _kd_without_teacher_files(env):
+    model = env.model()
+    data = env.batch(model, with_teacher=False)
+    model(**data, mode='loss')
+
+
+@case('C6')
+def _kd_decay(env):
+    HOOKS.build(dict(type='DynamicKDHook', kd_decay='expo'))
+
+
+@case('C7')
+def _registry_typo(env):
+    env.model(type='DualStudentRecogniser')
+
+
+@case('C8')
+def _auto_scale_lr(env):
+    train = tool('train')
+    args = _train_args(train, '--auto-scale-lr', '--cfg-options',
+                       'auto_scale_lr=None')
+    train.merge_args(Config.fromfile(CFG), args)
+
+
+# -------------------------------------------------------------- checkpoints
+def _load(path, model=None):
+    from prvr_mm.utils import check_checkpoint_matches, load_local_checkpoint
+    checkpoint = load_local_checkpoint(path)
+    if model is not None:
+        check_checkpoint_matches(model, checkpoint, path)
+
+
+@case('K1')
+def _other_dimensions(env):
+    _load(env.checkpoint(inheritance=dict(hidden_dim=32)), env.model())
+
+
+@case('K2')
+def _empty_checkpoint(env):
+    path = env.tmp / 'epoch_3.pth'
+    path.touch()
+    _load(str(path))
+
+
+@case('K3')
+def _truncated_checkpoint(env):
+    path = env.checkpoint()
+    with open(path, 'r+b') as f:
+        f.truncate(os.path.getsize(path) - 100)
+    _load(path)
+
+
+class _RunsCode:
+    """Unpickling this would run a shell command (writes a marker file)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}', ))
+
+
+@case('K4')
+def _crafted_pickle(env):
+    marker = env.tmp / 'code_ran'
+    path = str(env.tmp / 'crafted.pth')
+    torch.save(dict(state_dict={}, payload=_RunsCode(marker)), path)
+    try:
+        _load(path)
+    finally:
+        assert not marker.exists(), 'loading the checkpoint ran code'
+
+
+class EasyDict(dict):
+    """Stands for ``easydict.EasyDict``, which the authors' ``train.py``
+    pickles with the weights (their model config)."""
+
+
+@case('K5')
+def _authors_checkpoint(env):
+    import types
+    module = types.ModuleType('easydict')
+    module.EasyDict = EasyDict
+    EasyDict.__module__ = 'easydict'
+    sys.modules['easydict'] = module
+    path = str(env.tmp / 'model.ckpt')
+    try:
+        torch.save(
+            dict(
+                model={'query_encoder.self.query.weight': torch.zeros(2, 2)},
+                model_cfg=EasyDict(hidden_size=384)), path)
+    finally:
+        del sys.modules['easydict']
+        EasyDict.__module__ = __name__
+    _load(path)
+
+
+@case('K6')
+def _missing_checkpoint(env):
+    _load(str(env.tmp / 'work_dirs' / 'epoch_12.pth'))
+
+
+@case('K7')
+def _converter_truncated(env):
+    path = env.checkpoint()
+    with open(path, 'r+b') as f:
+        f.truncate(os.path.getsize(path) // 2)
+    converter = importlib.util.spec_from_file_location(
+        '_conv',
+        osp.join(ROOT, 'tools', 'model_converters', 'dldkd_to_prvr_mm.py'))
+    module = importlib.util.module_from_spec(converter)
+    converter.loader.exec_module(module)
+    module.main([path, str(env.tmp / 'out.pth')])
+
+
+# ------------------------------------------------------------ command lines
+def _train_args(train, *argv):
+    old = sys.argv
+    sys.argv = ['tools/train.py', CFG, *argv]
+    try:
+        return train.parse_args()
+    finally:
+        sys.argv = old
+
+
+@case('L1')
+def _config_path(env):
+    train = tool('train')
+    args = _train_args(train)
+    args.config = 'configs/dlkd_tvr_typo.py'
+    train.merge_args(Config.fromfile(args.config), args)
+
+
+@case('L2')
+def _cfg_options_without_value(env):
+    _train_args(tool('train'), '--cfg-options', 'model.gather_negatives')
+
+
+@case('L3')
+def _slurm_launcher_on_cpu(env):
+    if torch.cuda.is_available():
+        pytest.skip('the CPU launcher check needs a machine without CUDA')
+    train = tool('train')
+    train.merge_args(
+        Config.fromfile(CFG), _train_args(train, '--launcher', 'slurm'))
+
+
+@case('L4')
+def _pytorch_launcher_without_torchrun(env, monkeypatch=None):
+    if torch.cuda.is_available():
+        pytest.skip('the CPU launcher check needs a machine without CUDA')
+    train = tool('train')
+    saved = {
+        k: os.environ.pop(k)
+        for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR') if k in os.environ
+    }
+    try:
+        train.merge_args(
+            Config.fromfile(CFG), _train_args(train, '--launcher', 'pytorch'))
+    finally:
+        os.environ.update(saved)
+
+
+@case('L5')
+def _resume_nothing(env):
+    train = tool('train')
+    args = _train_args(train, '--resume', '--work-dir',
+                       str(env.tmp / 'new_work_dir'))
+    train.merge_args(Config.fromfile(CFG), args)
+
+
+def _message(fn, env):
+    """What the user reads: the exception text, or the printed output."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            fn(env)
+    except SystemExit as exc:
+        return f'{exc.code}\n{err.getvalue()}\n{out.getvalue()}'
+    except Exception as exc:  # noqa: BLE001 (the error under test)
+        return f'{type(exc).__name__}: {exc}'
+    return out.getvalue() + err.getvalue()
+
+
+def test_every_documented_row_has_a_case():
+    rows = [row for row, _ in documented_rows()]
+    assert len(rows) >= 20 and len(set(rows)) == len(rows)
+    assert sorted(rows) == sorted(CASES)
+
+
+@pytest.mark.parametrize('row,quoted', documented_rows())
+def test_bad_input_gives_the_documented_error(row, quoted, tiny_toy_root,
+                                              tmp_path):
+    message = _message(CASES[row], Env(tiny_toy_root, tmp_path))
+    position = 0
+    for part in quoted.split('…'):
+        found = message.find(part.strip(), position)
+        assert found >= 0, (
+            f'{row}: {part.strip()!r} not in the error:\n{message}')
+        position = found + len(part.strip())
+
+
+def test_rows_are_errors_not_silence():
+    """The argument parser's usage error really exits (status 2)."""
+    with pytest.raises(SystemExit) as err, redirect_stderr(io.StringIO()):
+        _train_args(tool('train'), '--cfg-options', 'oops')
+    assert err.value.code == 2
+    assert isinstance(argparse.ArgumentParser, type)
