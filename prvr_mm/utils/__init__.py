@@ -1,10 +1,13 @@
+from .allocator import tune_cpu_allocator
 from .checkpoint import register_safe_globals, safe_globals
 from .cli import drop_custom_hooks, merge_cli_options, strip_training
 from .compat import patch_missing_drn
+from .dataloader import auto_num_workers, resolve_dataloaders
 from .dist import init_cpu_distributed, use_cpu_ddp_wrapper
 
 __all__ = [
     'patch_missing_drn', 'register_safe_globals', 'safe_globals',
     'init_cpu_distributed', 'use_cpu_ddp_wrapper', 'drop_custom_hooks',
-    'merge_cli_options', 'strip_training'
+    'merge_cli_options', 'strip_training', 'auto_num_workers',
+    'resolve_dataloaders', 'tune_cpu_allocator'
 ]

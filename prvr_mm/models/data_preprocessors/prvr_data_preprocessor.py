@@ -36,11 +36,14 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
             (:func:`~prvr_mm.models.batch_order.collate_order`; it decides
             which rows get soft targets in DL-DKD++, see
             :mod:`prvr_mm.models.batch_order`). Defaults to True.
+        non_blocking (bool): copy the batch to the device asynchronously
+            (overlaps with work already queued when the loader pins its
+            batches, as the tools set up on CUDA). Defaults to True.
     """
 
     def __init__(self,
                  sort_by_queries: bool = True,
-                 non_blocking: bool = False) -> None:
+                 non_blocking: bool = True) -> None:
         super().__init__(non_blocking=non_blocking)
         self.sort_by_queries = sort_by_queries
 

@@ -8,7 +8,7 @@ from mmaction.registry import MODELS
 from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 
-from ..similarity import masked_clip_scores
+from ..similarity import clip_scores
 
 ForwardResults = Union[Dict[str, torch.Tensor], List[BaseDataElement]]
 
@@ -49,6 +49,12 @@ class DualStudentRecognizer(BaseModel):
         share_query_proj (bool): ICCV variant, the exploration branch reuses
             the inheritance query input projection. Defaults to False.
         double_branch (bool): build the exploration branch. Defaults to True.
+        compile_branches (bool | dict, optional): ``torch.compile`` each
+            branch's query and video encoders (``True``, or a dict of
+            ``torch.compile`` keyword arguments, e.g. ``dict(dynamic=True)``);
+            the losses, teacher and optimizer step stay eager. Opt-in:
+            the first iterations (and every new padded shape unless
+            ``dynamic=True``) pay for compilation. Defaults to None (eager).
         data_preprocessor (dict, optional): defaults to
             ``dict(type='PRVRDataPreprocessor')``.
         init_cfg (dict, optional): initialisation config.
@@ -69,6 +75,7 @@ class DualStudentRecognizer(BaseModel):
                  label_style: str = 'hard',
                  share_query_proj: bool = False,
                  double_branch: bool = True,
+                 compile_branches: Optional[Union[bool, dict]] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -97,6 +104,10 @@ class DualStudentRecognizer(BaseModel):
         self.kd_weight = 1.0
         self.alpha = 1.0
         self.beta = 1.0
+        if compile_branches is True:
+            compile_branches = dict()
+        self.compile_branches = compile_branches or None
+        self._compiled = {}
 
     def set_schedule(self,
                      kd_weight: Optional[float] = None,
@@ -127,6 +138,16 @@ class DualStudentRecognizer(BaseModel):
                 raise ValueError(f'{name} must be in [0, 1], got {value}')
             setattr(self, name, float(value))
 
+    def _encoder(self, branch: torch.nn.Module, method: str):
+        """``branch.<method>``, compiled when ``compile_branches`` asks."""
+        fn = getattr(branch, method)
+        if self.compile_branches is None:
+            return fn
+        key = (id(branch), method)  # a deep copy compiles its own
+        if key not in self._compiled:
+            self._compiled[key] = torch.compile(fn, **self.compile_branches)
+        return self._compiled[key]
+
     @property
     def branches(self) -> Dict[str, torch.nn.Module]:
         """The built branches by name (``inher`` and ``explore``)."""
@@ -135,11 +156,16 @@ class DualStudentRecognizer(BaseModel):
             out['explore'] = self.exploration
         return out
 
-    def encode(self, inputs: Dict[str, torch.Tensor]) -> Dict[str, dict]:
+    def encode(self,
+               inputs: Dict[str, torch.Tensor],
+               exact_padding: bool = True) -> Dict[str, dict]:
         """Encode queries and videos with every branch.
 
         Args:
             inputs (dict): batch from :class:`PRVRDataPreprocessor`.
+            exact_padding (bool): compute padded clip positions too (see
+                :meth:`PRVRBranch.encode_video`); the losses do not need
+                them. Defaults to True.
 
         Returns:
             dict: per branch name, ``query`` (Nq, H) and ``clips`` (B, L, H).
@@ -147,10 +173,10 @@ class DualStudentRecognizer(BaseModel):
         out = {}
         for name, branch in self.branches.items():
             out[name] = dict(
-                query=branch.encode_query(inputs['query'],
-                                          inputs['query_mask']),
-                clips=branch.encode_video(inputs['video'],
-                                          inputs['video_mask']))
+                query=self._encoder(branch, 'encode_query')(
+                    inputs['query'], inputs['query_mask']),
+                clips=self._encoder(branch, 'encode_video')(
+                    inputs['video'], inputs['video_mask'], exact_padding))
         return out
 
     def forward(self,
@@ -189,7 +215,7 @@ class DualStudentRecognizer(BaseModel):
         """
         labels = inputs['query_to_video']
         mask = inputs['video_mask']
-        enc = self.encode(inputs)
+        enc = self.encode(inputs, exact_padding=False)
         teacher = None
         if self._needs_teacher():
             if self.teacher is None or 'teacher_video' not in inputs:
@@ -201,10 +227,10 @@ class DualStudentRecognizer(BaseModel):
 
         losses = {}
         for name, feats in enc.items():
-            cos, clip_cos = masked_clip_scores(feats['query'], feats['clips'],
-                                               mask)
-            raw, _ = masked_clip_scores(
-                feats['query'], feats['clips'], mask, normalize=False)
+            distill = name == 'inher' and teacher is not None and \
+                self.kd_weight != 0
+            cos, raw, clip_cos = clip_scores(  # one product per branch
+                feats['query'], feats['clips'], mask, with_clip_cos=distill)
             losses[f'loss_{name}_trip'] = self.loss_triplet(cos, labels)
             nce = self.loss_nce if name == 'inher' else self.loss_nce_explore
             if self.label_style == 'soft':
@@ -216,7 +242,7 @@ class DualStudentRecognizer(BaseModel):
                 losses[f'loss_{name}_nce'] = nce(raw, labels)
             if name == 'inher':
                 kd = raw.new_zeros(())
-                if teacher is not None and self.kd_weight != 0:
+                if distill:
                     kd = self.loss_distill(clip_cos, teacher['clip_scores'],
                                            mask, labels)
                 losses['loss_kd'] = self.kd_weight * kd
@@ -237,7 +263,7 @@ class DualStudentRecognizer(BaseModel):
         (n_i, H) for the queries of that video, in the sample's
         ``query_ids`` order.
         """
-        enc = self.encode(inputs)
+        enc = self.encode(inputs, exact_padding=False)  # valid clips kept
         lengths = inputs['video_mask'].sum(1).long().tolist()
         labels = inputs['query_to_video']
         counts = torch.bincount(labels, minlength=len(lengths)).tolist()
