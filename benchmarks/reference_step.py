@@ -181,8 +181,9 @@ class AuthorsStyleDLDKD(nn.Module):
 
     # ------------------------------------------------------------ encoders
     def _encode(self, feat, mask, proj, pos, encoder):
-        return getattr(self, encoder)(
-            getattr(self, pos)(getattr(self, proj)(feat)), mask)
+        return getattr(self, encoder)(getattr(self, pos)(getattr(self,
+                                                                 proj)(feat)),
+                                      mask)
 
     def _query(self, tokens, mask, prefix):
         h = self._encode(tokens, mask, prefix + 'query_input_proj',
@@ -245,8 +246,8 @@ class AuthorsStyleDLDKD(nn.Module):
 
     def _nce_soft(self, label_dict, scores, sims):
         nq, nv = scores.shape
-        hard_q, hard_v = math.floor(self.alpha * nq), math.floor(
-            self.alpha * nv)
+        hard_q, hard_v = math.floor(self.alpha * nq), math.floor(self.alpha *
+                                                                 nv)
         eye = torch.zeros(nq, nv).to(scores.device)
         for i, queries in label_dict.items():
             eye[queries, i] = 1
@@ -257,8 +258,7 @@ class AuthorsStyleDLDKD(nn.Module):
             min=0)
         tv = eye.T.clone()
         tv[hard_v:] = torch.clamp(
-            (1 - b) * torch.softmax(sims.T, dim=-1)[hard_v:] +
-            b * tv[hard_v:],
+            (1 - b) * torch.softmax(sims.T, dim=-1)[hard_v:] + b * tv[hard_v:],
             min=0)
         lse = torch.logsumexp(scores, dim=1, keepdim=True)
         t2v_hard = (tq[:hard_q] * lse[:hard_q]).sum() - (
@@ -267,8 +267,9 @@ class AuthorsStyleDLDKD(nn.Module):
             tq[hard_q:] * scores[hard_q:]).sum()
         v2t = {True: scores.new_zeros(1), False: scores.new_zeros(1)}
         for i in label_dict:  # one Python iteration per video
-            term = torch.logsumexp(scores[:, i], dim=0) - torch.logsumexp(
-                torch.log(tv[i] + 1e-12) + scores[:, i], dim=0)
+            term = torch.logsumexp(
+                scores[:, i], dim=0) - torch.logsumexp(
+                    torch.log(tv[i] + 1e-12) + scores[:, i], dim=0)
             v2t[i < hard_v] = v2t[i < hard_v] + term
         hard = soft = 0.
         if hard_q and hard_v:
@@ -281,15 +282,15 @@ class AuthorsStyleDLDKD(nn.Module):
         loss = 0
         for i, label in enumerate(labels.tolist()):  # one per query
             length = torch.nonzero(mask[label] > 0).shape[0]
-            p = F.log_softmax(student[i, :length, label] / self.temperature,
-                              dim=-1)
-            q = F.softmax(teacher[i, :length, label] / self.temperature,
-                          dim=-1)
+            p = F.log_softmax(
+                student[i, :length, label] / self.temperature, dim=-1)
+            q = F.softmax(
+                teacher[i, :length, label] / self.temperature, dim=-1)
             loss += F.kl_div(p, q, reduction='sum')
         return loss
 
-    def forward(self,
-                batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    def forward(self, batch: Dict[str,
+                                  torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Loss terms of one batch (keys as ``DualStudentRecognizer``).
 
         Args:
@@ -306,8 +307,9 @@ class AuthorsStyleDLDKD(nn.Module):
         for index, label in enumerate(labels.tolist()):
             label_dict.setdefault(label, []).append(index)
         enc = {
-            name: (self._query(batch['query'], batch['query_mask'], prefix),
-                   self._video(batch['video'], vmask, prefix))
+            name:
+            (self._query(batch['query'], batch['query_mask'],
+                         prefix), self._video(batch['video'], vmask, prefix))
             for name, prefix in (('inher', ''), ('explore', 'exp_'))
         }
         t_query = batch['teacher_query'].squeeze()

@@ -79,8 +79,8 @@ DATA = dict(
     query_dim=768,
     teacher_dim=512,
     seed=0)
-WORDS = ('a', 'person', 'opens', 'the', 'door', 'then', 'walks', 'away',
-         'man', 'picks', 'up', 'cup', 'woman', 'laughs', 'sits', 'down')
+WORDS = ('a', 'person', 'opens', 'the', 'door', 'then', 'walks', 'away', 'man',
+         'picks', 'up', 'cup', 'woman', 'laughs', 'sits', 'down')
 
 
 def make_data(root: str) -> str:
@@ -95,8 +95,9 @@ def make_data(root: str) -> str:
         with open(stamp) as f:
             if json.load(f) == json.loads(json.dumps(DATA)):
                 return paths['dir']
-    print(f'writing the TVR-shaped benchmark collection to {paths["dir"]}',
-          flush=True)
+    print(
+        f'writing the TVR-shaped benchmark collection to {paths["dir"]}',
+        flush=True)
     for sub in ('TextData', 'FeatureData'):
         os.makedirs(osp.join(paths['dir'], sub), exist_ok=True)
     rng = np.random.default_rng(DATA['seed'])
@@ -107,15 +108,17 @@ def make_data(root: str) -> str:
         for v in range(num):
             vid = f'tvr_{split}_{v:04d}'
             n = int(rng.integers(DATA['clips'][0], DATA['clips'][1] + 1))
-            video[vid] = rng.standard_normal(
-                (n, DATA['video_dim']), dtype=np.float32)
+            video[vid] = rng.standard_normal((n, DATA['video_dim']),
+                                             dtype=np.float32)
             jitter = rng.uniform(-DATA['teacher_jitter'],
                                  DATA['teacher_jitter'])
             teacher[vid] = rng.standard_normal(
                 (max(1, round(n * (1 + jitter))), DATA['teacher_dim']),
                 dtype=np.float32)
-            for q in range(int(rng.integers(DATA['queries'][0],
-                                            DATA['queries'][1] + 1))):
+            for q in range(
+                    int(
+                        rng.integers(DATA['queries'][0],
+                                     DATA['queries'][1] + 1))):
                 cap_id = f'{vid}#enc#{q}'
                 length = int(
                     rng.integers(DATA['tokens'][0], DATA['tokens'][1] + 1))
@@ -193,8 +196,8 @@ def build_cfg(args, data_root: str, work_dir: str) -> Config:
         options['train_dataloader.num_workers'] = args.workers
     merge_cli_options(cfg, options, args.config, work_dir)
     total = args.warmup + args.iters
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=total,
-                         val_interval=total + 1)
+    cfg.train_cfg = dict(
+        type='IterBasedTrainLoop', max_iters=total, val_interval=total + 1)
     cfg.train_dataloader.sampler = dict(type='InfiniteSampler', shuffle=True)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
@@ -243,20 +246,22 @@ def main() -> None:
     malloc = device.type == 'cpu' and tune_cpu_allocator()  # as train.py
 
     data_root = make_data(args.data_root)
-    print(f'device={device} threads={torch.get_num_threads()} '
-          f'loadavg={os.getloadavg()[0]:.2f} config={args.config} '
-          f'data_root={data_root} malloc_tuned={malloc}', flush=True)
+    print(
+        f'device={device} threads={torch.get_num_threads()} '
+        f'loadavg={os.getloadavg()[0]:.2f} config={args.config} '
+        f'data_root={data_root} malloc_tuned={malloc}',
+        flush=True)
     peaks = [matmul_peak_gflops(device)]
-    records: Dict[str, list] = dict(
-        before=[], step_end=[], end=[], shapes=[])
+    records: Dict[str, list] = dict(before=[], step_end=[], end=[], shapes=[])
     with tempfile.TemporaryDirectory() as work_dir:
         cfg = build_cfg(args, data_root, work_dir)
         workers = cfg.train_dataloader.num_workers
-        print(f'train loader: batch_size={cfg.train_dataloader.batch_size} '
-              f'num_workers={workers} persistent_workers='
-              f'{cfg.train_dataloader.get("persistent_workers", False)} '
-              f'pin_memory={cfg.train_dataloader.get("pin_memory", False)}',
-              flush=True)
+        print(
+            f'train loader: batch_size={cfg.train_dataloader.batch_size} '
+            f'num_workers={workers} persistent_workers='
+            f'{cfg.train_dataloader.get("persistent_workers", False)} '
+            f'pin_memory={cfg.train_dataloader.get("pin_memory", False)}',
+            flush=True)
         runner = Runner.from_cfg(cfg)
         runner.logger.setLevel(logging.WARNING)
         runner.register_hook(IterationTimer(records, last=False), 'HIGHEST')

@@ -177,8 +177,8 @@ def make_batch(device: torch.device, seed: int = 0) -> Dict[str, torch.Tensor]:
     video_mask = _mask(
         _lengths(nv, TVR['max_clips'] // 4, TVR['max_clips'], gen),
         TVR['max_clips'])
-    query_mask = _mask(_lengths(nq, 4, TVR['max_tokens'], gen),
-                       TVR['max_tokens'])
+    query_mask = _mask(
+        _lengths(nq, 4, TVR['max_tokens'], gen), TVR['max_tokens'])
     batch = dict(
         video=_features(video_mask, TVR['video_dim'], gen, True),
         video_mask=video_mask,
@@ -210,8 +210,10 @@ def _timed(name: str, step, device: torch.device, warmup: int,
         start = time.perf_counter()
         loss = step()
         sync(device)
-        print(f'{name} warmup {i}: {time.perf_counter() - start:.3f} s '
-              f'loss={loss:.4f}', flush=True)
+        print(
+            f'{name} warmup {i}: {time.perf_counter() - start:.3f} s '
+            f'loss={loss:.4f}',
+            flush=True)
     times: List[float] = []
     cpu: List[float] = []
     with PeakMemory(device) as mem:
@@ -222,8 +224,10 @@ def _timed(name: str, step, device: torch.device, warmup: int,
             sync(device)
             times.append(time.perf_counter() - start)
             cpu.append(time.process_time() - start_cpu)
-            print(f'{name} step {i}: {times[-1]:.3f} s (process CPU '
-                  f'{cpu[-1]:.2f} s) loss={loss:.4f}', flush=True)
+            print(
+                f'{name} step {i}: {times[-1]:.3f} s (process CPU '
+                f'{cpu[-1]:.2f} s) loss={loss:.4f}',
+                flush=True)
     print(f'{name} peak memory: {mem.note}')
     return dict(
         median_s=statistics.median(times),
@@ -257,8 +261,7 @@ def run_ours(device: torch.device, data: dict, args) -> Dict[str, float]:
     return result
 
 
-def run_reference(device: torch.device, data: dict,
-                  args) -> Dict[str, float]:
+def run_reference(device: torch.device, data: dict, args) -> Dict[str, float]:
     torch.manual_seed(0)
     model = build_reference(args.label_style).to(device).train()
     optimizer = torch.optim.AdamW(
@@ -337,8 +340,10 @@ def main() -> None:
           f'teacher={TVR["teacher_dim"]} hidden={TVR["hidden_dim"]} '
           f'malloc_tuned={malloc}')
     peaks = [matmul_peak_gflops(device, peak_dtype)]
-    print(f'matmul peak ({str(peak_dtype)[6:]}, 2048^3 GEMM, best of 5): '
-          f'{peaks[0]:.1f} GFLOP/s', flush=True)
+    print(
+        f'matmul peak ({str(peak_dtype)[6:]}, 2048^3 GEMM, best of 5): '
+        f'{peaks[0]:.1f} GFLOP/s',
+        flush=True)
 
     data = dict(inputs=make_batch(device))
     flops = useful_flops(data['inputs'])
@@ -349,11 +354,11 @@ def main() -> None:
     peak = max(peaks)
     print(f'matmul peak again: {peaks[1]:.1f} GFLOP/s; using the best, '
           f'{peak:.1f}; loadavg={os.getloadavg()[0]:.2f}')
-    print(f'FLOPs: useful {flops / 1e9:.1f} G (valid rows, one product '
-          f'per branch); executed (FlopCounterMode): ours '
-          f'{ours["executed"] / 1e9:.1f} G' +
-          ('' if ref is None else
-           f', reference {ref["executed"] / 1e9:.1f} G'))
+    print(
+        f'FLOPs: useful {flops / 1e9:.1f} G (valid rows, one product '
+        f'per branch); executed (FlopCounterMode): ours '
+        f'{ours["executed"] / 1e9:.1f} G' +
+        ('' if ref is None else f', reference {ref["executed"] / 1e9:.1f} G'))
     kind = device.type
     if ref is not None:
         print(f'train_step_reference tvr {kind}: '

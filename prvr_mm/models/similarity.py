@@ -58,8 +58,9 @@ def clip_scores(query: torch.Tensor,
     flat = clips.reshape(num_v * length, dim)
     raw = torch.mm(query, flat.t()).view(-1, num_v, length)  # (Nq, Nv, L)
     pad = torch.zeros(
-        num_v, length, dtype=raw.dtype, device=raw.device).masked_fill_(
-            ~clip_mask.bool(), torch.finfo(raw.dtype).min)
+        num_v, length, dtype=raw.dtype,
+        device=raw.device).masked_fill_(~clip_mask.bool(),
+                                        torch.finfo(raw.dtype).min)
     inv_q = _inv_norm(query)[:, None]  # (Nq, 1)
     inv_c = _inv_norm(clips)  # (Nv, L)
     raw_max = (raw + pad).max(dim=-1).values

@@ -23,8 +23,8 @@ TERMS = dict(
     loss_kd='kl_intra')
 
 
-@pytest.mark.parametrize('setting', ['hard', 'soft_a080_b080',
-                                     'soft_a010_b050'])
+@pytest.mark.parametrize('setting',
+                         ['hard', 'soft_a080_b080', 'soft_a010_b050'])
 def test_reference_step_reproduces_golden_losses(setting):
     config = json.loads((GOLDEN / 'config.json').read_text())
     opts = next(s for s in config['settings'] if s['name'] == setting)
@@ -41,8 +41,9 @@ def test_reference_step_reproduces_golden_losses(setting):
         beta=opts['belta'],
         kd_weight=config['kd_weight'])
     with np.load(GOLDEN / 'state_dict.npz') as state:
-        model.load_state_dict({k: torch.from_numpy(state[k])
-                               for k in state.files})
+        model.load_state_dict(
+            {k: torch.from_numpy(state[k])
+             for k in state.files})
     with np.load(GOLDEN / 'batch.npz') as b:
         batch = dict(
             video=torch.from_numpy(b['student_videos']),
@@ -57,7 +58,10 @@ def test_reference_step_reproduces_golden_losses(setting):
     with np.load(GOLDEN / f'forward_{setting}.npz') as ref:
         for ours, theirs in TERMS.items():
             np.testing.assert_allclose(
-                float(losses[ours]), float(ref[f'loss_{theirs}']),
-                rtol=1e-5, atol=1e-6, err_msg=ours)
+                float(losses[ours]),
+                float(ref[f'loss_{theirs}']),
+                rtol=1e-5,
+                atol=1e-6,
+                err_msg=ours)
         np.testing.assert_allclose(
             float(losses['loss']), float(ref['loss_total']), rtol=1e-5)

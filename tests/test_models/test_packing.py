@@ -5,8 +5,8 @@ import torch
 
 from prvr_mm.models import clip_scores, masked_clip_scores
 from prvr_mm.models.layers import (InputProjection, LearnedPositionalEncoding,
-                                   MaskedSelfAttentionBlock, gather_rows,
-                                   pack, scatter_rows)
+                                   MaskedSelfAttentionBlock, gather_rows, pack,
+                                   scatter_rows)
 
 
 def _batch(n=5, length=7, dim=6, seed=0):
@@ -22,8 +22,8 @@ def test_pack_gather_scatter_roundtrip():
     packing = pack(mask)
     rows = gather_rows(x, packing)
     assert rows.shape == (int(mask.sum()), x.shape[-1])
-    assert torch.equal(packing.position, torch.cat(
-        [torch.arange(int(n)) for n in mask.sum(1)]))
+    assert torch.equal(packing.position,
+                       torch.cat([torch.arange(int(n)) for n in mask.sum(1)]))
     assert torch.equal(scatter_rows(rows, packing), x)
     fill = torch.full((1, x.shape[-1]), 9.)
     out = scatter_rows(rows, packing, fill=fill)
@@ -75,6 +75,7 @@ def test_one_product_scores_match_two_products(dtype):
         loss = (c * w).sum() + (r * w).sum() + cc[valid].pow(2).sum()
         return torch.autograd.grad(loss, (query, clips))
 
-    for a, b in zip(grads(fast.cos_max, fast.raw_max, fast.clip_cos),
-                    grads(cos, raw, clip_cos)):
+    for a, b in zip(
+            grads(fast.cos_max, fast.raw_max, fast.clip_cos),
+            grads(cos, raw, clip_cos)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

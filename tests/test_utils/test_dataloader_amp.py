@@ -10,14 +10,16 @@ from prvr_mm.utils.amp import use_amp
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-@pytest.mark.parametrize('cpus,world,cuda,expected', [
-    (2, None, False, 1),  # CPU training: one worker beside the step
-    (1, None, False, 0),
-    (2, None, True, 1),
-    (32, None, True, 8),  # capped
-    (32, '8', True, 3),  # torchrun: 8 processes share the CPUs
-    (32, '4(x2)', True, 7),  # Slurm's tasks-per-node form
-])
+@pytest.mark.parametrize(
+    'cpus,world,cuda,expected',
+    [
+        (2, None, False, 1),  # CPU training: one worker beside the step
+        (1, None, False, 0),
+        (2, None, True, 1),
+        (32, None, True, 8),  # capped
+        (32, '8', True, 3),  # torchrun: 8 processes share the CPUs
+        (32, '4(x2)', True, 7),  # Slurm's tasks-per-node form
+    ])
 def test_auto_num_workers(monkeypatch, cpus, world, cuda, expected):
     monkeypatch.setattr(dl, 'available_cpus', lambda: cpus)
     monkeypatch.delenv('LOCAL_WORLD_SIZE', raising=False)

@@ -93,7 +93,8 @@ class MaskedSelfAttentionBlock(nn.Module):
         Returns:
             Tensor: (R, H), equal to the valid rows of :meth:`forward`.
         """
-        q, k, v = (scatter_rows(layer(x), packing)
-                   for layer in (self.query, self.key, self.value))
+        q, k, v = (
+            scatter_rows(layer(x), packing)
+            for layer in (self.query, self.key, self.value))
         ctx = gather_rows(self._attend(q, k, v, packing.mask), packing)
         return self.norm(self.out_drop(self.dense(ctx)) + x)

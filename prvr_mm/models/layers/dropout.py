@@ -32,7 +32,8 @@ def keep_mask(shape: torch.Size, p: float,
     for size in shape:
         numel *= size
     words = torch.randint(
-        -2**63, 2**63 - 1, ((numel + _LANES - 1) // _LANES, ),
+        -2**63,
+        2**63 - 1, ((numel + _LANES - 1) // _LANES, ),
         dtype=torch.int64,
         device=device)
     lanes = words.view(torch.int16)[:numel]  # uniform on [-2^15, 2^15)

@@ -49,8 +49,8 @@ class InputProjection(nn.Module):
                 x, p, self.training):
             scale = 1.0 / (1.0 - p)  # LN(x) * scale in the affine, one pass
             x = F.layer_norm(x, self.norm.normalized_shape,
-                             self.norm.weight * scale,
-                             self.norm.bias * scale, self.norm.eps)
+                             self.norm.weight * scale, self.norm.bias * scale,
+                             self.norm.eps)
             x = torch.where(keep_mask(x.shape, p, x.device), x, 0.0)
         else:
             x = self.dropout(self.norm(x))

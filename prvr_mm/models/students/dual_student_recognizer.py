@@ -173,10 +173,13 @@ class DualStudentRecognizer(BaseModel):
         out = {}
         for name, branch in self.branches.items():
             out[name] = dict(
-                query=self._encoder(branch, 'encode_query')(
-                    inputs['query'], inputs['query_mask']),
-                clips=self._encoder(branch, 'encode_video')(
-                    inputs['video'], inputs['video_mask'], exact_padding))
+                query=self._encoder(branch,
+                                    'encode_query')(inputs['query'],
+                                                    inputs['query_mask']),
+                clips=self._encoder(branch,
+                                    'encode_video')(inputs['video'],
+                                                    inputs['video_mask'],
+                                                    exact_padding))
         return out
 
     def forward(self,
@@ -230,7 +233,10 @@ class DualStudentRecognizer(BaseModel):
             distill = name == 'inher' and teacher is not None and \
                 self.kd_weight != 0
             cos, raw, clip_cos = clip_scores(  # one product per branch
-                feats['query'], feats['clips'], mask, with_clip_cos=distill)
+                feats['query'],
+                feats['clips'],
+                mask,
+                with_clip_cos=distill)
             losses[f'loss_{name}_trip'] = self.loss_triplet(cos, labels)
             nce = self.loss_nce if name == 'inher' else self.loss_nce_explore
             if self.label_style == 'soft':

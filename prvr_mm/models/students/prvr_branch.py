@@ -103,8 +103,8 @@ class PRVRBranch(BaseModule):
         pays; they never change the pooled vectors)."""
         packing = self._packing(mask)
         if packing is None:
-            x = self.query_encoder(self.query_pos(self.query_proj(tokens)),
-                                   mask)
+            x = self.query_encoder(
+                self.query_pos(self.query_proj(tokens)), mask)
         else:
             x = self.query_proj.project(gather_rows(tokens, packing))
             x = self.query_encoder.forward_rows(

@@ -144,7 +144,10 @@ class CLIPTeacherHead(BaseModule):
                 f'aligned with the student clip mask {tuple(video_mask.shape)}'
             )
         scores = clip_scores(  # one product for cosine and raw scores
-            teacher_query, teacher_video, video_mask, with_clip_cos=True)
+            teacher_query,
+            teacher_video,
+            video_mask,
+            with_clip_cos=True)
         return dict(
             clip_scores=scores.clip_cos,
             max_scores=scores.cos_max,
