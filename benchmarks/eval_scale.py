@@ -35,12 +35,21 @@ float32 outputs; ``working`` is the peak minus those outputs. The 1-minute
 load average is printed at the start and end of each scale: the machine
 may be shared, and timings are wall-clock.
 
+Roofline of the scoring stage: ``flops_g`` is the useful matmul work,
+``2 x Q x (valid clips) x H`` per branch (padded clips not counted), and
+``achieved_gflops = flops_g / scores_s`` is compared with the machine's
+matmul peak measured in the same process (a float32 2048^3 GEMM on the
+same device and threads, best of 5, before and after the stage); the work
+actually executed (``chunked_max_scores`` cuts every chunk to its longest
+video, so some padded clips are still scored) is printed beside it.
+
 The last line printed for each scale is machine readable, one line of the
 form (wrapped here)::
 
     eval_scale <name>: scores_s=<float> rank_s=<float>
         baseline_rank_s=<float> rank_ratio=<float> total_s=<float>
-        peak_mb=<float>
+        flops_g=<float> achieved_gflops=<float> peak_gflops=<float>
+        pct_peak=<float> peak_mb=<float>
 
 with ``total_s = scores_s + rank_s``, ``rank_ratio = baseline_rank_s /
 rank_s`` and ``peak_mb`` the scoring stage's peak above the inputs.
@@ -52,19 +61,21 @@ Example::
 import argparse
 import ctypes
 import gc
+import inspect
 import math
 import os
 import subprocess
 import sys
 import threading
 import time
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 
 from prvr_mm.evaluation.functional import (chunked_max_scores, fuse_scores,
                                            retrieval_metrics)
 from reference_metrics import baseline_retrieval_metrics
+from roofline import matmul_peak_gflops, roofline_fields
 
 SCALES = {
     'tvr': dict(num_queries=10895, num_videos=2179, storage='float32'),
@@ -192,6 +203,23 @@ def make_branch(num_queries: int, num_videos: int, lengths: torch.Tensor,
     return queries, clips
 
 
+def scoring_flops(lengths: torch.Tensor, num_queries: int,
+                  video_chunk: int) -> Tuple[float, float]:
+    """Useful and executed matmul FLOPs of scoring one branch.
+
+    Useful: every query against every VALID clip. Executed: what
+    :func:`chunked_max_scores` multiplies, videos sorted by length and each
+    chunk of ``video_chunk`` cut to its longest video.
+    """
+    useful = 2.0 * num_queries * float(lengths.sum()) * HIDDEN
+    ordered = lengths.sort().values
+    rows = sum(
+        float(ordered[i:i + video_chunk].max()) *
+        len(ordered[i:i + video_chunk])
+        for i in range(0, len(ordered), video_chunk))
+    return useful, 2.0 * num_queries * rows * HIDDEN
+
+
 def fmt_metrics(metrics: Dict[str, float]) -> str:
     """One-line summary of a metric dict."""
     return ' '.join(f'{k}={v:.4f}' for k, v in metrics.items())
@@ -239,6 +267,12 @@ def run_scale(name: str, args: argparse.Namespace) -> None:
         flush=True)
 
     # (a) scores
+    device = torch.device(args.device)
+    peaks = [matmul_peak_gflops(device)]
+    useful, executed = scoring_flops(
+        lengths, num_queries, args.video_chunk or inspect.signature(
+            chunked_max_scores).parameters['video_chunk'].default)
+    useful, executed = 2 * useful, 2 * executed  # two branches
     with PeakRSS() as mem_scores:
         t0 = time.perf_counter()
         scores = {
@@ -254,6 +288,13 @@ def run_scale(name: str, args: argparse.Namespace) -> None:
             for branch, (queries, clips) in inputs.items()
         }
         scores_s = time.perf_counter() - t0
+    peaks.append(matmul_peak_gflops(device))
+    print(
+        f'[{name}] (a) roofline: useful {useful / 1e9:.0f} GFLOP (valid '
+        f'clips), executed {executed / 1e9:.0f} GFLOP; matmul peak '
+        f'{peaks[0]:.1f} / {peaks[1]:.1f} GFLOP/s (before / after), '
+        f'{useful / scores_s / 1e9:.1f} GFLOP/s achieved',
+        flush=True)
     print(
         f'[{name}] (a) scores: {scores_s:.2f} s for 2 branches; peak '
         f'{mem_scores.peak_mb:.0f} MB above inputs (RSS at start '
@@ -324,6 +365,7 @@ def run_scale(name: str, args: argparse.Namespace) -> None:
         f'eval_scale {name}: scores_s={scores_s:.3f} rank_s={rank_s:.3f} '
         f'baseline_rank_s={baseline_s:.3f} rank_ratio={ratio:.1f} '
         f'total_s={scores_s + rank_s:.3f} '
+        f'{roofline_fields(useful, scores_s, max(peaks))} '
         f'peak_mb={mem_scores.peak_mb:.1f}',
         flush=True)
 

@@ -1,4 +1,4 @@
-"""Time one full DL-DKD(++) training step at TVR dimensions.
+"""Time one full DL-DKD(++) training step at TVR dimensions, with a roofline.
 
 A step is what the MMEngine loop runs per iteration:
 ``DualStudentRecognizer.train_step`` = data preprocessor (pass-through for
@@ -11,32 +11,74 @@ TVR setting: 128 videos x 5 queries (640 queries), I3D+ResNet clip features
 ViT-B/32 features 512-d, hidden 384, 4 heads, hard_pool_size 20.  Lengths
 are random (the longest video / query fills the padding).
 
-Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` (tensors only,
-reset after the batch and the model are on the device); on CPU the
-process' peak resident set size ``VmHWM`` from ``/proc/self/status``, reset
-through ``/proc/self/clear_refs`` just before the first step when the kernel
-allows it, so it covers interpreter + libraries + model + batch + the
-training steps (it is not a tensor-only figure).
+In the same run, on the same batch, the script times the *authors-style*
+step of ``benchmarks/reference_step.py`` (the same maths written the way
+the authors' code does it: full padding, separate cosine and raw score
+products, additive -10000 / -1e10 masks, written-out attention, Python
+loops in the losses; it reproduces the golden losses of the parity
+fixture), with the same AdamW optimizer.
+
+Roofline: ``flops_g`` is the useful matmul work of the step counted from
+the shapes run, on valid rows only (:func:`roofline.step_flops`: valid
+clips and tokens, valid attention pairs, one query x clip product per
+branch; padded work is NOT counted); both steps are rated against it
+(``achieved_gflops = flops_g / median_s``), and ``pct_peak`` compares that
+with the machine's matmul peak measured in the same run (a 2048^3 GEMM on
+the same device and threads; float32, or the autocast dtype with
+``--amp``).  The FLOPs each implementation actually executes (padding and
+duplicate products included) are counted once with
+``torch.utils.flop_counter.FlopCounterMode`` and printed for reference.
+
+On CPU the glibc allocator is tuned first, as ``tools/train.py`` does
+(``prvr_mm.utils.tune_cpu_allocator``: large blocks stay on the heap, no
+page faults per step; ``PRVR_MM_KEEP_MALLOC=1`` opts out); it serves both
+steps.
+
+Peak memory (``peak_mb``): on CUDA ``torch.cuda.max_memory_allocated``
+(tensors only); on CPU the process' peak resident set size over the timed
+steps (``VmHWM`` reset through ``/proc/self/clear_refs``: interpreter +
+libraries + model + optimizer state + batch + the steps).  ``cpu_s`` is
+the median process CPU time of a step (all threads): on a shared machine
+it moves less than the wall time.
 
 Usage::
 
-    python benchmarks/train_step.py [--device auto|cpu|cuda] [--steps 10]
-        [--warmup 2] [--threads N] [--label-style soft|hard]
+    python benchmarks/train_step.py [--device auto|cpu|cuda] [--steps 5]
+        [--warmup 1] [--threads N] [--label-style soft|hard]
+        [--reference-steps 3 | --no-reference] [--amp [float16|bfloat16]]
+        [--compile]
 
-The last line is ``train_step tvr <device>: median_s=<s> peak_mb=<MiB>``.
+The last two lines are machine readable::
+
+    train_step_reference tvr <device>: median_s=.. flops_g=..
+        achieved_gflops=.. peak_gflops=.. pct_peak=.. peak_mb=..
+    train_step tvr <device>: median_s=.. flops_g=.. achieved_gflops=..
+        peak_gflops=.. pct_peak=.. peak_mb=.. speedup_vs_reference=..
 """
 import argparse
 import logging
+import os
 import statistics
 import time
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 from mmaction.registry import MODELS
 from mmengine.logging import MMLogger
-from mmengine.optim import OptimWrapper
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 import prvr_mm  # noqa: F401  (stack fixes + registration)
+from reference_step import AuthorsStyleDLDKD
+from roofline import (PeakMemory, counted_flops, matmul_peak_gflops,
+                      release_memory, roofline_fields, step_flops, sync)
+
+try:  # what tools/train.py does on CPU (applies to both steps here)
+    from prvr_mm.utils import tune_cpu_allocator
+except ImportError:  # an older tree (measuring a commit from before)
+
+    def tune_cpu_allocator() -> bool:
+        return False
+
 
 TVR = dict(
     num_videos=128,
@@ -49,9 +91,11 @@ TVR = dict(
     hidden_dim=384,
     num_heads=4,
     hard_pool_size=20)
+AMP_DTYPES = dict(float16=torch.float16, bfloat16=torch.bfloat16)
 
 
-def build_model(label_style: str) -> torch.nn.Module:
+def build_model(label_style: str,
+                compile_branches: Optional[dict] = None) -> torch.nn.Module:
     branch = dict(
         type='PRVRBranch',
         video_dim=TVR['video_dim'],
@@ -60,21 +104,25 @@ def build_model(label_style: str) -> torch.nn.Module:
         max_ctx_l=TVR['max_clips'],
         max_desc_l=TVR['max_tokens'],
         num_heads=TVR['num_heads'])
-    model = MODELS.build(
-        dict(
-            type='DualStudentRecognizer',
-            inheritance=branch,
-            teacher=dict(
-                type='CLIPTeacherHead', feature_dim=TVR['teacher_dim']),
-            loss_triplet=dict(
-                type='TripletRankingLoss',
-                margin=0.2,
-                hard_pool_size=TVR['hard_pool_size']),
-            loss_nce=dict(type='InfoNCELoss', loss_weight=0.04),
-            loss_distill=dict(
-                type='FrameKLDistillLoss', temperature=0.2, loss_weight=0.1),
-            label_style=label_style))
-    model.set_schedule(kd_weight=1.0, alpha=0.8, beta=0.8)
+    cfg = dict(
+        type='DualStudentRecognizer',
+        inheritance=branch,
+        teacher=dict(type='CLIPTeacherHead', feature_dim=TVR['teacher_dim']),
+        loss_triplet=dict(
+            type='TripletRankingLoss',
+            margin=0.2,
+            hard_pool_size=TVR['hard_pool_size']),
+        loss_nce=dict(type='InfoNCELoss', loss_weight=0.04),
+        loss_distill=dict(
+            type='FrameKLDistillLoss', temperature=0.2, loss_weight=0.1),
+        label_style=label_style)
+    if compile_branches is not None:
+        cfg['compile_branches'] = compile_branches
+    model = MODELS.build(cfg)
+    if hasattr(model, 'set_schedule'):
+        model.set_schedule(kd_weight=1.0, alpha=0.8, beta=0.8)
+    else:  # an older tree: plain attributes
+        model.kd_weight, model.alpha, model.beta = 1.0, 0.8, 0.8
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.WARNING)  # one INFO record per parameter
@@ -83,6 +131,23 @@ def build_model(label_style: str) -> torch.nn.Module:
     finally:
         logger.setLevel(level)
     return model
+
+
+def build_reference(label_style: str) -> torch.nn.Module:
+    """The authors-style model with the same dimensions and settings."""
+    return AuthorsStyleDLDKD(
+        video_dim=TVR['video_dim'],
+        query_dim=TVR['query_dim'],
+        hidden=TVR['hidden_dim'],
+        max_ctx_l=TVR['max_clips'],
+        max_desc_l=TVR['max_tokens'],
+        heads=TVR['num_heads'],
+        margin=0.2,
+        hard_pool_size=TVR['hard_pool_size'],
+        label_style=label_style,
+        alpha=0.8,
+        beta=0.8,
+        kd_weight=1.0)
 
 
 def _lengths(num: int, low: int, high: int,
@@ -125,101 +190,188 @@ def make_batch(device: torch.device, seed: int = 0) -> Dict[str, torch.Tensor]:
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def _reset_cpu_peak() -> bool:
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')  # reset the peak RSS (VmHWM) to the current RSS
-        return True
-    except OSError:
-        return False
+def useful_flops(batch: Dict[str, torch.Tensor]) -> float:
+    """Useful matmul FLOPs of one step on ``batch`` (valid rows only)."""
+    return step_flops(
+        batch['video_mask'].sum(1).cpu(),
+        batch['query_mask'].sum(1).cpu(),
+        TVR['video_dim'],
+        TVR['query_dim'],
+        TVR['hidden_dim'],
+        TVR['teacher_dim'],
+        branches=2)['total']
 
 
-def _cpu_peak_mb() -> Optional[float]:
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('VmHWM:'):
-                    return int(line.split()[1]) / 1024.0  # kB -> MiB
-    except OSError:
-        pass
-    return None
+def _timed(name: str, step, device: torch.device, warmup: int,
+           steps: int) -> Dict[str, float]:
+    """Run ``step()`` warmup + steps times; median time and peak memory of
+    the timed steps."""
+    for i in range(warmup):
+        start = time.perf_counter()
+        loss = step()
+        sync(device)
+        print(
+            f'{name} warmup {i}: {time.perf_counter() - start:.3f} s '
+            f'loss={loss:.4f}',
+            flush=True)
+    times: List[float] = []
+    cpu: List[float] = []
+    with PeakMemory(device) as mem:
+        for i in range(steps):
+            sync(device)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            loss = step()
+            sync(device)
+            times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+            print(
+                f'{name} step {i}: {times[-1]:.3f} s (process CPU '
+                f'{cpu[-1]:.2f} s) loss={loss:.4f}',
+                flush=True)
+    print(f'{name} peak memory: {mem.note}')
+    return dict(
+        median_s=statistics.median(times),
+        cpu_s=statistics.median(cpu),
+        peak_mb=mem.peak_mb)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def run(device: torch.device, steps: int, warmup: int,
-        label_style: str) -> Dict[str, float]:
+def run_ours(device: torch.device, data: dict, args) -> Dict[str, float]:
     torch.manual_seed(0)
-    model = build_model(label_style).to(device).train()
-    optim_wrapper = OptimWrapper(
-        optimizer=torch.optim.AdamW(
-            model.parameters(), lr=1e-4, weight_decay=0.01))
-    data = dict(inputs=make_batch(device))
-    nq = data['inputs']['query'].shape[0]
-    print(f'device={device} threads={torch.get_num_threads()} '
-          f'label_style={label_style} videos={TVR["num_videos"]} '
-          f'queries={nq} clips<={TVR["max_clips"]}x{TVR["video_dim"]} '
-          f'tokens<={TVR["max_tokens"]}x{TVR["query_dim"]} '
-          f'teacher={TVR["teacher_dim"]} hidden={TVR["hidden_dim"]} '
+    compile_cfg = dict() if args.compile else None
+    model = build_model(args.label_style, compile_cfg).to(device).train()
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=1e-4, weight_decay=0.01)
+    if args.amp:
+        optim_wrapper = AmpOptimWrapper(
+            optimizer=optimizer,
+            dtype=AMP_DTYPES[args.amp],
+            loss_scale='dynamic' if args.amp == 'float16' else 1.0)
+    else:
+        optim_wrapper = OptimWrapper(optimizer=optimizer)
+    print(f'ours: params={sum(p.numel() for p in model.parameters())} '
+          f'amp={args.amp} compile={args.compile}')
+
+    def step() -> float:
+        log_vars = model.train_step(data, optim_wrapper)
+        loss = log_vars['loss']
+        return loss.item() if torch.is_tensor(loss) else float(loss)
+
+    result = _timed('ours', step, device, args.warmup, args.steps)
+    result['executed'] = counted_flops(step)
+    return result
+
+
+def run_reference(device: torch.device, data: dict, args) -> Dict[str, float]:
+    torch.manual_seed(0)
+    model = build_reference(args.label_style).to(device).train()
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=1e-4, weight_decay=0.01)
+    batch = data['inputs']
+    print(f'reference (authors-style): '
           f'params={sum(p.numel() for p in model.parameters())}')
 
-    _sync(device)
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats(device)
-        peak_note = 'torch.cuda.max_memory_allocated'
-    else:
-        peak_note = 'VmHWM (process peak RSS' + (
-            ', reset before the first step)'
-            if _reset_cpu_peak() else ', since process start)')
+    def step() -> float:
+        loss = model(batch)['loss']
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        return loss.item()
 
-    times = []
-    for i in range(warmup + steps):
-        _sync(device)
-        start = time.perf_counter()
-        log_vars = model.train_step(data, optim_wrapper)
-        _sync(device)
-        elapsed = time.perf_counter() - start
-        kind = 'warmup' if i < warmup else 'step'
-        loss = log_vars['loss']
-        loss = loss.item() if torch.is_tensor(loss) else float(loss)
-        print(f'{kind} {i}: {elapsed:.3f} s loss={loss:.4f}')
-        if i >= warmup:
-            times.append(elapsed)
-
-    if device.type == 'cuda':
-        peak = torch.cuda.max_memory_allocated(device) / 2**20
-    else:
-        peak = _cpu_peak_mb() or float('nan')
-    print(f'peak memory: {peak_note}')
-    return dict(median_s=statistics.median(times), peak_mb=peak)
+    result = _timed('reference', step, device, min(args.warmup, 1),
+                    args.reference_steps)
+    result['executed'] = counted_flops(step)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         '--device', default='auto', choices=('auto', 'cpu', 'cuda'))
-    parser.add_argument('--steps', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--steps', type=int, default=5)
+    parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument(
-        '--threads', type=int, help='torch intra-op threads (CPU)')
+        '--reference-steps',
+        type=int,
+        default=3,
+        help='timed steps of the authors-style reference (default 3)')
+    parser.add_argument(
+        '--no-reference',
+        action='store_true',
+        help='skip the authors-style reference step')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        help='torch intra-op threads (CPU; default: torch default = cores)')
     parser.add_argument(
         '--label-style', default='soft', choices=('soft', 'hard'))
+    parser.add_argument(
+        '--amp',
+        nargs='?',
+        const='float16',
+        choices=sorted(AMP_DTYPES),
+        help='mixed precision through AmpOptimWrapper (CUDA only; float16 '
+        'with a dynamic loss scale by default)')
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='torch.compile the branches (model compile_branches=dict())')
     args = parser.parse_args()
-    if args.steps < 1 or args.warmup < 0:
-        parser.error('--steps must be >= 1 and --warmup >= 0')
+    if args.steps < 1 or args.warmup < 0 or args.reference_steps < 1:
+        parser.error('--steps and --reference-steps must be >= 1, '
+                     '--warmup >= 0')
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == 'auto':
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')
+    if args.amp and args.device != 'cuda':
+        parser.error('--amp needs --device cuda (MMEngine AmpOptimWrapper '
+                     'refuses CPU)')
     device = torch.device(args.device)
-    result = run(device, args.steps, args.warmup, args.label_style)
-    print(f'train_step tvr {device.type}: median_s={result["median_s"]:.4f} '
-          f'peak_mb={result["peak_mb"]:.1f}')
+    malloc = device.type == 'cpu' and tune_cpu_allocator()
+    peak_dtype = AMP_DTYPES[args.amp] if args.amp else torch.float32
+    print(f'device={device} threads={torch.get_num_threads()} '
+          f'loadavg={os.getloadavg()[0]:.2f} label_style={args.label_style} '
+          f'videos={TVR["num_videos"]} queries='
+          f'{TVR["num_videos"] * TVR["queries_per_video"]} '
+          f'clips<={TVR["max_clips"]}x{TVR["video_dim"]} '
+          f'tokens<={TVR["max_tokens"]}x{TVR["query_dim"]} '
+          f'teacher={TVR["teacher_dim"]} hidden={TVR["hidden_dim"]} '
+          f'malloc_tuned={malloc}')
+    peaks = [matmul_peak_gflops(device, peak_dtype)]
+    print(
+        f'matmul peak ({str(peak_dtype)[6:]}, 2048^3 GEMM, best of 5): '
+        f'{peaks[0]:.1f} GFLOP/s',
+        flush=True)
+
+    data = dict(inputs=make_batch(device))
+    flops = useful_flops(data['inputs'])
+    ours = run_ours(device, data, args)
+    release_memory()  # the model and optimizer of run_ours are gone
+    ref = None if args.no_reference else run_reference(device, data, args)
+    peaks.append(matmul_peak_gflops(device, peak_dtype))
+    peak = max(peaks)
+    print(f'matmul peak again: {peaks[1]:.1f} GFLOP/s; using the best, '
+          f'{peak:.1f}; loadavg={os.getloadavg()[0]:.2f}')
+    print(
+        f'FLOPs: useful {flops / 1e9:.1f} G (valid rows, one product '
+        f'per branch); executed (FlopCounterMode): ours '
+        f'{ours["executed"] / 1e9:.1f} G' +
+        ('' if ref is None else f', reference {ref["executed"] / 1e9:.1f} G'))
+    kind = device.type
+    if ref is not None:
+        print(f'train_step_reference tvr {kind}: '
+              f'median_s={ref["median_s"]:.4f} '
+              f'{roofline_fields(flops, ref["median_s"], peak)} '
+              f'peak_mb={ref["peak_mb"]:.1f} cpu_s={ref["cpu_s"]:.2f}')
+    line = (f'train_step tvr {kind}: median_s={ours["median_s"]:.4f} '
+            f'{roofline_fields(flops, ours["median_s"], peak)} '
+            f'peak_mb={ours["peak_mb"]:.1f} cpu_s={ours["cpu_s"]:.2f}')
+    if ref is not None:
+        speedup = ref['median_s'] / ours['median_s']
+        line += f' speedup_vs_reference={speedup:.2f}'
+    print(line)
 
 
 if __name__ == '__main__':

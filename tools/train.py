@@ -5,6 +5,7 @@ import os
 import os.path as osp
 import sys
 
+import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -23,7 +24,14 @@ def parse_args():
         help='resume from the given checkpoint, or from the latest one in '
         'the work dir when no path is given')
     parser.add_argument(
-        '--amp', action='store_true', help='mixed precision (CUDA only)')
+        '--amp',
+        action='store_true',
+        help='mixed precision (CUDA only): float16 with a dynamic loss '
+        'scale, or the --amp-dtype')
+    parser.add_argument(
+        '--amp-dtype',
+        choices=['float16', 'bfloat16'],
+        help='autocast dtype of --amp (implies --amp); default float16')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -65,9 +73,9 @@ def merge_args(cfg: Config, args) -> Config:
     from prvr_mm.utils import drop_custom_hooks, merge_cli_options
     merge_cli_options(cfg, args.cfg_options, args.config, args.work_dir,
                       args.launcher)
-    if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.amp or args.amp_dtype:
+        from prvr_mm.utils.amp import use_amp
+        use_amp(cfg, args.amp_dtype or 'float16')
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
         from mmengine.runner import find_latest_checkpoint
@@ -102,7 +110,10 @@ def merge_args(cfg: Config, args) -> Config:
 def main():
     args = parse_args()
     import prvr_mm  # noqa: F401  (stack fixes before the config imports)
-    from prvr_mm.utils import CheckpointFileError, CheckpointMismatchError
+    from prvr_mm.utils import (CheckpointFileError, CheckpointMismatchError,
+                               tune_cpu_allocator)
+    if not torch.cuda.is_available():
+        tune_cpu_allocator()  # reuse big tensor blocks: no page faults
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = Runner.from_cfg(cfg)
     try:

@@ -1,3 +1,4 @@
+from .allocator import tune_cpu_allocator
 from .checkpoint import register_safe_globals, safe_globals
 from .checkpoint_loader import (CheckpointFileError, CheckpointMismatchError,
                                 UnsafeCheckpointError,
@@ -5,6 +6,7 @@ from .checkpoint_loader import (CheckpointFileError, CheckpointMismatchError,
                                 load_local_checkpoint, load_model_checkpoint)
 from .cli import drop_custom_hooks, merge_cli_options, strip_training
 from .compat import patch_missing_drn
+from .dataloader import auto_num_workers, resolve_dataloaders
 from .dist import init_cpu_distributed, use_cpu_ddp_wrapper
 
 __all__ = [
@@ -12,5 +14,6 @@ __all__ = [
     'check_checkpoint_matches', 'load_local_checkpoint',
     'load_model_checkpoint', 'patch_missing_drn', 'register_safe_globals',
     'safe_globals', 'init_cpu_distributed', 'use_cpu_ddp_wrapper',
-    'drop_custom_hooks', 'merge_cli_options', 'strip_training'
+    'drop_custom_hooks', 'merge_cli_options', 'strip_training',
+    'auto_num_workers', 'resolve_dataloaders', 'tune_cpu_allocator'
 ]

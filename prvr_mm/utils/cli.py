@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
+from .dataloader import resolve_dataloaders
 from .dist import init_cpu_distributed, use_cpu_ddp_wrapper
 
 _LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -40,7 +41,9 @@ def merge_cli_options(cfg: Config,
       parsed, so the plain override alone would not reach them);
     * ``--work-dir`` (default ``./work_dirs/<config name>``);
     * ``--launcher``; on a machine without CUDA a ``pytorch`` launcher
-      initialises a gloo process group and a device-less DDP wrapper.
+      initialises a gloo process group and a device-less DDP wrapper;
+    * loader workers: ``num_workers='auto'`` becomes a number sized to the
+      machine (:func:`~prvr_mm.utils.dataloader.resolve_dataloaders`).
 
     Args:
         cfg (Config): the loaded config (modified in place).
@@ -66,6 +69,7 @@ def merge_cli_options(cfg: Config,
     cfg.launcher = launcher
     if init_cpu_distributed(launcher):
         use_cpu_ddp_wrapper(cfg)
+    resolve_dataloaders(cfg)
     return cfg
 
 

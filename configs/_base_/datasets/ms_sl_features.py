@@ -30,9 +30,12 @@ test_pipeline = [
 # 128 videos (with all their queries) per batch; h5 files are opened lazily
 # in each worker and the BigFile is read through np.memmap, so workers are
 # safe. `cache=True` in a dataset keeps what it read in RAM.
+# num_workers='auto': sized to the machine by the tools
+# (prvr_mm.utils.resolve_dataloaders); a number given here or with
+# --cfg-options wins.
 train_dataloader = dict(
     batch_size=128,
-    num_workers=8,
+    num_workers='auto',
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
@@ -43,7 +46,7 @@ train_dataloader = dict(
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=128,
-    num_workers=4,
+    num_workers='auto',
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(

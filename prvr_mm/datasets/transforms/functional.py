@@ -12,13 +12,17 @@ def _segment_bounds(num: int, out_len: int) -> Tuple[np.ndarray, np.ndarray]:
 
 def _segment_means(feats: np.ndarray, starts: np.ndarray,
                    ends: np.ndarray) -> np.ndarray:
-    csum = np.concatenate([
-        np.zeros((1, feats.shape[1])),
-        np.cumsum(feats, axis=0, dtype=np.float64)
-    ])
+    """Mean of ``feats[s:e]`` per segment, ``feats[s]`` when it is empty.
+
+    The segments are consecutive (``ends[i] == starts[i + 1]``) and the last
+    one ends at ``T - 1`` (the authors' clipped bounds), so one
+    ``np.add.reduceat`` pass over the rows sums them all; it also returns
+    ``feats[s]`` for an empty segment, which is exactly the fallback.
+    """
+    sums = np.add.reduceat(feats, np.append(starts, ends[-1]), axis=0)[:-1]
     width = (ends - starts)[:, None]
-    means = (csum[ends] - csum[starts]) / np.maximum(width, 1)
-    return np.where(width > 0, means, feats[starts]).astype(feats.dtype)
+    means = sums / np.maximum(width, 1).astype(feats.dtype)
+    return np.where(width > 0, means, sums).astype(feats.dtype, copy=False)
 
 
 def uniform_feature_sampling(feats: np.ndarray,
@@ -59,4 +63,5 @@ def average_to_fixed_length(feats: np.ndarray, length: int) -> np.ndarray:
 
 def l2_normalize(feats: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     """``x / (||x||_2 + eps)`` along the last dim (zero rows stay zero)."""
-    return feats / (np.linalg.norm(feats, axis=-1, keepdims=True) + eps)
+    norm = np.sqrt(np.einsum('...d,...d->...', feats, feats))[..., None]
+    return feats / (norm + np.asarray(eps, dtype=feats.dtype))

@@ -49,14 +49,16 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
             None (no normalisation, clips only cast to float).
         std (Sequence[float], optional): per-channel std of raw clips,
             e.g. ``[58.395, 57.12, 57.375]``. Defaults to None.
-        non_blocking (bool): MMEngine flag of the device copy.
+        non_blocking (bool): copy the batch to the device asynchronously
+            (overlaps with work already queued when the loader pins its
+            batches, as the tools set up on CUDA). Defaults to True.
     """
 
     def __init__(self,
                  sort_by_queries: bool = True,
                  mean: Optional[Sequence[float]] = None,
                  std: Optional[Sequence[float]] = None,
-                 non_blocking: bool = False) -> None:
+                 non_blocking: bool = True) -> None:
         super().__init__(non_blocking=non_blocking)
         self.sort_by_queries = sort_by_queries
         if (mean is None) != (std is None):

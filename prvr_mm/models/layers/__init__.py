@@ -1,8 +1,11 @@
 from .attention import MaskedSelfAttentionBlock
+from .dropout import FastDropout, keep_mask
 from .embeddings import InputProjection, LearnedPositionalEncoding
+from .packing import Packing, gather_rows, pack, scatter_rows, worth_packing
 from .pooling import AttentionPooling
 
 __all__ = [
     'MaskedSelfAttentionBlock', 'InputProjection', 'LearnedPositionalEncoding',
-    'AttentionPooling'
+    'AttentionPooling', 'Packing', 'pack', 'gather_rows', 'scatter_rows',
+    'worth_packing', 'FastDropout', 'keep_mask'
 ]

@@ -1,24 +1,39 @@
 """One masked multi-head self-attention block (BERT attention, no FFN)."""
-import math
 from typing import Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+
+from .dropout import build_dropout
+from .packing import Packing, gather_rows, scatter_rows
 
 
 class MaskedSelfAttentionBlock(nn.Module):
     """Multi-head self-attention followed by ``LayerNorm(dense(ctx) + x)``.
 
-    Padded keys are excluded with the dtype's minimum (safe in fp16/bf16).
+    Runs ``torch.nn.functional.scaled_dot_product_attention`` with a boolean
+    key mask: padded keys get exactly zero weight (safe in fp16/bf16), and
+    the backend picks a fused kernel where it has one (on CPU the fused
+    kernel serves inference; training with attention dropout uses the
+    reference maths path).  ``attn_drop`` holds the attention-probability
+    dropout rate.
 
     Args:
         dim (int): hidden dim ``H``; must be divisible by ``num_heads``.
         num_heads (int): attention heads. Defaults to 4.
         dropout (float): dropout on attention probabilities and on the
             output projection. Defaults to 0.1.
+        fast_dropout (bool): :class:`FastDropout` for the output dropout
+            (True) or ``torch.nn.Dropout``; the attention-probability
+            dropout is the attention kernel's own. Defaults to True.
     """
 
-    def __init__(self, dim: int, num_heads: int = 4, dropout: float = 0.1):
+    def __init__(self,
+                 dim: int,
+                 num_heads: int = 4,
+                 dropout: float = 0.1,
+                 fast_dropout: bool = True):
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f'hidden dim {dim} is not a multiple of '
@@ -30,12 +45,27 @@ class MaskedSelfAttentionBlock(nn.Module):
         self.value = nn.Linear(dim, dim)
         self.attn_drop = nn.Dropout(dropout)
         self.dense = nn.Linear(dim, dim)
-        self.out_drop = nn.Dropout(dropout)
+        self.out_drop = build_dropout(dropout, fast_dropout)
         self.norm = nn.LayerNorm(dim)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         n, length, _ = x.shape
         return x.view(n, length, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """(N, L, H) x3 -> context (N, L, H)."""
+        keep = None if mask is None else mask.bool()[:, None, None, :]
+        # fused kernel (flash / memory-efficient) where the backend has one;
+        # padded keys get zero weight, exactly as the authors' -10000 does
+        # in float32 (exp underflows to 0)
+        ctx = F.scaled_dot_product_attention(
+            self._heads(q),
+            self._heads(k),
+            self._heads(v),
+            attn_mask=keep,
+            dropout_p=self.attn_drop.p if self.training else 0.0)
+        return ctx.transpose(1, 2).reshape(q.shape)
 
     def forward(self,
                 x: torch.Tensor,
@@ -49,12 +79,22 @@ class MaskedSelfAttentionBlock(nn.Module):
         Returns:
             Tensor: (N, L, H).
         """
-        q, k, v = self._heads(self.query(x)), self._heads(
-            self.key(x)), self._heads(self.value(x))
-        scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)
-        if mask is not None:
-            pad = ~mask.bool()[:, None, None, :]  # (N, 1, 1, L)
-            scores = scores.masked_fill(pad, torch.finfo(scores.dtype).min)
-        probs = self.attn_drop(scores.softmax(dim=-1))
-        ctx = (probs @ v).transpose(1, 2).reshape(x.shape)
+        ctx = self._attend(self.query(x), self.key(x), self.value(x), mask)
+        return self.norm(self.out_drop(self.dense(ctx)) + x)
+
+    def forward_rows(self, x: torch.Tensor, packing: Packing) -> torch.Tensor:
+        """Encode packed rows: the linears, residual and LayerNorm see the
+        valid rows only; the attention itself runs on the padded layout.
+
+        Args:
+            x (Tensor): (R, H) valid rows.
+            packing (Packing): their positions.
+
+        Returns:
+            Tensor: (R, H), equal to the valid rows of :meth:`forward`.
+        """
+        q, k, v = (
+            scatter_rows(layer(x), packing)
+            for layer in (self.query, self.key, self.value))
+        ctx = gather_rows(self._attend(q, k, v, packing.mask), packing)
         return self.norm(self.out_drop(self.dense(ctx)) + x)

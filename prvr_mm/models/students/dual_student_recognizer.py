@@ -9,7 +9,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 
 from ..losses.precision import at_least_fp32
-from ..similarity import masked_clip_scores
+from ..similarity import clip_scores
 from .global_batch import GlobalBatch
 
 ForwardResults = Union[Dict[str, torch.Tensor], List[BaseDataElement]]
@@ -68,6 +68,12 @@ class DualStudentRecognizer(BaseModel):
             local sort is then switched off and the recognizer orders the
             global batch instead. ``False`` (default): each rank's losses
             see only its own batch, like the authors' single-GPU code.
+        compile_branches (bool | dict, optional): ``torch.compile`` each
+            branch's query and video encoders (``True``, or a dict of
+            ``torch.compile`` keyword arguments, e.g. ``dict(dynamic=True)``);
+            the losses, teacher and optimizer step stay eager. Opt-in:
+            the first iterations (and every new padded shape unless
+            ``dynamic=True``) pay for compilation. Defaults to None (eager).
         data_preprocessor (dict, optional): defaults to
             ``dict(type='PRVRDataPreprocessor')``.
         init_cfg (dict, optional): initialisation config.
@@ -90,6 +96,7 @@ class DualStudentRecognizer(BaseModel):
                  double_branch: bool = True,
                  frontend: Optional[dict] = None,
                  gather_negatives: bool = False,
+                 compile_branches: Optional[Union[bool, dict]] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -135,6 +142,10 @@ class DualStudentRecognizer(BaseModel):
                                         'sort_by_queries', False):
             # the global batch is sorted after gathering (GlobalBatch)
             self.data_preprocessor.sort_by_queries = False
+        if compile_branches is True:
+            compile_branches = dict()
+        self.compile_branches = compile_branches or None
+        self._compiled = {}
 
     def set_schedule(self,
                      kd_weight: Optional[float] = None,
@@ -174,6 +185,16 @@ class DualStudentRecognizer(BaseModel):
                 f'gives {dim}-d clip features; leave video_dim out')
         return dict(branch, video_dim=dim)
 
+    def _encoder(self, branch: torch.nn.Module, method: str):
+        """``branch.<method>``, compiled when ``compile_branches`` asks."""
+        fn = getattr(branch, method)
+        if self.compile_branches is None:
+            return fn
+        key = (id(branch), method)  # a deep copy compiles its own
+        if key not in self._compiled:
+            self._compiled[key] = torch.compile(fn, **self.compile_branches)
+        return self._compiled[key]
+
     @property
     def branches(self) -> Dict[str, torch.nn.Module]:
         """The built branches by name (``inher`` and ``explore``)."""
@@ -184,7 +205,9 @@ class DualStudentRecognizer(BaseModel):
             out['explore'] = self.exploration
         return out
 
-    def encode(self, inputs: Dict[str, torch.Tensor]) -> Dict[str, dict]:
+    def encode(self,
+               inputs: Dict[str, torch.Tensor],
+               exact_padding: bool = True) -> Dict[str, dict]:
         """Encode queries and videos with every branch.
 
         Videos are encoded first (every branch), then queries, in the
@@ -193,6 +216,9 @@ class DualStudentRecognizer(BaseModel):
 
         Args:
             inputs (dict): batch from :class:`PRVRDataPreprocessor`.
+            exact_padding (bool): compute padded clip positions too (see
+                :meth:`PRVRBranch.encode_video`); the losses do not need
+                them. Defaults to True.
 
         Returns:
             dict: per branch name, ``query`` (Nq, H) and ``clips`` (B, L, H).
@@ -207,12 +233,15 @@ class DualStudentRecognizer(BaseModel):
         # the authors' order: every branch's clips, then every branch's
         # queries (dropout draws from one RNG stream in this order)
         out = {
-            name: dict(clips=branch.encode_video(video, inputs['video_mask']))
+            name:
+            dict(
+                clips=self._encoder(branch, 'encode_video')(
+                    video, inputs['video_mask'], exact_padding))
             for name, branch in self.branches.items()
         }
         for name, branch in self.branches.items():
-            out[name]['query'] = branch.encode_query(inputs['query'],
-                                                     inputs['query_mask'])
+            out[name]['query'] = self._encoder(branch, 'encode_query')(
+                inputs['query'], inputs['query_mask'])
         return out
 
     def forward(self,
@@ -251,7 +280,7 @@ class DualStudentRecognizer(BaseModel):
             ``loss_explore_nce`` (those of the built branches), and the
             logged schedule values.
         """
-        enc = self.encode(inputs)
+        enc = self.encode(inputs, exact_padding=False)
         batch = GlobalBatch(inputs['video_mask'], inputs['query_to_video'],
                             self.gather_negatives)
         labels, mask = batch.labels, batch.mask
@@ -268,10 +297,13 @@ class DualStudentRecognizer(BaseModel):
 
         losses = {}
         for name, feats in enc.items():
-            clips = batch.videos(feats['clips'])
-            cos, clip_cos = masked_clip_scores(feats['query'], clips, mask)
-            raw, _ = masked_clip_scores(
-                feats['query'], clips, mask, normalize=False)
+            distill = name == 'inher' and teacher is not None and \
+                self.kd_weight != 0
+            cos, raw, clip_cos = clip_scores(  # one product per branch
+                feats['query'],
+                batch.videos(feats['clips']),
+                mask,
+                with_clip_cos=distill)
             cos, raw = batch.scores(cos), batch.scores(raw)
             losses[f'loss_{name}_trip'] = self.loss_triplet(cos, labels)
             nce = self.loss_nce if name == 'inher' else self.loss_nce_explore
@@ -284,7 +316,7 @@ class DualStudentRecognizer(BaseModel):
                 losses[f'loss_{name}_nce'] = nce(raw, labels)
             if name == 'inher':
                 kd = raw.new_zeros(())
-                if teacher is not None and self.kd_weight != 0:
+                if distill:
                     kd = batch.sum(
                         self.loss_distill(clip_cos, teacher['clip_scores'],
                                           mask, batch.row_labels))
@@ -308,7 +340,7 @@ class DualStudentRecognizer(BaseModel):
         (n_i, H) for the queries of that video, in the sample's
         ``query_ids`` order.
         """
-        enc = self.encode(inputs)
+        enc = self.encode(inputs, exact_padding=False)  # valid clips kept
         lengths = inputs['video_mask'].sum(1).long().tolist()
         labels = inputs['query_to_video']
         counts = torch.bincount(labels, minlength=len(lengths)).tolist()

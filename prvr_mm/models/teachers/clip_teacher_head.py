@@ -6,7 +6,7 @@ import torch
 from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 
-from ..similarity import masked_clip_scores
+from ..similarity import clip_scores
 from .open_clip_utils import build_clip_model
 
 
@@ -242,11 +242,12 @@ class CLIPTeacherHead(BaseModule):
                 f'teacher video features {tuple(teacher_video.shape)} are not '
                 f'aligned with the student clip mask {tuple(video_mask.shape)}'
             )
-        max_scores, clip_scores = masked_clip_scores(teacher_query,
-                                                     teacher_video, video_mask)
-        unnorm, _ = masked_clip_scores(
-            teacher_query, teacher_video, video_mask, normalize=False)
+        scores = clip_scores(  # one product for cosine and raw scores
+            teacher_query,
+            teacher_video,
+            video_mask,
+            with_clip_cos=True)
         return dict(
-            clip_scores=clip_scores,
-            max_scores=max_scores,
-            max_scores_unnorm=unnorm)
+            clip_scores=scores.clip_cos,
+            max_scores=scores.cos_max,
+            max_scores_unnorm=scores.raw_max)
