@@ -38,8 +38,8 @@ def test_compiled_branches_match_eager():
     eager = MODELS.build(cfg).eval()
     # aot_eager: Dynamo capture + AOTAutograd forward/backward graphs, no
     # C++ code generation (inductor works too, it only takes longer)
-    compiled = MODELS.build(
-        dict(cfg, compile_branches=dict(backend='eager'))).eval()
+    compiled = MODELS.build(dict(cfg, compile_branches=dict(
+        backend='eager'))).eval()
     compiled.load_state_dict(eager.state_dict())
     for model in (eager, compiled):
         model.set_schedule(kd_weight=0.9, alpha=0.5, beta=0.6)
