@@ -1,4 +1,5 @@
-"""Install prvr_mm: ``pip install -e ".[lite]"`` (add ``tests`` for pytest).
+"""Install prvr_mm: ``pip install -e ".[lite]"`` (add ``tests`` for pytest,
+``search`` for faiss approximate search, ``demo`` for the search page).
 
 mmcv is deliberately not a hard requirement: mmaction2 1.2.0 needs
 ``2.0.0rc4 <= mmcv < 2.2.0``, provided either by full ``mmcv`` (compiled) or
@@ -41,6 +42,10 @@ setup(
     install_requires=read_requirements('runtime') +
     read_requirements('mminstall'),
     extras_require=dict(
-        lite=read_requirements('lite'), tests=read_requirements('tests')),
+        lite=read_requirements('lite'),
+        search=read_requirements('search'),
+        demo=read_requirements('demo') + read_requirements('search'),
+        tests=read_requirements('tests') + read_requirements('search') +
+        read_requirements('demo')),
     license='Apache License 2.0',
     zip_safe=False)

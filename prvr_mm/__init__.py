@@ -14,7 +14,7 @@ from .utils.checkpoint import register_safe_globals  # noqa: E402
 
 register_safe_globals()
 
-from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from . import apis, datasets, engine, evaluation, models  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']
