@@ -14,8 +14,9 @@ from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 
+from ..datasets.layout import video_id_of
 from ..datasets.readers import (PRVRDataError, build_feature_reader,
-                                parse_caption_file, video_id_of)
+                                parse_caption_file)
 
 __all__ = ['FeatureCollection', 'split_collection', 'find_video_files',
            'VIDEO_EXTENSIONS']

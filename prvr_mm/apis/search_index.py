@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..evaluation.functional import branch_weights
 from ..evaluation.moments import (DEFAULT_RUN_RATIO, best_runs, fuse_curves,
                                   pair_clip_scores)
 from .ann import ClipANN
@@ -69,13 +70,6 @@ def _faiss_view(flat, shape: Tuple[int, int]) -> Tensor:
     """(N, H) float32 tensor on the storage of a faiss flat index (no
     copy; the tensor keeps the index alive)."""
     return torch.from_numpy(np.asarray(_Storage(flat, shape)))
-
-
-def _fusion_weights(branches: Sequence[str],
-                    fusion_weight: float) -> Dict[str, float]:
-    if len(branches) == 2:
-        return {branches[0]: fusion_weight, branches[1]: 1 - fusion_weight}
-    return {branches[0]: 1.0}
 
 
 class SearchIndex:
@@ -251,7 +245,7 @@ class SearchIndex:
     @property
     def weights(self) -> Dict[str, float]:
         """Fusion weight of every branch."""
-        return _fusion_weights(self.branches, self.fusion_weight)
+        return branch_weights(self.branches, self.fusion_weight)
 
     def __repr__(self) -> str:
         ann = f', ann={self.ann.factory!r}' if self.ann is not None else ''

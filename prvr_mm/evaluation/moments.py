@@ -36,12 +36,16 @@ DEFAULT_RUN_RATIO = 0.5
 _PAIR_BLOCK_NUMEL = 1 << 23
 
 
-def pair_rows(offsets: Tensor, videos: Tensor) -> Dict[str, Tensor]:
+def pair_rows(offsets: Tensor,
+              videos: Tensor,
+              lengths: Optional[Tensor] = None) -> Dict[str, Tensor]:
     """Clip rows of listed (query, video) pairs, one padded list per query.
 
     Args:
-        offsets (Tensor): (V + 1,) int64 clip offsets of the videos.
+        offsets (Tensor): (V + 1,) int64 first clip row of every video.
         videos (Tensor): (q, k) int64 video indices, -1 = empty slot.
+        lengths (Tensor, optional): (V,) clips of every video; defaults to
+            ``offsets[1:] - offsets[:-1]`` (videos stored back to back).
 
     Returns:
         dict[str, Tensor]: ``rows`` (q, W) int64 clip rows of every query's
@@ -53,7 +57,9 @@ def pair_rows(offsets: Tensor, videos: Tensor) -> Dict[str, Tensor]:
     """
     offsets = offsets.to(torch.long)
     videos = videos.to(torch.long)
-    lengths = offsets[1:] - offsets[:-1]
+    if lengths is None:
+        lengths = offsets[1:] - offsets[:-1]
+    lengths = lengths.to(torch.long)
     valid = videos >= 0
     counts = torch.where(valid, lengths[videos.clamp(min=0)], 0)
     num_q, k = videos.shape
@@ -102,7 +108,8 @@ def pair_clip_scores(queries: Tensor,
                      max_len: Optional[int] = None,
                      normalized: bool = False,
                      scorer: Optional[Callable[[Tensor, Tensor],
-                                               Tensor]] = None) -> Tensor:
+                                               Tensor]] = None,
+                     lengths: Optional[Tensor] = None) -> Tensor:
     """Cosine of every listed (query, video) pair at every clip.
 
     ``out[i, j, t] = cos(queries[i], clips[offsets[v] + t])`` with
@@ -130,6 +137,11 @@ def pair_clip_scores(queries: Tensor,
         scorer (callable, optional): ``scorer(queries (q, H), rows (q, W))
             -> (q, W)`` inner products of normalised queries with the clip
             rows (-1 = none); needs ``normalized=True``.
+        lengths (Tensor, optional): (V,) valid clips of every video when
+            they are not stored back to back (e.g. a padded (V, L, H)
+            tensor viewed as (V * L, H) with ``offsets = arange(V + 1) *
+            L``); video ``v`` then owns rows ``offsets[v]:offsets[v] +
+            lengths[v]``.
 
     Returns:
         Tensor: (q, k, L) float32 cosines, ``-inf`` at invalid positions.
@@ -145,7 +157,7 @@ def pair_clip_scores(queries: Tensor,
                          f'got {tuple(videos.shape)}')
     if scorer is not None and not normalized:
         raise ValueError('a scorer needs normalized=True inputs')
-    layout = pair_rows(offsets, videos)
+    layout = pair_rows(offsets, videos, lengths)
     counts = layout['counts']
     if max_len is None:
         max_len = int(counts.max()) if counts.numel() else 0

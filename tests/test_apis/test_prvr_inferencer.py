@@ -13,23 +13,15 @@ import pytest
 import torch
 
 from prvr_mm.apis import PRVRInferencer, SearchIndex, SearchIndexError
+from tests.helpers.tools import ROOT, TINY_TOY_CFG as CFG
+from tests.helpers.tools import run_tool, save_random_checkpoint, tool
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CFG = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_toy.py')
 TOPK = 5
 
 
-def random_checkpoint(path, seed, cfg=CFG):
-    """A randomly initialised tiny model saved like a training checkpoint
-    (the tests check consistency, not accuracy)."""
-    from mmengine.config import Config
-    from mmengine.runner.checkpoint import save_checkpoint
-
-    from mmaction.registry import MODELS
-    torch.manual_seed(seed)
-    model = MODELS.build(Config.fromfile(cfg).model)
-    save_checkpoint({'state_dict': model.state_dict(), 'meta': {}}, path)
-    return path
+def random_checkpoint(path, seed):
+    """A randomly initialised tiny model (the tests check consistency)."""
+    return save_random_checkpoint(path, seed=seed)
 
 
 @pytest.fixture(scope='module')
@@ -37,13 +29,9 @@ def work(tmp_path_factory, tiny_toy_root):
     """Checkpoint, ``tools/test.py --dump`` output and a float32 index."""
     work = str(tmp_path_factory.mktemp('search'))
     ckpt = random_checkpoint(osp.join(work, 'model.pth'), seed=0)
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
-    proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', 'test.py'), CFG, ckpt,
-         '--work-dir', work, '--dump', 'rankings.json', '--dump-topk',
-         str(TOPK), '--cfg-options', f'data_root={tiny_toy_root}'],
-        cwd=work, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_tool(tool('test.py'), CFG, ckpt, '--work-dir', work, '--dump',
+             'rankings.json', '--dump-topk', str(TOPK), '--cfg-options',
+             f'data_root={tiny_toy_root}', cwd=work)
     with open(osp.join(work, 'rankings.json')) as f:
         dump = json.load(f)
     inferencer = PRVRInferencer(CFG, ckpt)

@@ -6,7 +6,6 @@ import os.path as osp
 import shutil
 import socket
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -14,11 +13,8 @@ import pytest
 
 from prvr_mm.apis import PRVRInferencer
 from prvr_mm.apis.search_page import curve_svg, render_results
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CFG = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_toy.py')
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from test_prvr_inferencer import random_checkpoint  # noqa: E402
+from tests.helpers.tools import TINY_TOY_CFG as CFG
+from tests.helpers.tools import save_random_checkpoint
 
 QUERY = 'someone carries the cup'  # toy vocabulary words
 
@@ -52,7 +48,7 @@ def write_webm(path, seconds, fps=4, size=(64, 48)):
 @pytest.fixture(scope='module')
 def inferencer(tmp_path_factory, tiny_toy_root):
     work = tmp_path_factory.mktemp('page')
-    ckpt = random_checkpoint(str(work / 'model.pth'), seed=0)
+    ckpt = save_random_checkpoint(str(work / 'model.pth'), seed=0)
     inferencer = PRVRInferencer(
         CFG, ckpt,
         text_encoder=dict(type='ToyTextEncoder', data_root=tiny_toy_root))

@@ -28,6 +28,7 @@ from mmengine.registry import init_default_scope
 from mmaction.registry import DATASETS, INFERENCERS, MODELS
 from ...evaluation.moments import DEFAULT_RUN_RATIO, uniform_clip_spans
 from ..collection import FeatureCollection, split_collection
+from ..inference import fusion_weight_of
 from ..search_index import SearchIndex, SearchIndexError
 
 QueryType = Union[str, np.ndarray, torch.Tensor]
@@ -38,11 +39,16 @@ __all__ = ['PRVRInferencer']
 _SPLITS = ('train', 'val', 'test')
 
 
-def _evaluator_cfg(cfg: Config) -> dict:
-    evaluator = cfg.get('test_evaluator') or cfg.get('val_evaluator') or {}
-    if isinstance(evaluator, (list, tuple)):
-        evaluator = evaluator[0] if evaluator else {}
-    return dict(evaluator)
+def _run_ratio_of(cfg: Config) -> float:
+    """``moment_run_ratio`` of the config's test :class:`PRVRMetric` (its
+    default when unset or when the config has no PRVRMetric)."""
+    metrics = cfg.get('test_evaluator') or {}
+    if isinstance(metrics, dict) and 'metrics' in metrics:
+        metrics = metrics['metrics']
+    for metric in [metrics] if isinstance(metrics, dict) else metrics:
+        if str(metric.get('type')).split('.')[-1] == 'PRVRMetric':
+            return float(metric.get('moment_run_ratio', DEFAULT_RUN_RATIO))
+    return DEFAULT_RUN_RATIO
 
 
 @INFERENCERS.register_module(name='prvr-search')
@@ -105,13 +111,9 @@ class PRVRInferencer(BaseInferencer):
             device=device,
             scope=scope,
             show_progress=show_progress)
-        evaluator = _evaluator_cfg(self.cfg)
-        self.fusion_weight = float(
-            evaluator.get('fusion_weight', self.model.fusion_weight))
-        self.run_ratio = float(
-            evaluator.get('moment_run_ratio', DEFAULT_RUN_RATIO))
-        if len(self.model.branches) == 2:
-            self.model.fusion_weight = self.fusion_weight
+        # the evaluator owns the fusion weight and the moment run ratio
+        self.fusion_weight = fusion_weight_of(self.cfg)
+        self.run_ratio = _run_ratio_of(self.cfg)
         self.text_encoder_cfg = text_encoder or self.cfg.get('text_encoder')
         self._text_encoder = None
         self.fingerprint = self._fingerprint()

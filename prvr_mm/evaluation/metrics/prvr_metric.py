@@ -7,7 +7,8 @@ from mmaction.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from torch.nn.utils.rnn import pad_sequence
 
-from ..functional import chunked_max_scores, fuse_scores, retrieval_metrics
+from ..functional import (branch_weights, chunked_max_scores, fuse_scores,
+                          retrieval_metrics)
 from ..moments import DEFAULT_RUN_RATIO, moment_metrics
 from ..rankings import write_rankings
 
@@ -146,10 +147,7 @@ class PRVRMetric(BaseMetric):
                 r.get('duration') is not None and r.get('timestamps')
                 is not None for r in results):
             return {}
-        weights = {self.branches[0]: 1.0}
-        if len(self.branches) == 2:
-            weights = {self.branches[0]: self.fusion_weight,
-                       self.branches[1]: 1 - self.fusion_weight}
+        weights = branch_weights(self.branches, self.fusion_weight)
         lengths = torch.tensor(
             [len(r[f'{self.branches[0]}_clips']) for r in results])
         offsets = torch.cat([lengths.new_zeros(1), torch.cumsum(lengths, 0)])
