@@ -47,8 +47,7 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from prvr_mm.apis import ClipANN, SearchIndex  # noqa: E402
 
@@ -58,21 +57,29 @@ W = 0.7
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--scales', type=int, nargs='+',
-                        default=[10_000, 100_000, 1_000_000])
-    parser.add_argument('--data', nargs='+', default=['clustered', 'random'],
-                        choices=['clustered', 'random'])
     parser.add_argument(
-        '--index', nargs='+',
-        default=['exact', 'IVF{nlist},Flat|nprobe=16',
-                 'PCAR128,IVF{nlist},Flat|nprobe=32',
-                 'PCAR128,IVF{nlist},SQ8|nprobe=32',
-                 'PCAR128,HNSW32|efSearch=128'])
+        '--scales', type=int, nargs='+', default=[10_000, 100_000, 1_000_000])
+    parser.add_argument(
+        '--data',
+        nargs='+',
+        default=['clustered', 'random'],
+        choices=['clustered', 'random'])
+    parser.add_argument(
+        '--index',
+        nargs='+',
+        default=[
+            'exact', 'IVF{nlist},Flat|nprobe=16',
+            'PCAR128,IVF{nlist},Flat|nprobe=32',
+            'PCAR128,IVF{nlist},SQ8|nprobe=32', 'PCAR128,HNSW32|efSearch=128'
+        ])
     parser.add_argument('--queries', type=int, default=1000)
-    parser.add_argument('--candidates', type=int, nargs='+',
-                        default=[32, 128],
-                        help='ANN clip candidates whose videos are re-scored '
-                        'exactly (one line per value)')
+    parser.add_argument(
+        '--candidates',
+        type=int,
+        nargs='+',
+        default=[32, 128],
+        help='ANN clip candidates whose videos are re-scored '
+        'exactly (one line per value)')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args()
@@ -109,8 +116,8 @@ def synthetic(num_clips: int, kind: str, num_queries: int, seed: int):
     else:
         dim, concepts = 64, 4096
         table = rng.standard_normal((concepts, dim), dtype=np.float32)
-        topic = 0.7 * rng.standard_normal((len(lengths), dim),
-                                          dtype=np.float32)
+        topic = 0.7 * rng.standard_normal(
+            (len(lengths), dim), dtype=np.float32)
         concept = rng.integers(0, concepts, num_clips)
         latent = table[concept] + topic[owner] + 0.5 * rng.standard_normal(
             (num_clips, dim), dtype=np.float32)
@@ -123,36 +130,41 @@ def synthetic(num_clips: int, kind: str, num_queries: int, seed: int):
             for s in range(0, num_clips, 1 << 18):  # bounded temporaries
                 e = min(s + (1 << 18), num_clips)
                 clips[b][s:e] = _normalize(
-                    latent[s:e] @ proj + rng.standard_normal(
-                        (e - s, HIDDEN), dtype=np.float32))
+                    latent[s:e] @ proj +
+                    rng.standard_normal((e - s, HIDDEN), dtype=np.float32))
             queries[b] = _normalize(q_latent @ proj + rng.standard_normal(
                 (num_queries, HIDDEN), dtype=np.float32))
         del latent
     # videos in ascending clip-count order, as SearchIndex stores them
     order = np.argsort(lengths, kind='stable')
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    rows = np.concatenate([np.arange(starts[v], starts[v] + lengths[v])
-                           for v in order])
+    rows = np.concatenate(
+        [np.arange(starts[v], starts[v] + lengths[v]) for v in order])
     num_v = len(lengths)
     index = SearchIndex(
         video_ids=[f'v{v}' for v in order],
         num_clips=torch.from_numpy(lengths[order]),
-        clips={b: torch.from_numpy(c[rows]).half()
-               for b, c in clips.items()},
+        clips={
+            b: torch.from_numpy(c[rows]).half()
+            for b, c in clips.items()
+        },
         spans=torch.zeros(num_clips, 2, dtype=torch.float64),
         timed=torch.zeros(num_v, dtype=torch.bool),
         durations=torch.full((num_v, ), float('nan'), dtype=torch.float64),
         fusion_weight=W,
-        fingerprint=dict(weights='synthetic', pipeline='synthetic',
-                         branches='inher,explore'))
+        fingerprint=dict(
+            weights='synthetic',
+            pipeline='synthetic',
+            branches='inher,explore'))
     return index, {b: torch.from_numpy(q) for b, q in queries.items()}
 
 
 def report(scale, name, kind, index, clips_mb, line):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f'search_scale {scale} {name}: data={kind} videos={len(index)} '
-          f'{line} clips_mb={clips_mb:.0f} peak_rss_mb={rss / 1024:.0f}',
-          flush=True)
+    print(
+        f'search_scale {scale} {name}: data={kind} videos={len(index)} '
+        f'{line} clips_mb={clips_mb:.0f} peak_rss_mb={rss / 1024:.0f}',
+        flush=True)
 
 
 def timed_search(index, queries, candidates=None):
@@ -162,8 +174,7 @@ def timed_search(index, queries, candidates=None):
 
 
 def recall_at_10(found: torch.Tensor, exact: torch.Tensor) -> float:
-    hits = (found[:, :, None] == exact[:, None, :]) & (found[:, :, None] >=
-                                                       0)
+    hits = (found[:, :, None] == exact[:, None, :]) & (found[:, :, None] >= 0)
     return float(hits.any(1).sum(1).double().mean() / exact.shape[1])
 
 
@@ -177,18 +188,18 @@ def main():
             start = time.perf_counter()
             index, queries = synthetic(scale, kind, args.queries, args.seed)
             build_s = time.perf_counter() - start  # exact: nothing to build
-            clips_mb = sum(c.numel() * 4
-                           for c in index.clips.values()) / 2**20
+            clips_mb = sum(c.numel() * 4 for c in index.clips.values()) / 2**20
             timed_search(index, {b: q[:8] for b, q in queries.items()})
             exact, exact_s = timed_search(index, queries)
             for spec in args.index:
                 factory, _, params = spec.partition('|')
                 name = spec.replace('{nlist}', str(nlist_for(scale)))
                 if factory == 'exact':
-                    report(scale, name, kind, index, clips_mb,
-                           f'build_s={build_s:.2f} '
-                           f'qps={args.queries / exact_s:.0f} '
-                           f'recall@10=1.000 index_mb={clips_mb:.0f}')
+                    report(
+                        scale, name, kind, index, clips_mb,
+                        f'build_s={build_s:.2f} '
+                        f'qps={args.queries / exact_s:.0f} '
+                        f'recall@10=1.000 index_mb={clips_mb:.0f}')
                     continue
                 factory = factory.replace('{nlist}', str(nlist_for(scale)))
                 start = time.perf_counter()
@@ -199,18 +210,20 @@ def main():
                 for setting in params.split(';'):
                     index.ann.set_params(setting)
                     for cand in args.candidates:
-                        timed_search(index, {b: q[:8]
-                                             for b, q in queries.items()},
-                                     cand)
+                        timed_search(index, {
+                            b: q[:8]
+                            for b, q in queries.items()
+                        }, cand)
                         found, search_s = timed_search(index, queries, cand)
                         recall = recall_at_10(found, exact)
                         qps = args.queries / search_s
-                        label = f'{factory}' + (f'|{setting}' if setting
-                                                else '') + f',cand={cand}'
-                        report(scale, label, kind, index, clips_mb,
-                               f'build_s={build_s:.1f} qps={qps:.0f} '
-                               f'recall@10={recall:.3f} '
-                               f'index_mb={ann_mb:.0f}')
+                        label = f'{factory}' + (f'|{setting}' if setting else
+                                                '') + f',cand={cand}'
+                        report(
+                            scale, label, kind, index, clips_mb,
+                            f'build_s={build_s:.1f} qps={qps:.0f} '
+                            f'recall@10={recall:.3f} '
+                            f'index_mb={ann_mb:.0f}')
                         if scale == max(args.scales) and recall >= 0.95 \
                                 and (best is None or qps > best[0]):
                             best = (qps, f'{scale} {label}: data={kind} '

@@ -139,13 +139,17 @@ class ClipANN:
                 rows = torch.from_numpy(
                     np.sort(rng.choice(num, train_size, replace=False)))
             index.train(
-                fused_vectors({b: c[rows]
-                               for b, c in clips.items()}, self.weights))
+                fused_vectors({
+                    b: c[rows]
+                    for b, c in clips.items()
+                }, self.weights))
         for start in range(0, num, chunk):
             index.add(
                 fused_vectors(
-                    {b: c[start:start + chunk]
-                     for b, c in clips.items()}, self.weights))
+                    {
+                        b: c[start:start + chunk]
+                        for b, c in clips.items()
+                    }, self.weights))
         self.index = index
         self.set_params(self.params)
         return self
@@ -193,5 +197,5 @@ class ClipANN:
 
     def describe(self) -> Dict[str, object]:
         """Factory, parameters and size, for headers and logs."""
-        return dict(factory=self.factory, params=self.params,
-                    ntotal=self.ntotal)
+        return dict(
+            factory=self.factory, params=self.params, ntotal=self.ntotal)

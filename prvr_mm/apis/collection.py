@@ -18,8 +18,10 @@ from ..datasets.layout import video_id_of
 from ..datasets.readers import (PRVRDataError, build_feature_reader,
                                 parse_caption_file)
 
-__all__ = ['FeatureCollection', 'split_collection', 'find_video_files',
-           'VIDEO_EXTENSIONS']
+__all__ = [
+    'FeatureCollection', 'split_collection', 'find_video_files',
+    'VIDEO_EXTENSIONS'
+]
 
 VIDEO_EXTENSIONS = ('.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v')
 
@@ -115,11 +117,12 @@ class FeatureCollection:
         """
         ids = None
         if ann_file:
-            ids = list(dict.fromkeys(
-                video_id_of(c) for c, _ in parse_caption_file(ann_file)))
+            ids = list(
+                dict.fromkeys(
+                    video_id_of(c) for c, _ in parse_caption_file(ann_file)))
         durations = read_durations(meta_file) if meta_file else None
-        collection = cls(video_feature, ids, durations, clip_seconds,
-                         video_dim=video_dim)
+        collection = cls(
+            video_feature, ids, durations, clip_seconds, video_dim=video_dim)
         if video_dir:
             collection.video_paths = find_video_files(video_dir,
                                                       collection.video_ids)
@@ -136,9 +139,11 @@ class FeatureCollection:
             duration = self.durations.get(vid)
             if duration is None and self.clip_seconds is not None:
                 duration = len(feats) * self.clip_seconds
-            yield dict(video_id=vid, video_feat=np.asarray(feats),
-                       duration=None if duration is None else float(duration),
-                       video_path=self.video_paths.get(vid))
+            yield dict(
+                video_id=vid,
+                video_feat=np.asarray(feats),
+                duration=None if duration is None else float(duration),
+                video_path=self.video_paths.get(vid))
 
 
 def read_durations(meta_file: str) -> Dict[str, float]:
@@ -175,9 +180,11 @@ def split_collection(dataset,
     """
     infos = [dataset.get_data_info(i) for i in range(len(dataset))]
     collection = FeatureCollection(
-        dataset.video_reader.path, [d['video_id'] for d in infos],
-        {d['video_id']: d['duration'] for d in infos
-         if d.get('duration') is not None}, clip_seconds,
+        dataset.video_reader.path, [d['video_id'] for d in infos], {
+            d['video_id']: d['duration']
+            for d in infos if d.get('duration') is not None
+        },
+        clip_seconds,
         video_dim=dataset.video_reader.dim)
     if video_dir:
         collection.video_paths = find_video_files(video_dir,

@@ -27,8 +27,7 @@ import datetime
 import json
 import os
 import os.path as osp
-from typing import (Callable, Dict, List, Mapping, Optional, Sequence,
-                    Tuple)
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -40,8 +39,7 @@ from ..evaluation.moments import (DEFAULT_RUN_RATIO, best_runs, fuse_curves,
                                   pair_clip_scores)
 from .ann import ClipANN
 
-__all__ = ['SearchIndex', 'SearchIndexError', 'INDEX_FORMAT',
-           'INDEX_VERSION']
+__all__ = ['SearchIndex', 'SearchIndexError', 'INDEX_FORMAT', 'INDEX_VERSION']
 
 INDEX_FORMAT = 'prvr_mm.search_index'
 INDEX_VERSION = 1
@@ -62,7 +60,9 @@ class _Storage:
         self.flat = flat
         raw = faiss.rev_swig_ptr(flat.get_xb(), shape[0] * shape[1])
         self.__array_interface__ = dict(
-            shape=shape, typestr='<f4', version=3,
+            shape=shape,
+            typestr='<f4',
+            version=3,
             data=(raw.__array_interface__['data'][0], False))
 
 
@@ -164,12 +164,13 @@ class SearchIndex:
             raise SearchIndexError('cannot build an index of 0 videos')
         if dtype not in (torch.float16, torch.float32):
             raise ValueError(f'dtype must be float16 or float32, got {dtype}')
-        order = sorted(range(len(videos)),
-                       key=lambda i: len(videos[i]['spans']))
+        order = sorted(
+            range(len(videos)), key=lambda i: len(videos[i]['spans']))
         videos = [videos[i] for i in order]
         branches = list(videos[0]['clips'])
         clips = {
-            b: F.normalize(
+            b:
+            F.normalize(
                 torch.cat([v['clips'][b].float() for v in videos]),
                 dim=-1,
                 eps=1e-12).to(dtype)
@@ -178,14 +179,16 @@ class SearchIndex:
         durations = torch.tensor([
             float('nan') if v.get('duration') is None else v['duration']
             for v in videos
-        ], dtype=torch.float64)
+        ],
+                                 dtype=torch.float64)
         return cls(
             video_ids=[v['video_id'] for v in videos],
             num_clips=torch.tensor([len(v['spans']) for v in videos]),
             clips=clips,
-            spans=torch.cat(
-                [torch.as_tensor(v['spans'], dtype=torch.float64)
-                 for v in videos]),
+            spans=torch.cat([
+                torch.as_tensor(v['spans'], dtype=torch.float64)
+                for v in videos
+            ]),
             timed=torch.tensor([bool(v['timed']) for v in videos]),
             durations=durations,
             fusion_weight=fusion_weight,
@@ -220,8 +223,8 @@ class SearchIndex:
             dims.add(clips.shape[1])
         if len(dims) != 1:
             raise SearchIndexError(f'{where}: branches differ in width')
-        checks = (('spans', self.spans, (num_c, 2)),
-                  ('timed', self.timed, (num_v, )),
+        checks = (('spans', self.spans, (num_c, 2)), ('timed', self.timed,
+                                                      (num_v, )),
                   ('durations', self.durations, (num_v, )))
         for key, value, shape in checks:
             if tuple(value.shape) != shape:
@@ -305,12 +308,12 @@ class SearchIndex:
             f.create_dataset('timed', data=self.timed.numpy())
             f.create_dataset('spans', data=self.spans.numpy())
             for name, clips in self.clips.items():
-                f.create_dataset(f'clips/{name}',
-                                 data=clips.to(self.storage_dtype).numpy())
+                f.create_dataset(
+                    f'clips/{name}', data=clips.to(self.storage_dtype).numpy())
             if self.ann is not None:
                 ds = f.create_dataset('ann', data=self.ann.to_bytes())
-                ds.attrs.update(factory=self.ann.factory,
-                                params=self.ann.params)
+                ds.attrs.update(
+                    factory=self.ann.factory, params=self.ann.params)
         os.replace(tmp, path)
         self.source = path
         return path
@@ -364,14 +367,16 @@ class SearchIndex:
             return f[key][()]
 
         def strings(key):
-            return [s.decode() if isinstance(s, bytes) else s
-                    for s in read(key)]
+            return [
+                s.decode() if isinstance(s, bytes) else s for s in read(key)
+            ]
 
         branches = json.loads(attr('branches'))
         index = cls(
             video_ids=strings('video_ids'),
             num_clips=torch.from_numpy(read('num_clips')),
-            clips={b: torch.from_numpy(read(f'clips/{b}')) for b in branches},
+            clips={b: torch.from_numpy(read(f'clips/{b}'))
+                   for b in branches},
             spans=torch.from_numpy(read('spans')),
             timed=torch.from_numpy(read('timed')),
             durations=torch.from_numpy(read('durations')),
@@ -402,8 +407,8 @@ class SearchIndex:
         Returns:
             ClipANN: the built index (also ``self.ann``).
         """
-        self.ann = ClipANN(factory, params, self.weights).build(
-            self.clips, train_size)
+        self.ann = ClipANN(factory, params,
+                           self.weights).build(self.clips, train_size)
         return self.ann
 
     def _scorer(self, name: str) -> Optional[Callable]:
@@ -475,8 +480,7 @@ class SearchIndex:
                     v1 = min(v0 + step, end)
                     block = clips[int(self.offsets[v0]):int(self.offsets[v1])]
                     sims = query @ block.t()  # (q, n * T)
-                    scores[:, v0:v1] = sims.view(-1, v1 - v0,
-                                                 length).amax(-1)
+                    scores[:, v0:v1] = sims.view(-1, v1 - v0, length).amax(-1)
             out[name] = scores
         if len(self.branches) == 2:
             first, second = self.branches
@@ -484,8 +488,7 @@ class SearchIndex:
             out['fused'] = w * out[first] + (1 - w) * out[second]
         return out
 
-    def _candidates(self, queries: Mapping[str, Tensor],
-                    num: int) -> Tensor:
+    def _candidates(self, queries: Mapping[str, Tensor], num: int) -> Tensor:
         """(q, n) unique candidate videos of the ANN's best clips, -1 =
         empty slot."""
         rows = self.ann.search(queries, num)
@@ -546,9 +549,14 @@ class SearchIndex:
                 raise ValueError(f'candidates must be >= 1, got {candidates}')
             videos = self._candidates(query, candidates)
         curves = {
-            b: pair_clip_scores(query[b], self.clips[b], self.offsets,
-                                videos, normalized=True,
-                                scorer=self._scorer(b))
+            b:
+            pair_clip_scores(
+                query[b],
+                self.clips[b],
+                self.offsets,
+                videos,
+                normalized=True,
+                scorer=self._scorer(b))
             for b in self.branches
         }
         per_branch = {b: c.amax(-1) for b, c in curves.items()}
@@ -571,8 +579,13 @@ class SearchIndex:
         best, start, end = best_runs(
             curves['fused' if len(weights) > 1 else self.branches[0]],
             run_ratio)
-        out = dict(videos=videos, scores=fused, best=best, start=start,
-                   end=end, curves=curves)
+        out = dict(
+            videos=videos,
+            scores=fused,
+            best=best,
+            start=start,
+            end=end,
+            curves=curves)
         for b, s in per_branch.items():
             out[f'{b}_scores'] = s
         return out
@@ -580,8 +593,10 @@ class SearchIndex:
     def moment_span(self, video: int, start: int, end: int) -> List[float]:
         """``[start of clip start, end of clip end]`` of a video."""
         base = int(self.offsets[video])
-        return [float(self.spans[base + start, 0]),
-                float(self.spans[base + end, 1])]
+        return [
+            float(self.spans[base + start, 0]),
+            float(self.spans[base + end, 1])
+        ]
 
     def clip_spans(self, video: int) -> Tensor:
         """(T, 2) spans of every clip of a video."""

@@ -13,8 +13,9 @@ import os
 import os.path as osp
 from typing import Dict, Optional, Sequence
 
-__all__ = ['curve_svg', 'render_results', 'build_search_page',
-           'launch_search_page']
+__all__ = [
+    'curve_svg', 'render_results', 'build_search_page', 'launch_search_page'
+]
 
 _COLORS = dict(inher='#1f77b4', explore='#ff7f0e', fused='#111111')
 _LABELS = dict(inher='inheritance', explore='exploration', fused='fused')
@@ -34,8 +35,11 @@ def _fmt_time(value: float, unit: str) -> str:
     return f'{value:.1f} s' if unit == 's' else f'clip {value:g}'
 
 
-def curve_svg(curves: Dict[str, Sequence], moment: Sequence[float],
-              unit: str, width: int = 480, height: int = 150) -> str:
+def curve_svg(curves: Dict[str, Sequence],
+              moment: Sequence[float],
+              unit: str,
+              width: int = 480,
+              height: int = 150) -> str:
     """An inline SVG of clip similarity over time.
 
     Args:
@@ -69,9 +73,11 @@ def curve_svg(curves: Dict[str, Sequence], moment: Sequence[float],
     def y(v):
         return top + (hi - v) / (hi - lo) * (height - top - bottom)
 
-    parts = [f'<svg class="prvr-curve" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" '
-             'xmlns="http://www.w3.org/2000/svg">']
+    parts = [
+        f'<svg class="prvr-curve" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" '
+        'xmlns="http://www.w3.org/2000/svg">'
+    ]
     m0, m1 = x(moment[0]), x(moment[1])
     parts.append(f'<rect class="prvr-moment" x="{m0:.1f}" y="{top}" '
                  f'width="{max(m1 - m0, 1):.1f}" '
@@ -148,8 +154,7 @@ def render_results(pred: dict, show_videos: bool = True) -> str:
                '#d62728">&#9646; moment</span></div>')
     for r in results:
         scores = ', '.join(f'{_LABELS.get(k[:-6], k[:-6])} {v:.3f}'
-                           for k, v in r.items()
-                           if k.endswith('_score'))
+                           for k, v in r.items() if k.endswith('_score'))
         unit = r['unit']
         moment = (f'{_fmt_time(r["moment"][0], unit)} &ndash; '
                   f'{_fmt_time(r["moment"][1], unit)}')
@@ -198,7 +203,9 @@ def build_search_page(inferencer,
             return _message('The query is empty: type a sentence.')
         try:
             pred = inferencer.search(
-                query.strip(), top_k=int(k), candidates=candidates,
+                query.strip(),
+                top_k=int(k),
+                candidates=candidates,
                 return_curves=True)[0]
         except (ValueError, RuntimeError) as e:  # shown, never a traceback
             return _message(f'Search failed: {e}')
@@ -208,15 +215,22 @@ def build_search_page(inferencer,
         gr.Markdown(f'## {title}\n{info}')
         with gr.Row():
             query = gr.Textbox(
-                label='Query', placeholder='a sentence describing a moment',
-                elem_id='prvr-query', scale=4)
-            k = gr.Slider(1, max(1, min(50, len(index))),
-                          value=min(top_k, len(index)), step=1,
-                          label='videos', elem_id='prvr-topk', scale=1)
-        button = gr.Button('Search', variant='primary',
-                           elem_id='prvr-search')
-        results = gr.HTML(_message('Type a sentence to search the videos.'),
-                          elem_id='prvr-results')
+                label='Query',
+                placeholder='a sentence describing a moment',
+                elem_id='prvr-query',
+                scale=4)
+            k = gr.Slider(
+                1,
+                max(1, min(50, len(index))),
+                value=min(top_k, len(index)),
+                step=1,
+                label='videos',
+                elem_id='prvr-topk',
+                scale=1)
+        button = gr.Button('Search', variant='primary', elem_id='prvr-search')
+        results = gr.HTML(
+            _message('Type a sentence to search the videos.'),
+            elem_id='prvr-results')
         button.click(run, [query, k], results)
         query.submit(run, [query, k], results)
     return page
@@ -236,10 +250,9 @@ def launch_search_page(inferencer,
         gradio.Blocks: the running page (``.close()`` stops it).
     """
     page = build_search_page(inferencer, top_k, candidates)
-    folders = sorted({
-        osp.dirname(p)
-        for p in inferencer.search_index.video_paths if p
-    })
+    folders = sorted(
+        {osp.dirname(p)
+         for p in inferencer.search_index.video_paths if p})
     page.launch(
         server_name=host,
         server_port=port,

@@ -24,8 +24,7 @@ from torch import Tensor
 
 __all__ = [
     'DEFAULT_RUN_RATIO', 'pair_rows', 'pair_clip_scores', 'fuse_curves',
-    'best_runs',
-    'uniform_clip_spans', 'temporal_iou', 'moment_metrics'
+    'best_runs', 'uniform_clip_spans', 'temporal_iou', 'moment_metrics'
 ]
 
 # A run extends the best clip over neighbours scoring at least
@@ -73,8 +72,12 @@ def pair_rows(offsets: Tensor,
     slot = owner * width + torch.arange(pair.numel()) - first[owner * k]
     rows = torch.full((num_q * width, ), -1, dtype=torch.long)
     rows[slot] = offsets[videos.clamp(min=0).reshape(-1)][pair] + pos
-    return dict(rows=rows.view(num_q, width), pair=pair, pos=pos, slot=slot,
-                counts=counts)
+    return dict(
+        rows=rows.view(num_q, width),
+        pair=pair,
+        pos=pos,
+        slot=slot,
+        counts=counts)
 
 
 def _gemv_scores(queries: Tensor, clips: Tensor, rows: Tensor,
@@ -203,8 +206,8 @@ def fuse_curves(curves: Mapping[str, Tensor],
 
 @torch.no_grad()
 def best_runs(curves: Tensor,
-              ratio: float = DEFAULT_RUN_RATIO) -> Tuple[Tensor, Tensor,
-                                                         Tensor]:
+              ratio: float = DEFAULT_RUN_RATIO
+              ) -> Tuple[Tensor, Tensor, Tensor]:
     """Best clip and best run of consecutive clips of every curve.
 
     The run is the longest stretch of consecutive valid clips around the
@@ -234,8 +237,8 @@ def best_runs(curves: Tensor,
     above = valid & (curves >= threshold[..., None])
     pos = torch.arange(curves.shape[-1])
     outside = ~above
-    start = torch.where(outside & (pos <= best[..., None]), pos,
-                        -1).amax(-1) + 1
+    start = torch.where(outside &
+                        (pos <= best[..., None]), pos, -1).amax(-1) + 1
     end = torch.where(outside & (pos >= best[..., None]), pos,
                       curves.shape[-1]).amin(-1) - 1
     empty = count == 0
@@ -284,8 +287,9 @@ def temporal_iou(pred: Tensor, gt: Tensor) -> Tensor:
     """
     inter = (torch.minimum(pred[..., 1], gt[..., 1]) -
              torch.maximum(pred[..., 0], gt[..., 0])).clamp(min=0)
-    union = (torch.maximum(pred[..., 1], gt[..., 1]) -
-             torch.minimum(pred[..., 0], gt[..., 0]))
+    union = (
+        torch.maximum(pred[..., 1], gt[..., 1]) -
+        torch.minimum(pred[..., 0], gt[..., 0]))
     return torch.where(union > 0, inter / union.clamp(min=1e-12),
                        torch.zeros_like(inter))
 
@@ -325,8 +329,8 @@ def moment_metrics(queries: Mapping[str, Tensor],
     """
     videos = gt_videos.to(torch.long)[:, None]
     curves = {
-        name: pair_clip_scores(queries[name], clips[name], offsets,
-                               videos)[:, 0]
+        name: pair_clip_scores(queries[name], clips[name], offsets, videos)[:,
+                                                                            0]
         for name in weights
     }
     if len(weights) > 1:

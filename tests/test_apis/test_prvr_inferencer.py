@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from prvr_mm.apis import PRVRInferencer, SearchIndex, SearchIndexError
-from tests.helpers.tools import ROOT, TINY_TOY_CFG as CFG
+from tests.helpers.tools import ROOT
+from tests.helpers.tools import TINY_TOY_CFG as CFG
 from tests.helpers.tools import run_tool, save_random_checkpoint, tool
 
 TOPK = 5
@@ -29,22 +30,33 @@ def work(tmp_path_factory, tiny_toy_root):
     """Checkpoint, ``tools/test.py --dump`` output and a float32 index."""
     work = str(tmp_path_factory.mktemp('search'))
     ckpt = random_checkpoint(osp.join(work, 'model.pth'), seed=0)
-    run_tool(tool('test.py'), CFG, ckpt, '--work-dir', work, '--dump',
-             'rankings.json', '--dump-topk', str(TOPK), '--cfg-options',
-             f'data_root={tiny_toy_root}', cwd=work)
+    run_tool(
+        tool('test.py'),
+        CFG,
+        ckpt,
+        '--work-dir',
+        work,
+        '--dump',
+        'rankings.json',
+        '--dump-topk',
+        str(TOPK),
+        '--cfg-options',
+        f'data_root={tiny_toy_root}',
+        cwd=work)
     with open(osp.join(work, 'rankings.json')) as f:
         dump = json.load(f)
     inferencer = PRVRInferencer(CFG, ckpt)
     path = osp.join(work, 'test32.index.h5')
-    inferencer.index('test', path, data_root=tiny_toy_root, dtype='float32',
-                     batch_size=5)
-    return dict(dir=work, ckpt=ckpt, dump=dump, index32=path,
-                inferencer=inferencer)
+    inferencer.index(
+        'test', path, data_root=tiny_toy_root, dtype='float32', batch_size=5)
+    return dict(
+        dir=work, ckpt=ckpt, dump=dump, index32=path, inferencer=inferencer)
 
 
 def query_features(root, query_ids):
-    with h5py.File(osp.join(root, 'TextData',
-                            'roberta_toy_query_feat.hdf5'), 'r') as f:
+    with h5py.File(
+            osp.join(root, 'TextData', 'roberta_toy_query_feat.hdf5'),
+            'r') as f:
         return [f[q][()] for q in query_ids]
 
 
@@ -58,7 +70,8 @@ def test_search_matches_test_dump(work, tiny_toy_root):
     entries = dump['queries']
     preds = inferencer.search(
         query_features(tiny_toy_root, [e['query_id'] for e in entries]),
-        top_k=TOPK, batch_size=7)
+        top_k=TOPK,
+        batch_size=7)
     assert len(preds) == len(entries)
     for entry, pred in zip(entries, preds):
         got = pred['results']
@@ -115,8 +128,7 @@ def test_ann_returns_exact_topk_with_enough_candidates(work):
     for factory, params in (('Flat', ''), ('IVF4,Flat', 'nprobe=4'),
                             ('HNSW8', 'efSearch=256')):
         index.build_ann(factory, params)
-        approx = index.search(queries, top_k=4,
-                              candidates=index.total_clips)
+        approx = index.search(queries, top_k=4, candidates=index.total_clips)
         assert torch.equal(approx['videos'], exact['videos']), factory
         assert torch.allclose(approx['scores'], exact['scores'], atol=1e-5)
         for key in ('best', 'start', 'end'):
@@ -198,7 +210,8 @@ def test_feature_file_collection_and_video_files(work, tiny_toy_root,
     inferencer = PRVRInferencer(CFG, work['ckpt'])
     index = inferencer.index(
         osp.join(tiny_toy_root, 'FeatureData', 'toy_i3d'),
-        clip_seconds=0.5, video_dir=str(videos))
+        clip_seconds=0.5,
+        video_dir=str(videos))
     assert len(index) == 48  # train + val + test videos of the BigFile
     paths = dict(zip(index.video_ids, index.video_paths))
     assert paths['toy_test_00003'] == str(videos / 'toy_test_00003.mp4')
@@ -218,13 +231,13 @@ def test_feature_file_collection_and_video_files(work, tiny_toy_root,
     # spans follow the per-row duration; the last clip ends at T * 0.5 s
     v = index.video_ids.index('toy_test_00003')
     raw_rows = len(inferencer.search_index.clip_spans(v))
-    assert index.clip_spans(v)[-1, 1] == pytest.approx(
-        index.durations[v].item())
+    assert index.clip_spans(v)[-1,
+                               1] == pytest.approx(index.durations[v].item())
     assert raw_rows == int(index.num_clips[v])
     with pytest.raises(Exception, match='video folder not found'):
-        inferencer.index(osp.join(tiny_toy_root, 'FeatureData', 'toy_i3d'),
-                         video_dir=str(tmp_path / 'nope'))
-
+        inferencer.index(
+            osp.join(tiny_toy_root, 'FeatureData', 'toy_i3d'),
+            video_dir=str(tmp_path / 'nope'))
 
 
 def load_demo():
@@ -238,17 +251,23 @@ def load_demo():
 
 def test_demo_terminal_table(work, tiny_toy_root, tmp_path, capsys):
     index = str(tmp_path / 'demo.index.h5')
-    toy_text = ['--cfg-options', 'text_encoder.type=ToyTextEncoder',
-                f'text_encoder.data_root={tiny_toy_root}']
+    toy_text = [
+        '--cfg-options', 'text_encoder.type=ToyTextEncoder',
+        f'text_encoder.data_root={tiny_toy_root}'
+    ]
     # the real command line once
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1',
-               COLUMNS='160')
-    proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'demo', 'prvr_search.py'), CFG,
-         work['ckpt'], '--index', index, '--build-index', 'test',
-         '--data-root', tiny_toy_root, '--query', 'someone carries the cup',
-         '--top-k', '3', '--json', str(tmp_path / 'out.json'), *toy_text],
-        env=env, capture_output=True, text=True, timeout=600)
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1', COLUMNS='160')
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'demo', 'prvr_search.py'), CFG, work['ckpt'], '--index',
+        index, '--build-index', 'test', '--data-root', tiny_toy_root,
+        '--query', 'someone carries the cup', '--top-k', '3', '--json',
+        str(tmp_path / 'out.json'), *toy_text
+    ],
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'indexed 12 videos' in proc.stdout
     assert "'someone carries the cup': top 3 of 12 videos" in proc.stdout
@@ -259,16 +278,16 @@ def test_demo_terminal_table(work, tiny_toy_root, tmp_path, capsys):
     # bad input: a clear message and exit code 2, no traceback
     demo = load_demo()
     other = random_checkpoint(str(tmp_path / 'other.pth'), seed=3)
-    for args, message in (
-            ([work['ckpt'], '--index', index], 'nothing to do'),
-            ([work['ckpt'], '--index', index, '--query', ' '],
-             'query 0 is empty'),
-            ([work['ckpt'], '--index', index, '--query', 'x'],
-             'no text_encoder'),
-            ([other, '--index', index, '--query', 'x'],
-             'built by another model'),
-            ([work['ckpt'], '--index', str(tmp_path / 'no.h5'), '--query',
-              'x'], 'index not found')):
+    for args, message in (([work['ckpt'], '--index', index], 'nothing to do'),
+                          ([work['ckpt'], '--index', index, '--query',
+                            ' '], 'query 0 is empty'),
+                          ([work['ckpt'], '--index', index, '--query',
+                            'x'], 'no text_encoder'),
+                          ([other, '--index', index, '--query',
+                            'x'], 'built by another model'), ([
+                                work['ckpt'], '--index',
+                                str(tmp_path / 'no.h5'), '--query', 'x'
+                            ], 'index not found')):
         assert demo.main([CFG, *args]) == 2
         err = capsys.readouterr().err
         assert message in err, err

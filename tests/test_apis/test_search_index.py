@@ -9,9 +9,11 @@ from prvr_mm.evaluation.moments import best_runs, pair_clip_scores
 
 FP = dict(weights='w', pipeline='p', branches='inher,explore')
 
+LENGTHS = (5, 2, 7, 3, 4, 2, 6)
+BOTH = ('inher', 'explore')
 
-def make_videos(lengths=(5, 2, 7, 3, 4, 2, 6), h=8, seed=0,
-                branches=('inher', 'explore')):
+
+def make_videos(lengths=LENGTHS, h=8, seed=0, branches=BOTH):
     g = torch.Generator().manual_seed(seed)
     videos = []
     for i, t in enumerate(lengths):
@@ -19,10 +21,14 @@ def make_videos(lengths=(5, 2, 7, 3, 4, 2, 6), h=8, seed=0,
         spans = torch.stack([torch.arange(t), torch.arange(t) + 1], 1)
         spans = spans.double() * (1.5 if duration else 1.0)
         videos.append(
-            dict(video_id=f'v{i}',
-                 clips={b: torch.randn(t, h, generator=g) for b in branches},
-                 spans=spans, timed=duration is not None, duration=duration,
-                 video_path=f'/videos/v{i}.mp4' if i % 2 else None))
+            dict(
+                video_id=f'v{i}',
+                clips={b: torch.randn(t, h, generator=g)
+                       for b in branches},
+                spans=spans,
+                timed=duration is not None,
+                duration=duration,
+                video_path=f'/videos/v{i}.mp4' if i % 2 else None))
     return videos
 
 
@@ -33,8 +39,9 @@ def brute(videos, queries, w):
         rows = []
         for v in videos:
             cos = {
-                b: F.normalize(v['clips'][b], dim=-1)
-                @ F.normalize(queries[b][qi], dim=0)
+                b:
+                F.normalize(v['clips'][b], dim=-1) @ F.normalize(
+                    queries[b][qi], dim=0)
                 for b in queries
             }
             weights = {'inher': w, 'explore': 1 - w} if len(queries) == 2 \
@@ -50,8 +57,7 @@ def brute(videos, queries, w):
 def test_exact_search_matches_loops(branches):
     videos = make_videos(branches=branches)
     index = SearchIndex.from_videos(videos, 0.6, FP, dtype=torch.float32)
-    assert index.num_clips.tolist() == sorted(len(v['spans'])
-                                              for v in videos)
+    assert index.num_clips.tolist() == sorted(len(v['spans']) for v in videos)
     g = torch.Generator().manual_seed(1)
     queries = {b: torch.randn(6, 8, generator=g) for b in branches}
     out = index.search(queries, top_k=4, run_ratio=0.3)
@@ -61,19 +67,19 @@ def test_exact_search_matches_loops(branches):
         got = [index.video_ids[v] for v in out['videos'][qi].tolist()]
         assert got == [r[1] for r in order]
         for j, (score, vid, curve, cos) in enumerate(order):
-            assert out['scores'][qi, j].item() == pytest.approx(score,
-                                                                abs=1e-5)
+            assert out['scores'][qi, j].item() == pytest.approx(
+                score, abs=1e-5)
             for b in branches:
                 assert out[f'{b}_scores'][qi, j].item() == pytest.approx(
                     float(cos[b].max()), abs=1e-5)
             key = 'fused' if len(branches) == 2 else 'inher'
             t = len(curve)
-            assert torch.allclose(out['curves'][key][qi, j, :t], curve,
-                                  atol=1e-5)
+            assert torch.allclose(
+                out['curves'][key][qi, j, :t], curve, atol=1e-5)
             best, start, end = best_runs(curve[None], 0.3)
             assert out['best'][qi, j] == best[0]
-            assert (out['start'][qi, j], out['end'][qi, j]) == (start[0],
-                                                                end[0])
+            assert (out['start'][qi, j], out['end'][qi,
+                                                    j]) == (start[0], end[0])
 
 
 def test_faiss_scorer_equals_torch_path():
@@ -82,13 +88,18 @@ def test_faiss_scorer_equals_torch_path():
     q = F.normalize(torch.randn(5, 8, generator=g), dim=-1)
     videos = torch.tensor([[0, 3, -1], [6, 6, 1], [-1, -1, -1], [2, 4, 5],
                            [1, 0, 3]])
-    plain = pair_clip_scores(q, index.clips['inher'], index.offsets, videos,
-                             normalized=True)
-    fast = pair_clip_scores(q, index.clips['inher'], index.offsets, videos,
-                            normalized=True, scorer=index._scorer('inher'))
+    plain = pair_clip_scores(
+        q, index.clips['inher'], index.offsets, videos, normalized=True)
+    fast = pair_clip_scores(
+        q,
+        index.clips['inher'],
+        index.offsets,
+        videos,
+        normalized=True,
+        scorer=index._scorer('inher'))
     assert torch.equal(torch.isinf(plain), torch.isinf(fast))
-    assert torch.allclose(plain[torch.isfinite(plain)],
-                          fast[torch.isfinite(fast)], atol=1e-6)
+    assert torch.allclose(
+        plain[torch.isfinite(plain)], fast[torch.isfinite(fast)], atol=1e-6)
 
 
 def test_save_load_roundtrip(tmp_path):
@@ -132,5 +143,4 @@ def test_validation_errors():
     with pytest.raises(ValueError, match='lack branch'):
         index.search({'inher': torch.randn(1, 8)})
     with pytest.raises(ValueError, match='top_k'):
-        index.search({b: torch.randn(1, 8) for b in index.branches},
-                     top_k=0)
+        index.search({b: torch.randn(1, 8) for b in index.branches}, top_k=0)

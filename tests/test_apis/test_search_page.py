@@ -21,8 +21,8 @@ QUERY = 'someone carries the cup'  # toy vocabulary words
 
 def _find(*names):
     for name in names:
-        path = shutil.which(name) or (f'/usr/bin/{name}' if osp.isfile(
-            f'/usr/bin/{name}') else None)
+        path = shutil.which(name) or (f'/usr/bin/{name}' if
+                                      osp.isfile(f'/usr/bin/{name}') else None)
         if path:
             return path
     return None
@@ -50,7 +50,8 @@ def inferencer(tmp_path_factory, tiny_toy_root):
     work = tmp_path_factory.mktemp('page')
     ckpt = save_random_checkpoint(str(work / 'model.pth'), seed=0)
     inferencer = PRVRInferencer(
-        CFG, ckpt,
+        CFG,
+        ckpt,
         text_encoder=dict(type='ToyTextEncoder', data_root=tiny_toy_root))
     videos = work / 'videos'
     videos.mkdir()
@@ -64,11 +65,10 @@ def inferencer(tmp_path_factory, tiny_toy_root):
 
 def test_free_text_search_end_to_end(inferencer, tiny_toy_root):
     """Sentences through the toy text encoder: well-formed results."""
-    with open(osp.join(tiny_toy_root, 'TextData',
-                       'toytest.caption.txt')) as f:
+    with open(osp.join(tiny_toy_root, 'TextData', 'toytest.caption.txt')) as f:
         sentences = [line.split(' ', 1)[1].strip() for line in f][:3]
-    preds = inferencer.search(sentences + ['Opens the DOOR, slowly.'],
-                              top_k=4, return_curves=True)
+    preds = inferencer.search(
+        sentences + ['Opens the DOOR, slowly.'], top_k=4, return_curves=True)
     index = inferencer.search_index
     for sentence, pred in zip(sentences, preds):
         assert pred['query'] == sentence
@@ -83,16 +83,16 @@ def test_free_text_search_end_to_end(inferencer, tiny_toy_root):
             curves = r['curves']
             assert len(curves['spans']) == len(curves['fused']) == \
                 int(index.num_clips[v])
-            assert max(curves['inher']) == pytest.approx(r['inher_score'],
-                                                         abs=1e-5)
+            assert max(curves['inher']) == pytest.approx(
+                r['inher_score'], abs=1e-5)
             assert r['clip'] == int(np.argmax(curves['fused']))
     with pytest.raises(ValueError, match='toy vocabulary'):
         inferencer.search('zebra xylophone')
     html = render_results(preds[0])
     assert html.count('class="prvr-result"') == 4
     assert 'prvr-series-inher' in html and 'prvr-moment' in html
-    svg = curve_svg(dict(spans=[[0, 1]], inher=[0.5], fused=[0.5]),
-                    [0, 1], 'clip')
+    svg = curve_svg(
+        dict(spans=[[0, 1]], inher=[0.5], fused=[0.5]), [0, 1], 'clip')
     assert svg.startswith('<svg') and 'clip' in svg
 
 
@@ -134,25 +134,29 @@ def test_page_in_headless_chromium(inferencer, tmp_path):
         driver.set_page_load_timeout(60)
         driver.get(f'http://127.0.0.1:{port}/')
         wait = WebDriverWait(driver, 180)
-        box = wait.until(EC.element_to_be_clickable(
-            (By.CSS_SELECTOR, '#prvr-query textarea, #prvr-query input')))
+        box = wait.until(
+            EC.element_to_be_clickable(
+                (By.CSS_SELECTOR, '#prvr-query textarea, #prvr-query input')))
         # empty query: a message, not an error
         driver.find_element(By.CSS_SELECTOR, '#prvr-search').click()
-        wait.until(EC.text_to_be_present_in_element(
-            (By.ID, 'prvr-results'), 'The query is empty'))
+        wait.until(
+            EC.text_to_be_present_in_element((By.ID, 'prvr-results'),
+                                             'The query is empty'))
         box.send_keys(QUERY)
         driver.find_element(By.CSS_SELECTOR, '#prvr-search').click()
-        wait.until(lambda d: len(d.find_elements(
-            By.CSS_SELECTOR, '.prvr-result')) == 4)
+        wait.until(lambda d: len(
+            d.find_elements(By.CSS_SELECTOR, '.prvr-result')) == 4)
         cards = driver.find_elements(By.CSS_SELECTOR, '.prvr-result')
         for card in cards:
             for series in ('inher', 'explore', 'fused'):
-                assert card.find_elements(
-                    By.CSS_SELECTOR, f'polyline.prvr-series-{series}')
+                assert card.find_elements(By.CSS_SELECTOR,
+                                          f'polyline.prvr-series-{series}')
             assert card.find_elements(By.CSS_SELECTOR, 'rect.prvr-moment')
         results = inferencer.search(QUERY, top_k=4)[0]
-        ids = [c.find_element(By.CSS_SELECTOR, '.prvr-video-id').text
-               for c in cards]
+        ids = [
+            c.find_element(By.CSS_SELECTOR, '.prvr-video-id').text
+            for c in cards
+        ]
         assert ids == [r['video_id'] for r in results['results']]
         # the top video loads and starts at the moment's start
         first = results['results'][0]
@@ -163,8 +167,10 @@ def test_page_in_headless_chromium(inferencer, tmp_path):
             now = driver.execute_script('return arguments[0].currentTime',
                                         video)
             assert now >= first['moment'][0] - 0.5
-        missing = [c for c, r in zip(cards, results['results'])
-                   if not r['video_available']]
+        missing = [
+            c for c, r in zip(cards, results['results'])
+            if not r['video_available']
+        ]
         for card in missing:
             assert 'no video file' in card.text or 'missing' in card.text
         shot = str(tmp_path / 'search_page.png')

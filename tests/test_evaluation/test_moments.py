@@ -5,17 +5,18 @@ import torch
 import torch.nn.functional as F
 
 from prvr_mm.evaluation import PRVRMetric
-from prvr_mm.evaluation.moments import (best_runs, fuse_curves,
-                                        moment_metrics, pair_clip_scores,
-                                        temporal_iou, uniform_clip_spans)
+from prvr_mm.evaluation.moments import (best_runs, fuse_curves, moment_metrics,
+                                        pair_clip_scores, temporal_iou,
+                                        uniform_clip_spans)
 from prvr_mm.evaluation.rankings import clip_span
 
 
 def flat(lengths, h=5, seed=0):
     g = torch.Generator().manual_seed(seed)
     lengths = torch.tensor(lengths)
-    offsets = torch.cat([torch.zeros(1, dtype=torch.long),
-                         torch.cumsum(lengths, 0)])
+    offsets = torch.cat(
+        [torch.zeros(1, dtype=torch.long),
+         torch.cumsum(lengths, 0)])
     return torch.randn(int(lengths.sum()), h, generator=g), offsets
 
 
@@ -40,8 +41,8 @@ def test_pair_clip_scores_matches_loop(monkeypatch):
             assert torch.isinf(out[i, j, t:]).all()
     # float16 storage gives the up-cast values
     half = pair_clip_scores(queries, clips.half(), offsets, videos)
-    assert torch.allclose(half[torch.isfinite(half)],
-                          out[torch.isfinite(out)], atol=2e-3)
+    assert torch.allclose(
+        half[torch.isfinite(half)], out[torch.isfinite(out)], atol=2e-3)
     with pytest.raises(ValueError, match='hidden size'):
         pair_clip_scores(torch.randn(4, 3), clips, offsets, videos)
 
@@ -86,9 +87,9 @@ def test_best_runs_matches_loop():
 
 
 def test_uniform_spans_match_rankings():
-    spans = uniform_clip_spans(torch.tensor([4, 3, 7]),
-                               torch.tensor([10.0, float('nan'), 3.3],
-                                            dtype=torch.float64))
+    spans = uniform_clip_spans(
+        torch.tensor([4, 3, 7]),
+        torch.tensor([10.0, float('nan'), 3.3], dtype=torch.float64))
     ref = [clip_span(i, 4, 10.0)[0] for i in range(4)]
     ref += [clip_span(i, 3, None)[0] for i in range(3)]
     ref += [clip_span(i, 7, 3.3)[0] for i in range(7)]
@@ -98,18 +99,19 @@ def test_uniform_spans_match_rankings():
 def test_temporal_iou():
     pred = torch.tensor([[0.0, 2.0], [1.0, 3.0], [5.0, 6.0], [2.0, 2.0]])
     gt = torch.tensor([[1.0, 3.0], [1.0, 3.0], [1.0, 3.0], [2.0, 2.0]])
-    assert temporal_iou(pred, gt).tolist() == pytest.approx(
-        [1 / 3, 1.0, 0.0, 0.0])
+    assert temporal_iou(pred,
+                        gt).tolist() == pytest.approx([1 / 3, 1.0, 0.0, 0.0])
 
 
 def _results(seed=0):
     g = torch.Generator().manual_seed(seed)
     out = []
     for v, (n, t) in enumerate([(2, 6), (1, 3), (3, 8)]):
-        r = dict(video_id=f'v{v}', query_ids=[f'v{v}#enc#{k}'
-                                              for k in range(n)],
-                 duration=1.5 * t,
-                 timestamps=[[1.5 * k, 1.5 * k + 3.0] for k in range(n)])
+        r = dict(
+            video_id=f'v{v}',
+            query_ids=[f'v{v}#enc#{k}' for k in range(n)],
+            duration=1.5 * t,
+            timestamps=[[1.5 * k, 1.5 * k + 3.0] for k in range(n)])
         for b in ('inher', 'explore'):
             r[f'{b}_clips'] = torch.randn(t, 4, generator=g)
             r[f'{b}_queries'] = torch.randn(n, 4, generator=g)
@@ -129,8 +131,9 @@ def test_metric_reports_moments_like_a_loop():
             t = len(r['inher_clips'])
             for k in range(len(r['query_ids'])):
                 cos = {
-                    b: F.normalize(r[f'{b}_clips'], dim=-1)
-                    @ F.normalize(r[f'{b}_queries'][k], dim=0)
+                    b:
+                    F.normalize(r[f'{b}_clips'], dim=-1) @ F.normalize(
+                        r[f'{b}_queries'][k], dim=0)
                     for b in w
                 }
                 curve = sum(w[b] * cos[b] for b in w) if name == 'fused' \
@@ -181,9 +184,15 @@ def test_moment_metrics_perfect_hint():
         timestamps=torch.tensor([[4.0, 6.0]]),
         weights={'inher': 1.0},
         ratio=0.0)
-    assert out == {'inher': dict(hit=1.0, mIoU=1.0, clip_hit=1.0,
-                                 clip_mIoU=1.0)}
-    fused = fuse_curves({'a': torch.tensor([[1.0, float('-inf')]]),
-                         'b': torch.tensor([[0.0, float('-inf')]])},
-                        {'a': 0.5, 'b': 0.5})
+    assert out == {
+        'inher': dict(hit=1.0, mIoU=1.0, clip_hit=1.0, clip_mIoU=1.0)
+    }
+    fused = fuse_curves(
+        {
+            'a': torch.tensor([[1.0, float('-inf')]]),
+            'b': torch.tensor([[0.0, float('-inf')]])
+        }, {
+            'a': 0.5,
+            'b': 0.5
+        })
     assert fused[0, 0] == 0.5 and torch.isinf(fused[0, 1])

@@ -20,12 +20,12 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from mmengine.config import Config, ConfigDict
+from mmaction.registry import DATASETS, INFERENCERS, MODELS
+from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.infer.infer import BaseInferencer, ModelType
 from mmengine.registry import init_default_scope
 
-from mmaction.registry import DATASETS, INFERENCERS, MODELS
 from ...evaluation.moments import DEFAULT_RUN_RATIO, uniform_clip_spans
 from ..collection import FeatureCollection, split_collection
 from ..inference import fusion_weight_of
@@ -122,7 +122,9 @@ class PRVRInferencer(BaseInferencer):
             self.load_index(index)
 
     # ----------------------------------------------------------- building
-    def _init_model(self, cfg: Config, weights: Optional[str],
+    def _init_model(self,
+                    cfg: Config,
+                    weights: Optional[str],
                     device: str = 'cpu') -> torch.nn.Module:
         """Build the student without its teacher (search never needs it;
         a real CLIP teacher would only cost memory)."""
@@ -216,8 +218,7 @@ class PRVRInferencer(BaseInferencer):
         if collection in _SPLITS:
             loader = self.cfg.get(f'{collection}_dataloader')
             if loader is None:
-                raise ValueError(
-                    f'the config has no {collection}_dataloader')
+                raise ValueError(f'the config has no {collection}_dataloader')
             dataset_cfg = copy.deepcopy(loader.dataset)
             if data_root is not None:
                 dataset_cfg.data_root = data_root
@@ -279,8 +280,8 @@ class PRVRInferencer(BaseInferencer):
         if dtype not in ('float16', 'float32'):
             raise ValueError(f"dtype must be 'float16' or 'float32', got "
                              f'{dtype!r}')
-        source = self._collection(collection, data_root, ann_file,
-                                  meta_file, clip_seconds, video_dir)
+        source = self._collection(collection, data_root, ann_file, meta_file,
+                                  clip_seconds, video_dir)
         videos = []
         batch = []
         items = iter(source)
@@ -294,9 +295,9 @@ class PRVRInferencer(BaseInferencer):
                 batch = []
         if batch:
             videos.extend(self._encode_videos(batch))
-        index = SearchIndex.from_videos(
-            videos, self.fusion_weight, self.fingerprint,
-            getattr(torch, dtype))
+        index = SearchIndex.from_videos(videos,
+                                        self.fusion_weight, self.fingerprint,
+                                        getattr(torch, dtype))
         index.source = f'<index of {getattr(source, "source", collection)}>'
         if ann:
             index.build_ann(ann, ann_params)
@@ -319,8 +320,9 @@ class PRVRInferencer(BaseInferencer):
         inputs = data['inputs']
         lengths = inputs['video_mask'].sum(1).long().tolist()
         encoded = {
-            name: branch.encode_video(inputs['video'],
-                                      inputs['video_mask']).float().cpu()
+            name:
+            branch.encode_video(inputs['video'],
+                                inputs['video_mask']).float().cpu()
             for name, branch in self.model.branches.items()
         }
         out = []
@@ -334,8 +336,10 @@ class PRVRInferencer(BaseInferencer):
             out.append(
                 dict(
                     video_id=item['video_id'],
-                    clips={n: e[i, :num]
-                           for n, e in encoded.items()},
+                    clips={
+                        n: e[i, :num]
+                        for n, e in encoded.items()
+                    },
                     spans=spans,
                     timed=duration is not None,
                     duration=duration,
@@ -364,8 +368,9 @@ class PRVRInferencer(BaseInferencer):
                 texts.append(i)
                 continue
             feats = np.asarray(
-                query.detach().cpu() if isinstance(query, torch.Tensor)
-                else query, dtype=np.float32)
+                query.detach().cpu()
+                if isinstance(query, torch.Tensor) else query,
+                dtype=np.float32)
             if feats.ndim != 2 or feats.shape[0] == 0 or \
                     feats.shape[1] != self.query_dim:
                 raise ValueError(
@@ -412,8 +417,9 @@ class PRVRInferencer(BaseInferencer):
         data = self.model.data_preprocessor(data, False)
         inputs = data['inputs']
         return {
-            name: branch.encode_query(inputs['query'],
-                                      inputs['query_mask']).float().cpu()
+            name:
+            branch.encode_query(inputs['query'],
+                                inputs['query_mask']).float().cpu()
             for name, branch in self.model.branches.items()
         }
 
@@ -456,8 +462,10 @@ class PRVRInferencer(BaseInferencer):
                     rank=len(items) + 1,
                     video_id=index.video_ids[v],
                     score=rows['scores'][i][j],
-                    **{f'{b}_score': rows[f'{b}_scores'][i][j]
-                       for b in index.branches},
+                    **{
+                        f'{b}_score': rows[f'{b}_scores'][i][j]
+                        for b in index.branches
+                    },
                     clip=rows['best'][i][j],
                     moment=index.moment_span(v, start, end),
                     moment_clips=[start, end],
@@ -472,8 +480,7 @@ class PRVRInferencer(BaseInferencer):
                             name: curve[i, j, :num].tolist()
                             for name, curve in result['curves'].items()
                         })
-                    item['curves'].setdefault('fused',
-                                              item['curves'][main])
+                    item['curves'].setdefault('fused', item['curves'][main])
                 items.append(item)
             pred = dict(results=items, num_videos=len(index))
             if top_k > len(index):
@@ -525,15 +532,20 @@ class PRVRInferencer(BaseInferencer):
         preds = []
         for data in self.preprocess(queries, batch_size=batch_size):
             preds.extend(
-                self.forward(data, top_k=top_k, candidates=candidates,
-                             return_curves=return_curves))
+                self.forward(
+                    data,
+                    top_k=top_k,
+                    candidates=candidates,
+                    return_curves=return_curves))
         for query, pred in zip(queries, preds):
             pred['query'] = query if isinstance(query, str) else \
                 f'<token features {tuple(np.shape(query))}>'
-        return self.postprocess(preds, None, return_datasamples,
-                                print_result, pred_out_file)
+        return self.postprocess(preds, None, return_datasamples, print_result,
+                                pred_out_file)
 
-    def search(self, queries: QueriesType, top_k: int = 10,
+    def search(self,
+               queries: QueriesType,
+               top_k: int = 10,
                **kwargs) -> List[dict]:
         """``self(queries, top_k, ...)['predictions']``."""
         return self(queries, top_k=top_k, **kwargs)['predictions']

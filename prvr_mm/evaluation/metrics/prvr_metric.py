@@ -144,8 +144,8 @@ class PRVRMetric(BaseMetric):
         docstring); empty when a video lacks a duration or a query its
         timestamps."""
         if not results or not all(
-                r.get('duration') is not None and r.get('timestamps')
-                is not None for r in results):
+                r.get('duration') is not None
+                and r.get('timestamps') is not None for r in results):
             return {}
         weights = branch_weights(self.branches, self.fusion_weight)
         lengths = torch.tensor(

@@ -6,10 +6,9 @@ from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from mmaction.registry import MODELS
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-
-from mmaction.registry import MODELS
 
 
 @MODELS.register_module()
@@ -56,8 +55,7 @@ class ToyTextEncoder(BaseModule):
 
         from ...datasets.readers import PRVRDataError, parse_caption_file
         text = osp.join(self.data_root, 'TextData')
-        captions = osp.join(text,
-                            f'{self.collection}{self.split}.caption.txt')
+        captions = osp.join(text, f'{self.collection}{self.split}.caption.txt')
         feats = osp.join(text, f'roberta_{self.collection}_query_feat.hdf5')
         if not osp.isfile(feats):
             raise PRVRDataError(f'toy token features not found: {feats}')
@@ -111,8 +109,10 @@ class ToyTextEncoder(BaseModule):
                     f'no word of {sentence!r} is in the toy vocabulary: '
                     f'{", ".join(self.vocabulary)}')
             if unknown:
-                print_log(f'ToyTextEncoder: unknown words left out: '
-                          f'{unknown}', logger='current')
+                print_log(
+                    f'ToyTextEncoder: unknown words left out: '
+                    f'{unknown}',
+                    logger='current')
             rows.append(np.stack([self.table[w] for w in known]))
         length = max(len(r) for r in rows)
         feats = torch.zeros(len(rows), length, self.dim)
@@ -122,7 +122,7 @@ class ToyTextEncoder(BaseModule):
             mask[i, :len(r)] = True
         return feats, mask
 
-    def forward(self, sentences: Sequence[str]
-                ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self,
+                sentences: Sequence[str]) -> Tuple[torch.Tensor, torch.Tensor]:
         """Same as :meth:`encode`."""
         return self.encode(sentences)
