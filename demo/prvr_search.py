@@ -90,6 +90,18 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def move_data_root(cfg: Config, data_root) -> None:
+    """A new data root moves the config's datasets and a text encoder that
+    reads from it (the toy's)."""
+    if not data_root:
+        return
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(loader) is not None:
+            cfg[loader].dataset.data_root = data_root
+    if 'data_root' in (cfg.get('text_encoder') or {}):
+        cfg.text_encoder.data_root = data_root
+
+
 def print_table(pred: dict) -> None:
     """A ranked table of one query's results."""
     from rich.console import Console
@@ -125,6 +137,8 @@ def main(argv=None) -> int:
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
+        move_data_root(
+            cfg, args.data_root or (args.cfg_options or {}).get('data_root'))
         inferencer = PRVRInferencer(
             cfg, args.checkpoint, device=args.device, show_progress=True)
         if args.build_index:

@@ -70,3 +70,26 @@ def test_top_configs_do_not_retype_dimensions():
             with open(path) as f:
                 text = f.read()
             assert not re.search(r'(video|query)_dim\s*=', text), path
+
+
+@pytest.mark.parametrize('collection', ['tvr', 'activitynet', 'charades'])
+def test_clip_only_configs_read_one_clip_model(collection):
+    """Student video input = the teacher's CLIP frame file, query input =
+    per-token CLIP features (layout names), text encoder = the same
+    open_clip model."""
+    from prvr_mm.datasets.layout import collection_files
+    cfg = Config.fromfile(
+        osp.join(CONFIGS, 'dlkd',
+                 f'dlkd_clip-vit-b32_1xb128-120e_{collection}.py'))
+    files = collection_files(collection)
+    for loader in ('train_dataloader', 'test_dataloader'):
+        data = cfg[loader].dataset
+        assert osp.join('FeatureData', data.visual_feature) == \
+            files['teacher_video']
+        assert data.text_feature == files['clip_tokens']
+        assert data.video_dim == data.text_dim == 512
+    assert cfg.model.inheritance.video_dim == 512
+    assert cfg.model.inheritance.query_dim == 512
+    assert cfg.model.teacher.feature_dim == 512
+    assert cfg.text_encoder == dict(
+        type='OpenCLIPTextEncoder', model_name='ViT-B-32', pretrained='openai')

@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 
 from prvr_mm.apis import PRVRInferencer, SearchIndex, SearchIndexError
 from tests.helpers.tools import ROOT
@@ -159,8 +160,12 @@ def test_bad_queries_and_top_k(work, tiny_toy_root):
     feats = query_features(tiny_toy_root, ['toy_test_00000#enc#0'])
     with pytest.raises(ValueError, match='query 1 is empty'):
         inferencer.search([feats[0], '   '])
+    cfg = Config.fromfile(CFG)
+    cfg.text_encoder = None
     with pytest.raises(ValueError, match='no text_encoder'):
-        inferencer.search('someone opens the door')
+        PRVRInferencer(
+            cfg, work['ckpt'],
+            index=work['index32']).search('someone opens the door')
     with pytest.raises(ValueError, match=r'expected \(L, 16\)'):
         inferencer.search(np.zeros((3, 7), np.float32))
     with pytest.raises(ValueError, match='top_k'):
@@ -251,23 +256,17 @@ def load_demo():
 
 def test_demo_terminal_table(work, tiny_toy_root, tmp_path, capsys):
     index = str(tmp_path / 'demo.index.h5')
-    toy_text = [
-        '--cfg-options', 'text_encoder.type=ToyTextEncoder',
-        f'text_encoder.data_root={tiny_toy_root}'
-    ]
-    # the real command line once
+    # the real command line once: build the index, search, print a table
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1', COLUMNS='160')
-    proc = subprocess.run([
+    command = [
         sys.executable,
         osp.join(ROOT, 'demo', 'prvr_search.py'), CFG, work['ckpt'], '--index',
         index, '--build-index', 'test', '--data-root', tiny_toy_root,
         '--query', 'someone carries the cup', '--top-k', '3', '--json',
-        str(tmp_path / 'out.json'), *toy_text
-    ],
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
+        str(tmp_path / 'out.json')
+    ]
+    proc = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'indexed 12 videos' in proc.stdout
     assert "'someone carries the cup': top 3 of 12 videos" in proc.stdout
@@ -278,16 +277,21 @@ def test_demo_terminal_table(work, tiny_toy_root, tmp_path, capsys):
     # bad input: a clear message and exit code 2, no traceback
     demo = load_demo()
     other = random_checkpoint(str(tmp_path / 'other.pth'), seed=3)
-    for args, message in (([work['ckpt'], '--index', index], 'nothing to do'),
-                          ([work['ckpt'], '--index', index, '--query',
-                            ' '], 'query 0 is empty'),
-                          ([work['ckpt'], '--index', index, '--query',
-                            'x'], 'no text_encoder'),
-                          ([other, '--index', index, '--query',
-                            'x'], 'built by another model'), ([
-                                work['ckpt'], '--index',
-                                str(tmp_path / 'no.h5'), '--query', 'x'
-                            ], 'index not found')):
+    toy = ['--data-root', tiny_toy_root]
+    cases = [
+        ([work['ckpt'], '--index', index], 'nothing to do'),
+        ([work['ckpt'], '--index', index, '--query', ' '], 'query 0 is empty'),
+        ([work['ckpt'], '--index', index, '--query', 'zebra',
+          *toy], 'toy vocabulary'),
+        ([
+            work['ckpt'], '--index', index, '--query', 'x', '--cfg-options',
+            'text_encoder=None'
+        ], 'no text_encoder'),
+        ([other, '--index', index, '--query', 'x'], 'built by another model'),
+        ([work['ckpt'], '--index',
+          str(tmp_path / 'no.h5'), '--query', 'x'], 'index not found'),
+    ]
+    for args, message in cases:
         assert demo.main([CFG, *args]) == 2
         err = capsys.readouterr().err
         assert message in err, err
