@@ -1,5 +1,6 @@
 """Install prvr_mm: ``pip install -e ".[lite]"`` (add ``tests`` for pytest,
-``extract`` for the extraction tools from raw videos).
+``extract`` for the extraction tools from raw videos, ``search`` for faiss
+approximate search, ``demo`` for the search page).
 
 mmcv is deliberately not a hard requirement: mmaction2 1.2.0 needs
 ``2.0.0rc4 <= mmcv < 2.2.0``, provided either by full ``mmcv`` (compiled) or
@@ -45,6 +46,9 @@ setup(
     extras_require=dict(
         lite=read_requirements('lite'),
         extract=read_requirements('extract'),
-        tests=read_requirements('tests')),
+        search=read_requirements('search'),
+        demo=read_requirements('demo') + read_requirements('search'),
+        tests=read_requirements('tests') + read_requirements('search') +
+        read_requirements('demo')),
     license='Apache License 2.0',
     zip_safe=False)

@@ -16,7 +16,7 @@ from .utils.checkpoint_loader import register_checkpoint_loader  # noqa: E402
 register_safe_globals()
 register_checkpoint_loader()
 
-from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from . import apis, datasets, engine, evaluation, models  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

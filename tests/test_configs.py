@@ -147,3 +147,28 @@ def test_paper_recipe_built_by_the_runner(alias, variant, tmp_path):
     assert lrs[1] == pytest.approx(peak * 69 / 69.3)  # warm-up: 0.7 iter
     assert lrs[-1] == pytest.approx(peak / 69.3)  # next: 0
     assert all(a > b for a, b in zip(lrs[1:], lrs[2:]))
+
+
+@pytest.mark.parametrize('collection', ['tvr', 'activitynet', 'charades'])
+def test_clip_only_configs_read_one_clip_model(collection):
+    """Student video input = the teacher's CLIP frame file, query input =
+    per-token CLIP features (layout names), text encoder = the same
+    open_clip model."""
+    from prvr_mm.datasets.layout import collection_files
+    cfg = Config.fromfile(
+        osp.join(CONFIGS, 'dlkd',
+                 f'dlkd_clip-vit-b32_1xb128-100e_{collection}.py'))
+    files = collection_files(collection)
+    for loader in ('train_dataloader', 'test_dataloader'):
+        data = cfg[loader].dataset
+        assert osp.join('FeatureData', data.visual_feature) == \
+            files['teacher_video']
+        assert data.text_feature == files['clip_tokens']
+        assert data.video_dim == data.text_dim == 512
+    assert cfg.model.inheritance.video_dim == 512
+    assert cfg.model.inheritance.query_dim == 512
+    assert cfg.model.teacher.feature_dim == 512
+    assert cfg.optim_wrapper.optimizer.type == 'BertAdam'
+    assert cfg.val_evaluator.fusion_weight == 0.7
+    assert cfg.text_encoder == dict(
+        type='OpenCLIPTextEncoder', model_name='ViT-B-32', pretrained='openai')

@@ -8,6 +8,8 @@ features) follows one layout under ``ROOT/<collection>``::
     TextData/roberta_<collection>_query_feat.hdf5      cap_id -> (L, Dq)
     TextData/clip_ViT_B_32_<collection>_query_feat.hdf5
                                                   teacher key -> (1, 512)
+    TextData/clip_ViT_B_32_<collection>_token_feat.hdf5
+                           cap_id -> (L, 512) (CLIP-only configs, optional)
     TextData/<collection>_meta.json      optional durations and timestamps
     FeatureData/<visual_feature>/        BigFile (or <visual_feature>.hdf5)
     FeatureData/new_clip_vit_32_<collection>_vid_features.hdf5
@@ -76,7 +78,7 @@ def collection_files(collection: str,
 
     Returns:
         dict: ``caption_<split>`` for every split, ``text``, ``video``,
-        ``teacher_video``, ``teacher_text``, ``meta``.
+        ``teacher_video``, ``teacher_text``, ``clip_tokens``, ``meta``.
     """
     if visual_feature is None:
         visual_feature = default_visual_feature(collection)
@@ -88,6 +90,10 @@ def collection_files(collection: str,
             feat, f'new_clip_vit_32_{collection}_vid_features.hdf5'),
         teacher_text=osp.join(text,
                               f'clip_ViT_B_32_{collection}_query_feat.hdf5'),
+        # per-token CLIP text features: the query input of the CLIP-only
+        # student configs (configs/_base_/datasets/*_clip.py)
+        clip_tokens=osp.join(text,
+                             f'clip_ViT_B_32_{collection}_token_feat.hdf5'),
         meta=osp.join(text, f'{collection}_meta.json'))
     for split in SPLITS:
         files[f'caption_{split}'] = osp.join(

@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
 from .functional import branch_weights, gt_ranks
+from .moments import fuse_curves, pair_clip_scores
 
 __all__ = [
     'RANKINGS_VERSION', 'clip_span', 'clip_edges', 'best_clips',
@@ -85,11 +86,10 @@ def best_clips(queries: Mapping[str, Tensor],
     cos(queries[b][i], clips[b][videos[i, j], t])`` (cosine with
     ``F.normalize(eps=1e-12)`` as in :func:`chunked_max_scores`).
 
-    Only the listed (query, video) pairs are scored: the pairs are grouped
-    by video and every video's valid clips are multiplied once with the
-    queries that list it (``O(q * k * L * H)`` work; the largest temporary
-    is one video's ``(queries listing it, L)`` block — neither a
-    ``(q, V, L)`` tensor nor a gathered ``(q, k, L, H)`` copy of the clips).
+    Only the valid clips of the listed (query, video) pairs are scored
+    (:func:`~prvr_mm.evaluation.moments.pair_clip_scores`, shared with the
+    search and the moment metrics; ``O(q * k * L * H)`` work, neither a
+    ``(q, V, L)`` tensor nor a padded ``(q, k, L, H)`` copy of the clips).
 
     Args:
         queries (dict[str, Tensor]): per branch (q, H) query vectors.
@@ -102,32 +102,20 @@ def best_clips(queries: Mapping[str, Tensor],
     Returns:
         Tensor: (q, k) int64 clip indices (0 for a video without clips).
     """
-    num_q, k = videos.shape
-    query = {
-        name: F.normalize(queries[name].float(), dim=-1, eps=1e-12)
-        for name in weights
-    }
-    flat = videos.reshape(-1)
-    order = torch.argsort(flat, stable=True)
-    uniq, counts = torch.unique_consecutive(flat[order], return_counts=True)
-    rows = order // k  # query of every pair, grouped by video
-    best = torch.zeros(num_q * k, dtype=torch.long)
-    start = 0
-    for v, n in zip(uniq.tolist(), counts.tolist()):
-        pairs, who = order[start:start + n], rows[start:start + n]
-        start += n
-        length = int(lengths[v])
-        if length == 0:
-            continue
-        fused = None
-        for name, weight in weights.items():
-            block = clips[name][v, :length].float()
-            if not normalized:
-                block = F.normalize(block, dim=-1, eps=1e-12)
-            cos = query[name].index_select(0, who) @ block.t()  # (n, T)
-            fused = weight * cos if fused is None else fused + weight * cos
-        best[pairs] = fused.argmax(dim=1)
-    return best.view(num_q, k)
+    num_v = lengths.shape[0]
+    curves = {}
+    for name in weights:
+        padded = clips[name]
+        max_len = padded.shape[1]
+        curves[name] = pair_clip_scores(
+            F.normalize(queries[name].float(), dim=-1, eps=1e-12),
+            padded.reshape(-1, padded.shape[-1]),
+            torch.arange(num_v + 1) * max_len,
+            videos,
+            max_len=max_len,
+            normalized=normalized,
+            lengths=lengths)
+    return fuse_curves(curves, weights).argmax(dim=-1)
 
 
 def _padded(results: List[dict], key: str) -> Tensor:

@@ -23,6 +23,8 @@ def extract_text_features(captions: Sequence[str],
                           batch_size: int = 64,
                           device: str = 'auto',
                           local_files_only: bool = False,
+                          encoder: str = 'hf',
+                          pretrained: Optional[str] = None,
                           progress: bool = True,
                           log: Callable[[str], None] = print) -> dict:
     """Write (or complete) per-token features of every caption.
@@ -39,6 +41,13 @@ def extract_text_features(captions: Sequence[str],
         batch_size (int): captions per forward pass.
         device (str): ``auto``, ``cpu``, ``cuda:0``, ...
         local_files_only (bool): never contact the model hub.
+        encoder (str): ``'hf'`` (a ``transformers`` model, default) or
+            ``'open_clip'`` (the text tower of the open_clip architecture
+            ``model``, e.g. ``'ViT-B-32'``, with ``pretrained`` weights and
+            ``config`` as its architecture dict; see
+            :class:`prvr_mm.models.text_encoders.OpenCLIPTextEncoder`).
+        pretrained (str, optional): open_clip weights tag or local file
+            (``encoder='open_clip'`` only).
         progress (bool): progress bar on rank 0.
         log (callable): where messages go.
 
@@ -46,7 +55,10 @@ def extract_text_features(captions: Sequence[str],
         dict: ``captions_found``, ``captions_done_before``,
         ``captions_encoded``, ``dim``, ``seconds``, ``interrupted``.
     """
-    from ..models.text_encoders import HFTextEncoder
+    from ..models.text_encoders import HFTextEncoder, OpenCLIPTextEncoder
+    if encoder not in ('hf', 'open_clip'):
+        raise ValueError(
+            f"encoder must be 'hf' or 'open_clip', got {encoder!r}")
     device = resolve_device(device)
     init_distributed(device)
     rank, world, _ = dist_info()
@@ -72,12 +84,22 @@ def extract_text_features(captions: Sequence[str],
         raise plan
     say(f"captions: {plan['found']} found, {plan['done']} already in {out}, "
         f"{len(plan['todo'])} to encode")
-    encoder = HFTextEncoder(
-        model,
-        config=config,
-        max_len=max_len,
-        layer=layer,
-        local_files_only=local_files_only)
+    if encoder == 'open_clip':
+        if layer != -1:
+            raise ValueError('encoder=open_clip gives the final layer only '
+                             f'(layer=-1), got layer={layer}')
+        encoder = OpenCLIPTextEncoder(
+            model_name=model,
+            pretrained=pretrained,
+            model_cfg=config,
+            max_len=max_len)
+    else:
+        encoder = HFTextEncoder(
+            model,
+            config=config,
+            max_len=max_len,
+            layer=layer,
+            local_files_only=local_files_only)
     encoder.to(device)
     # longest first: less padding per batch
     mine = round_robin(

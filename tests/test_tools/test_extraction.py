@@ -443,3 +443,41 @@ def test_2d_recognizer_features(tmp_path):
         n = meta[vid]['num_frames']
         assert arr.shape == (len(clip_indices(n, 4, 1, 4)), 1280)
     assert summary['dim'] == 1280
+
+
+def test_open_clip_token_features_for_clip_only_configs(tmp_path):
+    """``--encoder open_clip`` writes the CLIP-only configs' query input
+    (layout ``clip_tokens``): per-token features equal to what the config's
+    ``OpenCLIPTextEncoder`` gives a typed sentence (so free-text search sees
+    the training features)."""
+    from prvr_mm.datasets.layout import collection_paths
+    from prvr_mm.models.text_encoders import OpenCLIPTextEncoder
+    root = tmp_path / 'data'
+    text_dir = root / COLL / 'TextData'
+    text_dir.mkdir(parents=True)
+    sentences = ['a red circle moves left', 'the blue square goes up fast']
+    (text_dir / f'{COLL}train.caption.txt').write_text(''.join(
+        f'v{i}#enc#0 {s}\n' for i, s in enumerate(sentences)))
+    arch = write_tiny_clip_config(str(tmp_path / 'tiny-clip.json'))
+    weights = str(tmp_path / 'tiny-clip.pt')  # random, saved like a user's
+    torch.save(build_open_clip(model_cfg=arch)[0].state_dict(), weights)
+    tool = runpy.run_path(osp.join(TOOLS, 'data', 'extract_text_features.py'))
+    assert tool['main']([
+        str(root), COLL, '--encoder', 'open_clip', '--model-config', arch,
+        '--pretrained', weights, '--no-progress'
+    ]) == 0
+    out = collection_paths(str(root), COLL, visual_feature='-')['clip_tokens']
+    enc = OpenCLIPTextEncoder(model_cfg=arch, pretrained=weights).eval()
+    with h5py.File(out, 'r') as f, torch.no_grad():
+        assert sorted(f) == ['v0#enc#0', 'v1#enc#0']
+        for i, sentence in enumerate(sentences):
+            feats, mask = enc.encode([sentence])
+            n = int(mask.sum())
+            assert f[f'v{i}#enc#0'].shape == (n, enc.dim)
+            np.testing.assert_allclose(
+                f[f'v{i}#enc#0'][()], feats[0, :n].numpy(), atol=1e-5)
+    # a RoBERTa-only option with the CLIP encoder is a usage error
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = tool['main']([str(root), COLL, '--pretrained', 'openai'])
+    assert code == 2 and '--encoder open_clip' in err.getvalue()

@@ -1,10 +1,13 @@
-"""Query token features (RoBERTa) of a collection's captions.
+"""Query token features (RoBERTa, or CLIP's text tower) of captions.
 
 ``python tools/data/extract_text_features.py ROOT COLLECTION
 --model roberta-base|FOLDER [--captions F ...] [--max-len 64] [--layer -1]``
+or ``... --encoder open_clip [--model ViT-B-32] [--pretrained openai]``
 
-Writes ``ROOT/COLLECTION/TextData/roberta_<c>_query_feat.hdf5``: cap_id ->
-(L, D) float32 hidden states of the real tokens (special tokens included).
+Writes ``ROOT/COLLECTION/TextData/roberta_<c>_query_feat.hdf5`` (or, with
+``--encoder open_clip``, ``clip_ViT_B_32_<c>_token_feat.hdf5``, the query
+input of the CLIP-only configs): cap_id -> (L, D) float32 hidden states of
+the real tokens (special tokens included).
 Resumable, Ctrl-C keeps what was written, ``torchrun`` splits the captions.
 Exit code: 0 done, 130 interrupted.
 """
@@ -25,10 +28,23 @@ def parse_args(argv=None):
     parser.add_argument('root', help='folder that holds the collection')
     parser.add_argument('collection', help='collection name')
     parser.add_argument(
+        '--encoder',
+        choices=['hf', 'open_clip'],
+        default='hf',
+        help='hf: a transformers model (default); open_clip: the text tower '
+        'of an open_clip model (per-token, projected, 512-d for ViT-B-32)')
+    parser.add_argument(
         '--model',
-        default='roberta-base',
-        help='hub name (roberta-base: 768-d, roberta-large: 1024-d) or a '
-        'local folder written by save_pretrained')
+        help='hf: hub name (roberta-base: 768-d, roberta-large: 1024-d, the '
+        'default) or a local folder written by save_pretrained; open_clip: '
+        'the architecture (default ViT-B-32)')
+    parser.add_argument(
+        '--pretrained',
+        help='open_clip weights: a tag (openai) or a local file')
+    parser.add_argument(
+        '--model-config',
+        help='open_clip architecture JSON registered first (its file name is '
+        'the model name), e.g. a small model with local weights')
     parser.add_argument(
         '--captions',
         nargs='+',
@@ -38,8 +54,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--max-len',
         type=int,
-        default=64,
-        help='tokens kept per caption (default 64)')
+        help='tokens kept per caption (default 64 for hf, 77 = the '
+        'context length for open_clip)')
     parser.add_argument(
         '--layer',
         type=int,
@@ -69,11 +85,21 @@ def main(argv=None) -> int:
             '(pass --captions)',
             file=sys.stderr)
         return 2
+    clip = args.encoder == 'open_clip'
+    if (args.pretrained or args.model_config) and not clip:
+        print(
+            '--pretrained and --model-config are open_clip options '
+            '(--encoder open_clip)',
+            file=sys.stderr)
+        return 2
     summary = extract_text_features(
         captions,
-        args.out or paths['text'],
-        model=args.model,
-        max_len=args.max_len,
+        args.out or paths['clip_tokens' if clip else 'text'],
+        model=args.model or ('ViT-B-32' if clip else 'roberta-base'),
+        encoder=args.encoder,
+        pretrained=args.pretrained,
+        config=args.model_config,
+        max_len=args.max_len or (77 if clip else 64),
         layer=args.layer,
         batch_size=args.batch_size,
         device=args.device,

@@ -38,3 +38,7 @@ val_dataloader = dict(
     **_loader, dataset=dict(_dataset, pipeline=test_pipeline))
 test_dataloader = dict(
     **_loader, dataset=dict(_dataset, pipeline=test_pipeline))
+
+# the encoder of the toy's query features (one vector per word), for
+# free-text search (PRVRInferencer, demo/prvr_search.py)
+text_encoder = dict(type='ToyTextEncoder', data_root=data_root)

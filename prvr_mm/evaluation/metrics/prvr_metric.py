@@ -7,7 +7,9 @@ from mmaction.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from torch.nn.utils.rnn import pad_sequence
 
-from ..functional import chunked_max_scores, fuse_scores, retrieval_metrics
+from ..functional import (branch_weights, chunked_max_scores, fuse_scores,
+                          retrieval_metrics)
+from ..moments import DEFAULT_RUN_RATIO, moment_metrics
 from ..rankings import write_rankings
 
 
@@ -25,6 +27,15 @@ class PRVRMetric(BaseMetric):
     ``extra_fusion_weights`` as ``prvr/fused@{w}/R@1``... (e.g.
     ``prvr/fused@0.5/SumR``), so that several fusion conventions are
     compared from one evaluation.
+
+    When every video has a ``duration`` and every query ``timestamps`` (a
+    dataset ``meta_file``), the moment hints are measured too: for every
+    query, the best run of clips in its ground-truth video
+    (:func:`~prvr_mm.evaluation.moments.best_runs`, uniform clips) is
+    compared with the annotated moment: ``prvr/moment/hit`` (fraction of
+    queries whose hint overlaps the moment), ``prvr/moment/mIoU`` (mean
+    temporal IoU) and ``clip_hit`` / ``clip_mIoU`` for the best clip alone;
+    fused, and per branch as ``prvr/{branch}/moment/...``.
 
     With ``dump_rankings``, ``compute_metrics`` (rank 0) also writes the
     top-``dump_topk`` videos of every query with scores and moment hints
@@ -47,6 +58,9 @@ class PRVRMetric(BaseMetric):
         dump_rankings (str, optional): JSON file of the per-query rankings;
             None (default) writes nothing.
         dump_topk (int): videos per query in that file. Defaults to 100.
+        moment_run_ratio (float): how far a moment hint extends around the
+            best clip (:func:`~prvr_mm.evaluation.moments.best_runs`; 0 =
+            the best clip alone). Defaults to 0.5.
     """
 
     default_prefix = 'prvr'
@@ -62,7 +76,8 @@ class PRVRMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  dump_rankings: Optional[str] = None,
-                 dump_topk: int = 100) -> None:
+                 dump_topk: int = 100,
+                 moment_run_ratio: float = DEFAULT_RUN_RATIO) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if not 0.0 <= fusion_weight <= 1.0:
             raise ValueError(f'fusion_weight must be in [0, 1], '
@@ -84,6 +99,10 @@ class PRVRMetric(BaseMetric):
             raise ValueError(f'dump_topk must be >= 1, got {dump_topk}')
         self.dump_rankings = dump_rankings
         self.dump_topk = dump_topk
+        if not 0.0 <= moment_run_ratio <= 1.0:
+            raise ValueError(f'moment_run_ratio must be in [0, 1], '
+                             f'got {moment_run_ratio}')
+        self.moment_run_ratio = moment_run_ratio
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Keep one result per video: ids, per-branch embeddings and, when
@@ -134,6 +153,37 @@ class PRVRMetric(BaseMetric):
         return torch.repeat_interleave(torch.arange(len(results)),
                                        counts)[:, None]
 
+    def moment_metrics(self, results: List[dict]) -> Dict[str, dict]:
+        """Hit rate and mean IoU of the moment hints (see the class
+        docstring); empty when a video lacks a duration or a query its
+        timestamps."""
+        if not results or not all(
+                r.get('duration') is not None
+                and r.get('timestamps') is not None for r in results):
+            return {}
+        weights = branch_weights(self.branches, self.fusion_weight)
+        lengths = torch.tensor(
+            [len(r[f'{self.branches[0]}_clips']) for r in results])
+        offsets = torch.cat([lengths.new_zeros(1), torch.cumsum(lengths, 0)])
+        return moment_metrics(
+            queries={
+                b: torch.cat([r[f'{b}_queries'] for r in results])
+                for b in weights
+            },
+            clips={
+                b: torch.cat([r[f'{b}_clips'] for r in results])
+                for b in weights
+            },
+            offsets=offsets,
+            gt_videos=self.positives(results)[:, 0],
+            durations=torch.tensor([float(r['duration']) for r in results],
+                                   dtype=torch.float64),
+            timestamps=torch.tensor(
+                [t for r in results for t in r['timestamps']],
+                dtype=torch.float64),
+            weights=weights,
+            ratio=self.moment_run_ratio)
+
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Metrics of the fused score (unprefixed) and of each branch."""
         scores = self.score_matrices(results)
@@ -150,6 +200,10 @@ class PRVRMetric(BaseMetric):
                 values = retrieval_metrics(fuse_scores(first, second, w), gt)
                 for key, value in values.items():
                     metrics[f'fused@{w:g}/{key}'] = value
+        for name, values in self.moment_metrics(results).items():
+            for key, value in values.items():
+                key = f'moment/{key}'
+                metrics[key if name == main else f'{name}/{key}'] = value
         if self.dump_rankings:
             write_rankings(
                 self.dump_rankings,

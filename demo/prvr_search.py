@@ -1,0 +1,190 @@
+"""Search videos with a sentence using a trained PRVR model.
+
+Build an index once (from a config split, a feature file, or a folder of
+raw videos), then search it in the terminal or on a local page::
+
+    python demo/prvr_search.py CONFIG CKPT --index toy.index.h5 \\
+        --build-index test
+    python demo/prvr_search.py CONFIG CKPT --index toy.index.h5 \\
+        --query "someone opens the door" [--top-k 5]
+    python demo/prvr_search.py CONFIG CKPT --index toy.index.h5 --serve
+
+See docs/search.md.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Search videos with a sentence (PRVR)')
+    parser.add_argument('config', help='model config file')
+    parser.add_argument('checkpoint', help='model checkpoint')
+    parser.add_argument(
+        '--index',
+        required=True,
+        help='search index file (built with --build-index)')
+    parser.add_argument(
+        '--query',
+        action='append',
+        default=[],
+        help='a sentence to search for (repeatable)')
+    parser.add_argument(
+        '--top-k', type=int, default=5, help='videos per query (default 5)')
+    parser.add_argument(
+        '--candidates',
+        type=int,
+        default=None,
+        help='approximate search: re-score the videos of '
+        'this many ANN clip candidates (needs --ann)')
+    parser.add_argument('--json', help='also write the results as JSON')
+    parser.add_argument(
+        '--serve', action='store_true', help='start the local search page')
+    parser.add_argument('--host', default='127.0.0.1')
+    parser.add_argument('--port', type=int, default=7860)
+    parser.add_argument('--device', default=None, help="'cpu', 'cuda'...")
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value (e.g. '
+        'text_encoder.pretrained=/path/to/weights.pt)')
+    build = parser.add_argument_group('building the index')
+    build.add_argument(
+        '--build-index',
+        metavar='COLLECTION',
+        help="encode a collection into --index first: 'test' / 'val' / "
+        "'train' (that split of the config), a feature file or BigFile "
+        'folder, or a folder of raw videos')
+    build.add_argument('--data-root', help='root of a config split')
+    build.add_argument(
+        '--ann-file',
+        help='caption file whose videos to '
+        'index (feature-file collections)')
+    build.add_argument('--meta-file', help='durations (dataset meta file)')
+    build.add_argument(
+        '--clip-seconds',
+        type=float,
+        help='seconds per feature row (videos without a '
+        'known duration)')
+    build.add_argument(
+        '--video-dir', help='folder of the raw videos, '
+        'played by the page')
+    build.add_argument(
+        '--ann',
+        metavar='FACTORY',
+        help="also build a faiss ANN, e.g. "
+        "'IVF4096,Flat' (large collections)")
+    build.add_argument(
+        '--ann-params',
+        default='',
+        help="its search parameters, e.g. 'nprobe=16'")
+    build.add_argument(
+        '--float32',
+        action='store_true',
+        help='store float32 embeddings (default float16)')
+    return parser.parse_args(argv)
+
+
+def move_data_root(cfg: Config, data_root) -> None:
+    """A new data root moves the config's datasets and a text encoder that
+    reads from it (the toy's)."""
+    if not data_root:
+        return
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(loader) is not None:
+            cfg[loader].dataset.data_root = data_root
+    if 'data_root' in (cfg.get('text_encoder') or {}):
+        cfg.text_encoder.data_root = data_root
+
+
+def print_table(pred: dict) -> None:
+    """A ranked table of one query's results."""
+    from rich.console import Console
+    from rich.table import Table
+    branches = [
+        k[:-6] for k in (pred['results'][0] if pred['results'] else {})
+        if k.endswith('_score')
+    ]
+    table = Table(title=f'{pred["query"]!r}: top {len(pred["results"])} of '
+                  f'{pred["num_videos"]} videos')
+    for name in ['rank', 'video', 'score', *branches, 'moment', 'video file']:
+        table.add_column(name, justify='right' if name != 'video' else 'left')
+    for r in pred['results']:
+        unit = 's' if r['unit'] == 's' else ' clip'
+        start, end = r['moment']
+        path = r['video_path']
+        where = '-' if not path else (
+            osp.basename(path) if r['video_available'] else f'missing: {path}')
+        table.add_row(
+            str(r['rank']), r['video_id'], f'{r["score"]:.3f}',
+            *[f'{r[f"{b}_score"]:.3f}' for b in branches],
+            f'{start:.1f}-{end:.1f}{unit}', where)
+    console = Console()
+    console.print(table)
+    if pred.get('note'):
+        console.print(pred['note'])
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from prvr_mm.apis import PRVRInferencer, SearchIndexError
+    try:
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        move_data_root(
+            cfg, args.data_root or (args.cfg_options or {}).get('data_root'))
+        inferencer = PRVRInferencer(
+            cfg, args.checkpoint, device=args.device, show_progress=True)
+        if args.build_index:
+            index = inferencer.index(
+                args.build_index,
+                args.index,
+                data_root=args.data_root,
+                ann_file=args.ann_file,
+                meta_file=args.meta_file,
+                clip_seconds=args.clip_seconds,
+                video_dir=args.video_dir,
+                dtype='float32' if args.float32 else 'float16',
+                ann=args.ann,
+                ann_params=args.ann_params)
+            print(f'indexed {len(index)} videos ({index.total_clips} clips) '
+                  f'into {args.index}')
+        else:
+            if not osp.isfile(args.index):
+                print(
+                    f'error: search index not found: {args.index} (build '
+                    'it with --build-index COLLECTION)',
+                    file=sys.stderr)
+                return 2
+            inferencer.load_index(args.index)
+        if args.query:
+            preds = inferencer.search(
+                args.query, top_k=args.top_k, candidates=args.candidates)
+            for pred in preds:
+                print_table(pred)
+            if args.json:
+                with open(args.json, 'w') as f:
+                    json.dump(preds, f, indent=2)
+    except (SearchIndexError, ValueError, FileNotFoundError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    if args.serve:
+        from prvr_mm.apis.search_page import launch_search_page
+        print(f'search page on http://{args.host}:{args.port} (Ctrl-C to '
+              'stop)')
+        launch_search_page(inferencer, args.host, args.port, args.top_k,
+                           args.candidates)
+    elif not args.query and not args.build_index:
+        print('nothing to do: give --query "..." or --serve', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from .prvr_inferencer import PRVRInferencer
+
+__all__ = ['PRVRInferencer']
