@@ -247,7 +247,11 @@ def _read_marker(root: str) -> Optional[dict]:
 def _written_files(collection: str, visual_feature: str) -> set:
     """Relative paths of every file the generator writes (but the marker)."""
     files = collection_files(collection, visual_feature)
-    out = {rel for key, rel in files.items() if key != 'video'}
+    # the toy has no per-token CLIP text file (CLIP-only configs)
+    out = {
+        rel
+        for key, rel in files.items() if key not in ('video', 'clip_tokens')
+    }
     out.update(
         osp.join(files['video'], name)
         for name in ('feature.bin', 'shape.txt', 'id.txt', 'video2frames.txt'))

@@ -62,7 +62,9 @@ def clip_scores(query: torch.Tensor,
         device=raw.device).masked_fill_(~clip_mask.bool(),
                                         torch.finfo(raw.dtype).min)
     inv_q = _inv_norm(query)[:, None]  # (Nq, 1)
-    inv_c = _inv_norm(clips)  # (Nv, L)
+    # padded clips may be zero vectors (packed encoders skip them): their
+    # 1/norm (inf once 1e-12 underflows in fp16) must not reach the product
+    inv_c = _inv_norm(clips).masked_fill(~clip_mask.bool(), 0)  # (Nv, L)
     raw_max = (raw + pad).max(dim=-1).values
     if not with_clip_cos:
         scaled = torch.addcmul(pad, raw, inv_c)  # raw * b, padded -> min

@@ -131,5 +131,5 @@ def test_fusion_weight_is_the_test_evaluators():
     with pytest.raises(ValueError, match='no PRVRMetric'):
         fusion_weight_of(cfg)
     dlkd = Config.fromfile(osp.join(ROOT, 'configs', 'dlkd_tvr.py'))
-    assert fusion_weight_of(dlkd) == 0.5
+    assert fusion_weight_of(dlkd) == 0.7  # the recipe (configs/dlkd/README)
     assert 'fusion_weight' not in dlkd.model

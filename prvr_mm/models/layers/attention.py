@@ -25,8 +25,11 @@ class MaskedSelfAttentionBlock(nn.Module):
         dropout (float): dropout on attention probabilities and on the
             output projection. Defaults to 0.1.
         fast_dropout (bool): :class:`FastDropout` for the output dropout
-            (True) or ``torch.nn.Dropout``; the attention-probability
-            dropout is the attention kernel's own. Defaults to True.
+            and the attention kernel's own attention-probability dropout
+            (True); or ``torch.nn.Dropout`` for both, the probabilities
+            then computed explicitly in training so that ``attn_drop``
+            draws its mask like the authors' code (same seed, same masks).
+            Defaults to True.
     """
 
     def __init__(self,
@@ -44,6 +47,7 @@ class MaskedSelfAttentionBlock(nn.Module):
         self.key = nn.Linear(dim, dim)
         self.value = nn.Linear(dim, dim)
         self.attn_drop = nn.Dropout(dropout)
+        self.fast_dropout = fast_dropout
         self.dense = nn.Linear(dim, dim)
         self.out_drop = build_dropout(dropout, fast_dropout)
         self.norm = nn.LayerNorm(dim)
@@ -56,6 +60,8 @@ class MaskedSelfAttentionBlock(nn.Module):
                 mask: Optional[torch.Tensor]) -> torch.Tensor:
         """(N, L, H) x3 -> context (N, L, H)."""
         keep = None if mask is None else mask.bool()[:, None, None, :]
+        if self.training and self.attn_drop.p > 0 and not self.fast_dropout:
+            return self._attend_explicit(q, k, v, keep)
         # fused kernel (flash / memory-efficient) where the backend has one;
         # padded keys get zero weight, exactly as the authors' -10000 does
         # in float32 (exp underflows to 0)
@@ -65,6 +71,18 @@ class MaskedSelfAttentionBlock(nn.Module):
             self._heads(v),
             attn_mask=keep,
             dropout_p=self.attn_drop.p if self.training else 0.0)
+        return ctx.transpose(1, 2).reshape(q.shape)
+
+    def _attend_explicit(self, q: torch.Tensor, k: torch.Tensor,
+                         v: torch.Tensor,
+                         keep: Optional[torch.Tensor]) -> torch.Tensor:
+        """The reference maths with ``attn_drop`` as a module call."""
+        scores = self._heads(q) @ self._heads(k).transpose(-1, -2)
+        scores = scores / self.head_dim**0.5
+        if keep is not None:
+            scores = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
+        probs = self.attn_drop(scores.softmax(dim=-1))
+        ctx = probs @ self._heads(v)
         return ctx.transpose(1, 2).reshape(q.shape)
 
     def forward(self,
