@@ -11,7 +11,7 @@
 # configs/toy/README.md and docs/raw_video.md.
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/dlkd.py',
-    '../_base_/schedules/adamw_linear_20e.py', '../_base_/datasets/toy_raw.py'
+    '../_base_/schedules/adamw_linear_5e.py', '../_base_/datasets/toy_raw.py'
 ]
 
 # 4 frames per clip (the base samples 2)
@@ -36,26 +36,5 @@ model = dict(
     data_preprocessor=dict(
         mean=[114.75, 114.75, 114.75], std=[57.38, 57.38, 57.38]))
 
-max_epochs = 5
-train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=0.1,
-        by_epoch=True,
-        begin=0,
-        end=1,
-        convert_to_iter_based=True),
-    dict(
-        type='LinearLR',
-        start_factor=1.0,
-        end_factor=0.0,
-        by_epoch=True,
-        begin=1,
-        end=max_epochs,
-        convert_to_iter_based=True),
-]
-custom_hooks = [dict(type='DynamicKDHook', kd_decay='exp', exp_k=0.95)]
-auto_scale_lr = dict(base_batch_size=8)
 default_hooks = dict(logger=dict(interval=2))
 randomness = dict(seed=0)

@@ -10,22 +10,21 @@ tower on batches packed across videos.  See
 """
 import math
 import os.path as osp
-import sys
 import time
 from collections import OrderedDict
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset, get_worker_info
 
 from ..datasets.layout import collection_paths, teacher_text_key
 from ..datasets.readers import build_feature_reader, parse_caption_file
 from ..datasets.video_io import list_videos, open_video, segment_centres
 from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
                      auto_workers, barrier, broadcast, check_key, dist_info,
-                     ignore_sigint, init_distributed, resolve_device,
-                     round_robin)
+                     init_distributed, progress_bar, resolve_device,
+                     round_robin, video_loader)
 
 SPLITS = ('train', 'val', 'test')
 
@@ -372,23 +371,8 @@ def _encode_videos(videos, model, preprocess, out, skips, batch_size, workers,
     if not videos:
         return stats
     ds = FrameChunks(videos, preprocess, batch_size, fps, frame_fps)
-    workers = min(workers, len(videos))
-    loader = DataLoader(
-        ds,
-        batch_size=None,
-        num_workers=workers,
-        worker_init_fn=ignore_sigint if workers else None,
-        pin_memory=device.startswith('cuda'),
-        prefetch_factor=4 if workers else None)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(
-            total=len(videos),
-            unit='video',
-            dynamic_ncols=True,
-            file=sys.stderr,
-            desc='CLIP frames')
+    loader = video_loader(ds, min(workers, len(videos)), device, 4)
+    bar = progress_bar(len(videos), 'CLIP frames', 'video', progress)
     sources = {vid: path for vid, path, _ in videos}
     pending: Dict[str, dict] = {}
     buf: list = []

@@ -130,6 +130,29 @@ def ignore_sigint(worker_id: int = 0) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def video_loader(dataset: torch.utils.data.Dataset, workers: int, device: str,
+                 prefetch_factor: int) -> torch.utils.data.DataLoader:
+    """A DataLoader that decodes videos in ``workers`` processes (items are
+    already batched by the dataset; Ctrl-C reaches the main process only;
+    pinned memory for a CUDA model)."""
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=None,
+        num_workers=workers,
+        worker_init_fn=ignore_sigint if workers else None,
+        pin_memory=device.startswith('cuda'),
+        prefetch_factor=prefetch_factor if workers else None)
+
+
+def progress_bar(total: int, desc: str, unit: str, enabled: bool = True):
+    """A tqdm bar on stderr (rate and time left), or None."""
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(
+        total=total, unit=unit, dynamic_ncols=True, file=sys.stderr, desc=desc)
+
+
 def check_key(key: str, source: str) -> str:
     """h5 keys cannot contain ``/`` (it would create groups)."""
     if '/' in key or not key:

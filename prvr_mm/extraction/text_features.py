@@ -2,7 +2,6 @@
 encoder (RoBERTa): cap_id -> (L, D) float32, the real tokens only (special
 tokens included), the file ``TextData/roberta_<c>_query_feat.hdf5`` that
 :class:`PRVRFeatureDataset` reads."""
-import sys
 import time
 from typing import Callable, Optional, Sequence
 
@@ -10,8 +9,8 @@ import torch
 
 from ..datasets.readers import parse_caption_file
 from .common import (GracefulInterrupt, ShardedH5Output, barrier, broadcast,
-                     check_key, dist_info, init_distributed, resolve_device,
-                     round_robin)
+                     check_key, dist_info, init_distributed, progress_bar,
+                     resolve_device, round_robin)
 
 
 def extract_text_features(captions: Sequence[str],
@@ -111,15 +110,9 @@ def extract_text_features(captions: Sequence[str],
         captions_encoded=0,
         dim=encoder.dim,
         interrupted=False)
-    bar = None
-    if progress and rank == 0 and mine:
-        from tqdm import tqdm
-        bar = tqdm(
-            total=len(mine),
-            unit='caption',
-            file=sys.stderr,
-            desc='query tokens',
-            dynamic_ncols=True)
+    bar = progress_bar(
+        len(mine), 'query tokens', 'caption', progress and rank == 0
+        and bool(mine))
     t0 = time.perf_counter()
     with GracefulInterrupt() as stop, torch.inference_mode():
         try:

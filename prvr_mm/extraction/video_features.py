@@ -17,19 +17,18 @@ multi-pathway backbone (SlowFast) concatenated.
 import math
 import os
 import os.path as osp
-import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset, get_worker_info
 
 from ..datasets.video_io import list_videos, open_video
 from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
                      auto_workers, barrier, broadcast, check_key, dist_info,
-                     ignore_sigint, init_distributed, resolve_device,
-                     round_robin)
+                     init_distributed, progress_bar, resolve_device,
+                     round_robin, video_loader)
 
 #: Pipeline steps replaced by this tool's own decoding and clip sampling.
 _DROP_SUFFIXES = ('Init', 'Decode')
@@ -400,23 +399,8 @@ def _dim_of(out: str) -> Optional[int]:
 
 def _run(videos, dataset, extractor, out, skips, batch_size, workers, device,
          progress, stop, stats) -> None:
-    workers = min(workers, len(videos))
-    loader = DataLoader(
-        dataset,
-        batch_size=None,
-        num_workers=workers,
-        worker_init_fn=ignore_sigint if workers else None,
-        pin_memory=device.startswith('cuda'),
-        prefetch_factor=2 if workers else None)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(
-            total=len(videos),
-            unit='video',
-            dynamic_ncols=True,
-            file=sys.stderr,
-            desc='clip features')
+    loader = video_loader(dataset, min(workers, len(videos)), device, 2)
+    bar = progress_bar(len(videos), 'clip features', 'video', progress)
     sources = dict(videos)
     pending: Dict[str, dict] = {}
     t0 = time.perf_counter()

@@ -8,4 +8,4 @@ _base_ = ['./adamw_linear.py']
 train_cfg = dict(max_epochs=20)
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = dict(warmup_ratio=0.05)
-auto_scale_lr = dict(base_batch_size=64)
+auto_scale_lr = dict(base_batch_size=32)  # configs/_base_/datasets/toy.py

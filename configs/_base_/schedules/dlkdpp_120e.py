@@ -1,22 +1,7 @@
 # DL-DKD++ recipe: bertadam_linear.py for 120 epochs (master branch,
-# method/config.py) with the distillation factor 0.95 ** epoch and the
-# soft-target schedules of its defaults: alpha (hard-row fraction) and beta
-# (one-hot weight) start at 0.8 and follow init * k / (k + exp(100 * epoch
-# / k)) with k = 800, alpha floored at 0 and beta at 0.5; early stopping.
-_base_ = ['./bertadam_linear.py']
+# method/config.py) with the distillation factor and soft-target schedules
+# of dlkdpp_targets.py; early stopping.
+_base_ = ['./bertadam_linear.py', './dlkdpp_targets.py']
 
 train_cfg = dict(max_epochs=120)
-custom_hooks = [
-    dict(
-        type='DynamicKDHook',
-        kd_decay='exp',
-        exp_k=0.95,
-        alpha_decay='sigmoid',
-        alpha_init=0.8,
-        alpha_floor=0.0,
-        beta_decay='sigmoid',
-        beta_init=0.8,
-        beta_floor=0.5,
-        target_sigmoid_k=800),
-    _base_.early_stopping,
-]
+custom_hooks = [_base_.dlkdpp_kd_hook, _base_.early_stopping]
