@@ -212,7 +212,7 @@ def extract_clip_features(video_dir: str,
     init_distributed(device)
     rank, world, _ = dist_info()
     if workers is None:
-        workers = auto_workers(device, world)
+        workers = auto_workers(device)
     base = osp.join(root, collection)
     paths = collection_paths(root, collection, visual_feature='-')
     video_out = video_out or paths['teacher_video']

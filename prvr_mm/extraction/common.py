@@ -63,10 +63,13 @@ def resolve_device(device: str = 'auto') -> str:
     return 'cpu'
 
 
-def auto_workers(device: str, world_size: int = 1) -> int:
-    """Decoding workers per process: the CPU cores of this process' share,
-    one left to the model on a CPU-only run, at most 8."""
-    cores = max(1, (os.cpu_count() or 1) // max(1, world_size))
+def auto_workers(device: str) -> int:
+    """Decoding workers per process: the CPU cores of this process' share
+    (its affinity mask over the processes of this machine, as the training
+    loaders count them), one left to the model on a CPU-only run, at most
+    8."""
+    from ..utils.dataloader import available_cpus, local_world_size
+    cores = max(1, available_cpus() // local_world_size())
     if not device.startswith('cuda'):
         cores -= 1
     return max(1, min(8, cores))

@@ -294,7 +294,7 @@ def extract_video_features(config: str,
     init_distributed(device)
     rank, world, _ = dist_info()
     if workers is None:
-        workers = auto_workers(device, world)
+        workers = auto_workers(device)
     say = log if rank == 0 else (lambda *a: None)
     from mmengine.dataset import Compose
     cfg, model = build_recognizer(config, checkpoint, device)
