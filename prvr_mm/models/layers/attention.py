@@ -5,31 +5,30 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .dropout import build_dropout
+from .dropout import FastDropout, build_dropout
 from .packing import Packing, gather_rows, scatter_rows
 
 
 class MaskedSelfAttentionBlock(nn.Module):
     """Multi-head self-attention followed by ``LayerNorm(dense(ctx) + x)``.
 
-    Runs ``torch.nn.functional.scaled_dot_product_attention`` with a boolean
-    key mask: padded keys get exactly zero weight (safe in fp16/bf16), and
-    the backend picks a fused kernel where it has one (on CPU the fused
-    kernel serves inference; training with attention dropout uses the
-    reference maths path).  ``attn_drop`` holds the attention-probability
-    dropout rate.
+    Inference runs ``torch.nn.functional.scaled_dot_product_attention`` with
+    a boolean key mask: padded keys get exactly zero weight (safe in
+    fp16/bf16), and the backend picks a fused kernel where it has one.
+    Training with attention dropout on CPU (or with ``fast_dropout=False``)
+    computes the probabilities explicitly and drops them through
+    ``attn_drop`` (SDPA's CPU reference path does the same maths but draws
+    its mask element by element); on CUDA the fused kernels drop them.
 
     Args:
         dim (int): hidden dim ``H``; must be divisible by ``num_heads``.
         num_heads (int): attention heads. Defaults to 4.
         dropout (float): dropout on attention probabilities and on the
             output projection. Defaults to 0.1.
-        fast_dropout (bool): :class:`FastDropout` for the output dropout
-            and the attention kernel's own attention-probability dropout
-            (True); or ``torch.nn.Dropout`` for both, the probabilities
-            then computed explicitly in training so that ``attn_drop``
-            draws its mask like the authors' code (same seed, same masks).
-            Defaults to True.
+        fast_dropout (bool): :class:`FastDropout` for the attention
+            probabilities and the output (True); or ``torch.nn.Dropout``
+            for both, which draws the authors' masks (same seed, same
+            masks). Defaults to True.
     """
 
     def __init__(self,
@@ -46,8 +45,7 @@ class MaskedSelfAttentionBlock(nn.Module):
         self.query = nn.Linear(dim, dim)
         self.key = nn.Linear(dim, dim)
         self.value = nn.Linear(dim, dim)
-        self.attn_drop = nn.Dropout(dropout)
-        self.fast_dropout = fast_dropout
+        self.attn_drop = build_dropout(dropout, fast_dropout)
         self.dense = nn.Linear(dim, dim)
         self.out_drop = build_dropout(dropout, fast_dropout)
         self.norm = nn.LayerNorm(dim)
@@ -60,7 +58,9 @@ class MaskedSelfAttentionBlock(nn.Module):
                 mask: Optional[torch.Tensor]) -> torch.Tensor:
         """(N, L, H) x3 -> context (N, L, H)."""
         keep = None if mask is None else mask.bool()[:, None, None, :]
-        if self.training and self.attn_drop.p > 0 and not self.fast_dropout:
+        dropout_p = self.attn_drop.p if self.training else 0.0
+        if dropout_p > 0 and (q.device.type == 'cpu'
+                              or not isinstance(self.attn_drop, FastDropout)):
             return self._attend_explicit(q, k, v, keep)
         # fused kernel (flash / memory-efficient) where the backend has one;
         # padded keys get zero weight, exactly as the authors' -10000 does
@@ -70,7 +70,7 @@ class MaskedSelfAttentionBlock(nn.Module):
             self._heads(k),
             self._heads(v),
             attn_mask=keep,
-            dropout_p=self.attn_drop.p if self.training else 0.0)
+            dropout_p=dropout_p)
         return ctx.transpose(1, 2).reshape(q.shape)
 
     def _attend_explicit(self, q: torch.Tensor, k: torch.Tensor,

@@ -5,7 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .dropout import FastDropout, build_dropout, keep_mask, use_fast_dropout
+from .dropout import (FastDropout, build_dropout, fast_dropout,
+                      use_fast_dropout)
 from .packing import Packing, gather_rows, pack, scatter_rows
 
 
@@ -51,7 +52,7 @@ class InputProjection(nn.Module):
             x = F.layer_norm(x, self.norm.normalized_shape,
                              self.norm.weight * scale, self.norm.bias * scale,
                              self.norm.eps)
-            x = torch.where(keep_mask(x.shape, p, x.device), x, 0.0)
+            x = fast_dropout(x, p, scale=False, inplace=True)
         else:
             x = self.dropout(self.norm(x))
         return F.relu(self.linear(x))

@@ -7,6 +7,15 @@ from mmaction.registry import MODELS
 from .precision import at_least_fp32 as _at_least_fp32
 
 
+def _own_video(scores: torch.Tensor,
+               query_to_video: torch.Tensor) -> torch.Tensor:
+    """(Nq, L, Nv) -> (Nq, L) scores of each query's video ((Nq, L) as is)."""
+    if scores.dim() == 2:
+        return scores
+    index = query_to_video[:, None, None].expand(-1, scores.shape[1], 1)
+    return scores.gather(2, index).squeeze(2)
+
+
 @MODELS.register_module()
 class FrameKLDistillLoss(nn.Module):
     """KL(teacher || student) over the clips of each query's positive video.
@@ -37,8 +46,9 @@ class FrameKLDistillLoss(nn.Module):
         """Compute the loss.
 
         Args:
-            student_clip_scores (Tensor): (Nq, L, Nv) student cosine scores.
-            teacher_clip_scores (Tensor): (Nq, L, Nv) teacher cosine scores.
+            student_clip_scores (Tensor): (Nq, L, Nv) student cosine scores,
+                or (Nq, L) those of each query's own video only.
+            teacher_clip_scores (Tensor): the teacher's, same layout.
             video_mask (Tensor): (Nv, L), 1 = valid clip.
             query_to_video (Tensor): (Nq,) video index of each query.
 
@@ -46,11 +56,8 @@ class FrameKLDistillLoss(nn.Module):
             Tensor: scalar loss; softmaxes and KL in at least float32
             (autocast-safe).
         """
-        index = query_to_video[:, None,
-                               None].expand(-1, student_clip_scores.shape[1],
-                                            1)
-        p = _at_least_fp32(student_clip_scores.gather(2, index).squeeze(2))
-        q = _at_least_fp32(teacher_clip_scores.gather(2, index).squeeze(2))
+        p = _at_least_fp32(_own_video(student_clip_scores, query_to_video))
+        q = _at_least_fp32(_own_video(teacher_clip_scores, query_to_video))
         p, q = p / self.temperature, q / self.temperature
         pad = ~video_mask.bool()[query_to_video]  # (Nq, L)
         p = p.masked_fill(pad, torch.finfo(p.dtype).min)

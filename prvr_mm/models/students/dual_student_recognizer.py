@@ -293,17 +293,18 @@ class DualStudentRecognizer(BaseModel):
                     'kd_weight != 0 or label_style=soft needs a teacher and '
                     'teacher inputs (teacher_video/teacher_query features, '
                     'or teacher_frames/teacher_text for an online teacher)')
-            teacher = self.teacher(batch.videos(t_feats[0]), t_feats[1], mask)
+            teacher = self.teacher(
+                batch.videos(t_feats[0]), t_feats[1], mask, batch.row_labels)
 
         losses = {}
         for name, feats in enc.items():
             distill = name == 'inher' and teacher is not None and \
                 self.kd_weight != 0
-            cos, raw, clip_cos = clip_scores(  # one product per branch
+            cos, raw, _, pos_cos = clip_scores(  # one product per branch
                 feats['query'],
                 batch.videos(feats['clips']),
                 mask,
-                with_clip_cos=distill)
+                query_to_video=batch.row_labels if distill else None)
             cos, raw = batch.scores(cos), batch.scores(raw)
             losses[f'loss_{name}_trip'] = self.loss_triplet(cos, labels)
             nce = self.loss_nce if name == 'inher' else self.loss_nce_explore
@@ -318,7 +319,7 @@ class DualStudentRecognizer(BaseModel):
                 kd = raw.new_zeros(())
                 if distill:
                     kd = batch.sum(
-                        self.loss_distill(clip_cos, teacher['clip_scores'],
+                        self.loss_distill(pos_cos, teacher['pos_clip_scores'],
                                           mask, batch.row_labels))
                 losses['loss_kd'] = self.kd_weight * kd
         weights = {}

@@ -220,8 +220,13 @@ class CLIPTeacherHead(BaseModule):
         return self
 
     @torch.no_grad()
-    def forward(self, teacher_video: torch.Tensor, teacher_query: torch.Tensor,
-                video_mask: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def forward(
+            self,
+            teacher_video: torch.Tensor,
+            teacher_query: torch.Tensor,
+            video_mask: torch.Tensor,
+            query_to_video: Optional[torch.Tensor] = None
+    ) -> Dict[str, torch.Tensor]:
         """Teacher scores of every query against every video of the batch.
 
         Args:
@@ -229,11 +234,16 @@ class CLIPTeacherHead(BaseModule):
             teacher_query (Tensor): (Nq, Dt) sentence features (raw).
             video_mask (Tensor): (B, L) student clip mask (teacher and student
                 clips are aligned one to one).
+            query_to_video (Tensor, optional): (Nq,) video of each query:
+                when given, only the per-clip cosines of each query's own
+                video are returned (what the frame-level KL uses), as
+                ``pos_clip_scores``, instead of every pair's.
 
         Returns:
-            dict: ``clip_scores`` (Nq, L, B) cosine per clip, ``max_scores``
-            (Nq, B) cosine max over clips, ``max_scores_unnorm`` (Nq, B) raw
-            dot product max over clips.
+            dict: ``clip_scores`` (Nq, L, B) cosine per clip (without
+            ``query_to_video``) or ``pos_clip_scores`` (Nq, L) (with it),
+            ``max_scores`` (Nq, B) cosine max over clips,
+            ``max_scores_unnorm`` (Nq, B) raw dot product max over clips.
         """
         self._check_dim(teacher_video, 'video')
         self._check_dim(teacher_query, 'query')
@@ -246,8 +256,12 @@ class CLIPTeacherHead(BaseModule):
             teacher_query,
             teacher_video,
             video_mask,
-            with_clip_cos=True)
-        return dict(
-            clip_scores=scores.clip_cos,
-            max_scores=scores.cos_max,
-            max_scores_unnorm=scores.raw_max)
+            with_clip_cos=query_to_video is None,
+            query_to_video=query_to_video)
+        out = dict(
+            max_scores=scores.cos_max, max_scores_unnorm=scores.raw_max)
+        if query_to_video is None:
+            out['clip_scores'] = scores.clip_cos
+        else:
+            out['pos_clip_scores'] = scores.pos_cos
+        return out
