@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .dropout import FastDropout, build_dropout
+from .linear import linear
 from .packing import Packing, gather_rows, scatter_rows
 
 
@@ -50,40 +51,62 @@ class MaskedSelfAttentionBlock(nn.Module):
         self.out_drop = build_dropout(dropout, fast_dropout)
         self.norm = nn.LayerNorm(dim)
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        n, length, _ = x.shape
-        return x.view(n, length, self.num_heads, self.head_dim).transpose(1, 2)
+    def _explicit(self) -> bool:
+        """Whether this call computes the probabilities explicitly (training
+        with attention dropout on CPU, or the authors' dropout draws)."""
+        return self.training and self.attn_drop.p > 0 and (
+            not isinstance(self.attn_drop, FastDropout)
+            or self.query.weight.device.type == 'cpu')
 
-    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+    def _qkv(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> (..., 3H): the query, key and value projections from
+        one product.  In the fast explicit path the ``1 / sqrt(d)`` score
+        scale is folded into the query projection."""
+        scale = 1.0
+        if self._explicit() and isinstance(self.attn_drop, FastDropout):
+            scale = self.head_dim**-0.5
+        weight = torch.cat(
+            (self.query.weight * scale, self.key.weight, self.value.weight))
+        bias = torch.cat(
+            (self.query.bias * scale, self.key.bias, self.value.bias))
+        return self._linear(x, weight, bias)
+
+    def _linear(self, x: torch.Tensor, weight: torch.Tensor,
+                bias: torch.Tensor) -> torch.Tensor:
+        """oneDNN linears in fast training (:func:`.linear.linear`)."""
+        if self.training and isinstance(self.out_drop, FastDropout):
+            return linear(x, weight, bias)
+        return F.linear(x, weight, bias)
+
+    def _dense(self, ctx: torch.Tensor) -> torch.Tensor:
+        return self._linear(ctx, self.dense.weight, self.dense.bias)
+
+    def _attend(self, qkv: torch.Tensor,
                 mask: Optional[torch.Tensor]) -> torch.Tensor:
-        """(N, L, H) x3 -> context (N, L, H)."""
+        """(N, L, 3H) projections -> context (N, L, H)."""
+        n, length, _ = qkv.shape
+        q, k, v = qkv.view(n, length, 3, self.num_heads,
+                           self.head_dim).permute(2, 0, 3, 1, 4)
         keep = None if mask is None else mask.bool()[:, None, None, :]
-        dropout_p = self.attn_drop.p if self.training else 0.0
-        if dropout_p > 0 and (q.device.type == 'cpu'
-                              or not isinstance(self.attn_drop, FastDropout)):
-            return self._attend_explicit(q, k, v, keep)
-        # fused kernel (flash / memory-efficient) where the backend has one;
-        # padded keys get zero weight, exactly as the authors' -10000 does
-        # in float32 (exp underflows to 0)
-        ctx = F.scaled_dot_product_attention(
-            self._heads(q),
-            self._heads(k),
-            self._heads(v),
-            attn_mask=keep,
-            dropout_p=dropout_p)
-        return ctx.transpose(1, 2).reshape(q.shape)
-
-    def _attend_explicit(self, q: torch.Tensor, k: torch.Tensor,
-                         v: torch.Tensor,
-                         keep: Optional[torch.Tensor]) -> torch.Tensor:
-        """The reference maths with ``attn_drop`` as a module call."""
-        scores = self._heads(q) @ self._heads(k).transpose(-1, -2)
-        scores = scores / self.head_dim**0.5
-        if keep is not None:
-            scores = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
-        probs = self.attn_drop(scores.softmax(dim=-1))
-        ctx = probs @ self._heads(v)
-        return ctx.transpose(1, 2).reshape(q.shape)
+        if self._explicit():
+            scores = q @ k.transpose(-1, -2)
+            if not isinstance(self.attn_drop, FastDropout):
+                scores = scores / self.head_dim**0.5  # the authors' order
+            if keep is not None:
+                scores = scores.masked_fill(~keep,
+                                            torch.finfo(scores.dtype).min)
+            ctx = self.attn_drop(scores.softmax(dim=-1)) @ v
+        else:
+            # fused kernel (flash / memory-efficient) where the backend has
+            # one; padded keys get zero weight, exactly as the authors'
+            # -10000 does in float32 (exp underflows to 0)
+            ctx = F.scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                attn_mask=keep,
+                dropout_p=self.attn_drop.p if self.training else 0.0)
+        return ctx.transpose(1, 2).reshape(n, length, -1)
 
     def forward(self,
                 x: torch.Tensor,
@@ -97,8 +120,8 @@ class MaskedSelfAttentionBlock(nn.Module):
         Returns:
             Tensor: (N, L, H).
         """
-        ctx = self._attend(self.query(x), self.key(x), self.value(x), mask)
-        return self.norm(self.out_drop(self.dense(ctx)) + x)
+        ctx = self._attend(self._qkv(x), mask)
+        return self.norm(self.out_drop(self._dense(ctx)) + x)
 
     def forward_rows(self, x: torch.Tensor, packing: Packing) -> torch.Tensor:
         """Encode packed rows: the linears, residual and LayerNorm see the
@@ -111,8 +134,6 @@ class MaskedSelfAttentionBlock(nn.Module):
         Returns:
             Tensor: (R, H), equal to the valid rows of :meth:`forward`.
         """
-        q, k, v = (
-            scatter_rows(layer(x), packing)
-            for layer in (self.query, self.key, self.value))
-        ctx = gather_rows(self._attend(q, k, v, packing.mask), packing)
-        return self.norm(self.out_drop(self.dense(ctx)) + x)
+        qkv = scatter_rows(self._qkv(x), packing)
+        ctx = gather_rows(self._attend(qkv, packing.mask), packing)
+        return self.norm(self.out_drop(self._dense(ctx)) + x)

@@ -45,7 +45,8 @@ def drop_positions(numel: int, p: float,
         parts.append(ends)
         start = int(ends[-1]) + 1
     positions = parts[0] if len(parts) == 1 else torch.cat(parts)
-    return positions[positions < numel]
+    end = int(torch.searchsorted(positions, numel))  # ascending: cut there
+    return positions[:end]
 
 
 def keep_mask(shape: torch.Size, p: float,

@@ -5,9 +5,66 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .dropout import (FastDropout, build_dropout, fast_dropout,
-                      use_fast_dropout)
+from .dropout import (FastDropout, build_dropout, drop_positions,
+                      fast_dropout, use_fast_dropout)
+from .linear import onednn_linear_applies, onednn_mm
 from .packing import Packing, gather_rows, pack, scatter_rows
+
+
+class _NormDropLinear(torch.autograd.Function):
+    """``Linear(drop(LayerNorm(x)))`` for 2-D ``x``, dropped positions given.
+
+    One LayerNorm pass writes the normalised input already scaled by
+    ``1 / (1 - p)`` (folded into its affine), the dropped positions are
+    zeroed in place, and the backward zeroes them in the input gradient of
+    the linear layer in place: no dense mask and no extra pass over the
+    wide (R, Din) tensor in either direction.  The forward product and
+    the input gradient run through oneDNN on CPU (:mod:`.linear`).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, norm_weight: torch.Tensor,
+                norm_bias: torch.Tensor, weight: torch.Tensor,
+                bias: torch.Tensor, positions: torch.Tensor, scale: float,
+                eps: float) -> torch.Tensor:
+        shape = (x.shape[-1], )
+        y, mean, rstd = torch.native_layer_norm(x, shape,
+                                                norm_weight * scale,
+                                                norm_bias * scale, eps)
+        y.view(-1).index_fill_(0, positions, 0)
+        ctx.save_for_backward(x, y, mean, rstd, norm_weight, norm_bias,
+                              weight, positions)
+        ctx.scale, ctx.eps = scale, eps
+        ctx.onednn = onednn_linear_applies(y)
+        if ctx.onednn:
+            return onednn_mm(y, weight, bias)
+        return torch.addmm(bias, y, weight.t())
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, y, mean, rstd, norm_weight, norm_bias, weight, positions = \
+            ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        grad_weight = grad.t().mm(y) if needs[3] else None
+        grad_bias = grad.sum(0) if needs[4] else None
+        grad_x = grad_norm_weight = grad_norm_bias = None
+        if needs[0] or needs[1] or needs[2]:
+            if ctx.onednn:
+                grad_y = onednn_mm(grad.contiguous(), weight.t().contiguous())
+            else:
+                grad_y = grad.mm(weight)
+            grad_y.view(-1).index_fill_(0, positions, 0)
+            grad_x, grad_norm_weight, grad_norm_bias = \
+                torch.ops.aten.native_layer_norm_backward(
+                    grad_y, x, (x.shape[-1], ), mean, rstd,
+                    norm_weight * ctx.scale, norm_bias * ctx.scale,
+                    [needs[0], needs[1], needs[2]])
+            if grad_norm_weight is not None:
+                grad_norm_weight = grad_norm_weight * ctx.scale
+            if grad_norm_bias is not None:
+                grad_norm_bias = grad_norm_bias * ctx.scale
+        return (grad_x, grad_norm_weight, grad_norm_bias, grad_weight,
+                grad_bias, None, None, None)
 
 
 class InputProjection(nn.Module):
@@ -46,15 +103,22 @@ class InputProjection(nn.Module):
     def project(self, x: torch.Tensor) -> torch.Tensor:
         """(..., Din) -> (..., H), every row."""
         p = self.dropout.p
-        if isinstance(self.dropout, FastDropout) and use_fast_dropout(
-                x, p, self.training):
-            scale = 1.0 / (1.0 - p)  # LN(x) * scale in the affine, one pass
-            x = F.layer_norm(x, self.norm.normalized_shape,
-                             self.norm.weight * scale, self.norm.bias * scale,
-                             self.norm.eps)
-            x = fast_dropout(x, p, scale=False, inplace=True)
-        else:
-            x = self.dropout(self.norm(x))
+        if not (isinstance(self.dropout, FastDropout)
+                and use_fast_dropout(x, p, self.training)):
+            return F.relu(self.linear(self.dropout(self.norm(x))))
+        scale = 1.0 / (1.0 - p)  # LN(x) * scale in the affine, one pass
+        if x.dtype in (torch.float32, torch.float64) and \
+                not torch.is_autocast_enabled(x.device.type):
+            rows = x.reshape(-1, x.shape[-1])
+            out = _NormDropLinear.apply(
+                rows, self.norm.weight, self.norm.bias, self.linear.weight,
+                self.linear.bias, drop_positions(rows.numel(), p, x.device),
+                scale, self.norm.eps)
+            return F.relu(out).view(*x.shape[:-1], -1)
+        x = F.layer_norm(x, self.norm.normalized_shape,
+                         self.norm.weight * scale, self.norm.bias * scale,
+                         self.norm.eps)
+        x = fast_dropout(x, p, scale=False, inplace=True)
         return F.relu(self.linear(x))
 
     def forward(self,

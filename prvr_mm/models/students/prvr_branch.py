@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from ..layers import (AttentionPooling, InputProjection,
                       LearnedPositionalEncoding, MaskedSelfAttentionBlock,
                       Packing, gather_rows, pack, scatter_rows, worth_packing)
+from ..layers.linear import linear
 
 
 @MODELS.register_module()
@@ -62,7 +63,7 @@ class PRVRBranch(BaseModule):
         self.hidden_dim = hidden_dim
         self.init_std = init_std
         self.pack_ratio = pack_ratio
-        fast = fast_dropout
+        self.fast_dropout = fast = fast_dropout
         self.query_proj = InputProjection(query_dim, hidden_dim, input_dropout,
                                           fast)
         self.query_pos = LearnedPositionalEncoding(max_desc_l, hidden_dim,
@@ -139,4 +140,8 @@ class PRVRBranch(BaseModule):
         x = self.video_proj.project(gather_rows(clips, packing))
         x = self.video_encoder.forward_rows(
             self.video_pos.forward_rows(x, packing), packing)
-        return scatter_rows(self.clip_proj(x), packing)
+        if self.training and self.fast_dropout:  # oneDNN on CPU
+            x = linear(x, self.clip_proj.weight, self.clip_proj.bias)
+        else:
+            x = self.clip_proj(x)
+        return scatter_rows(x, packing)
