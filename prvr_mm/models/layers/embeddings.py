@@ -49,10 +49,7 @@ class _NormDropLinear(torch.autograd.Function):
         grad_bias = grad.sum(0) if needs[4] else None
         grad_x = grad_norm_weight = grad_norm_bias = None
         if needs[0] or needs[1] or needs[2]:
-            if ctx.onednn:
-                grad_y = onednn_mm(grad.contiguous(), weight.t().contiguous())
-            else:
-                grad_y = grad.mm(weight)
+            grad_y = grad.mm(weight)
             grad_y.view(-1).index_fill_(0, positions, 0)
             grad_x, grad_norm_weight, grad_norm_bias = \
                 torch.ops.aten.native_layer_norm_backward(

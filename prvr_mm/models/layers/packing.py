@@ -6,7 +6,7 @@ dropout, positional encodings, the attention linears) only need those rows:
 :func:`pack` finds them once, :func:`gather_rows` / :func:`scatter_rows` move
 features between the padded ``(N, L, D)`` and the packed ``(R, D)`` layout.
 """
-from typing import NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -64,3 +64,44 @@ def scatter_rows(rows: torch.Tensor,
     else:
         out = fill.expand(n * length, -1).index_copy(0, packing.index, rows)
     return out.view(n, length, -1)
+
+
+def split_by_length(packing: Packing,
+                    num_buckets: int) -> List[Tuple[torch.Tensor, Packing]]:
+    """Split a packed batch into buckets of sequences of similar length.
+
+    Sequences are sorted by their padded extent (last valid position + 1)
+    and cut into ``num_buckets`` groups of (nearly) equal count; each group
+    is padded only to its own longest member, so attention over a bucket
+    skips most of the padding of a batch of mixed lengths.
+
+    Args:
+        packing (Packing): the whole batch, ``N`` sequences.
+        num_buckets (int): number of groups (at most ``N``).
+
+    Returns:
+        list[tuple[Tensor, Packing]]: per bucket, the (R_b,) indices of its
+        rows in the packed ``(R, D)`` layout (sequence by sequence, in the
+        bucket's order) and the bucket's own :class:`Packing` of shape
+        ``(N_b, L_b)`` over those rows.
+    """
+    mask = packing.mask
+    num, length = mask.shape
+    counts = mask.sum(1)
+    starts = counts.cumsum(0) - counts  # first packed row of each sequence
+    positions = torch.arange(length, device=mask.device)
+    extent = torch.where(mask, positions + 1, 0).amax(1)
+    out = []
+    for seqs in extent.argsort(stable=True).chunk(min(num_buckets, num)):
+        cnt = counts[seqs]
+        local = torch.repeat_interleave(
+            torch.arange(len(seqs), device=mask.device), cnt)
+        within = torch.arange(len(local), device=mask.device) - (
+            cnt.cumsum(0) - cnt)[local]
+        rows = starts[seqs][local] + within
+        width = max(int(extent[seqs].max()), 1)
+        position = packing.position[rows]
+        out.append((rows,
+                    Packing(local * width + position, position,
+                            mask[seqs, :width])))
+    return out

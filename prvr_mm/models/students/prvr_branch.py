@@ -45,6 +45,9 @@ class PRVRBranch(BaseModule):
             :class:`FastDropout` (Bernoulli keep probability rounded to a
             multiple of 2^-16, a fraction of torch's sampling cost); False
             uses ``torch.nn.Dropout``. Defaults to True.
+        attn_buckets (int): with packing, attention runs within this many
+            groups of similar-length sequences, each padded only to its
+            longest (see :class:`MaskedSelfAttentionBlock`). Defaults to 4.
     """
 
     def __init__(self,
@@ -58,7 +61,8 @@ class PRVRBranch(BaseModule):
                  dropout: float = 0.1,
                  init_std: float = 0.02,
                  pack_ratio: float = 0.9,
-                 fast_dropout: bool = True) -> None:
+                 fast_dropout: bool = True,
+                 attn_buckets: int = 4) -> None:
         super().__init__()
         self.hidden_dim = hidden_dim
         self.init_std = init_std
@@ -69,14 +73,16 @@ class PRVRBranch(BaseModule):
         self.query_pos = LearnedPositionalEncoding(max_desc_l, hidden_dim,
                                                    input_dropout, fast)
         self.query_encoder = MaskedSelfAttentionBlock(hidden_dim, num_heads,
-                                                      dropout, fast)
+                                                      dropout, fast,
+                                                      attn_buckets)
         self.query_pool = AttentionPooling(hidden_dim)
         self.video_proj = InputProjection(video_dim, hidden_dim, input_dropout,
                                           fast)
         self.video_pos = LearnedPositionalEncoding(max_ctx_l, hidden_dim,
                                                    input_dropout, fast)
         self.video_encoder = MaskedSelfAttentionBlock(hidden_dim, num_heads,
-                                                      dropout, fast)
+                                                      dropout, fast,
+                                                      attn_buckets)
         self.clip_proj = nn.Linear(hidden_dim, hidden_dim)
 
     def init_weights(self) -> None:
