@@ -16,7 +16,9 @@ step of ``benchmarks/reference_step.py`` (the same maths written the way
 the authors' code does it: full padding, separate cosine and raw score
 products, additive -10000 / -1e10 masks, written-out attention, Python
 loops in the losses; it reproduces the golden losses of the parity
-fixture), with the same AdamW optimizer.
+fixture), with the same AdamW optimizer.  The two are timed in turn (ours,
+reference, ours, ...), so a shared machine whose speed drifts slows both
+alike; ``cpu_speedup_vs_reference`` compares their process CPU times.
 
 Roofline: ``flops_g`` is the useful matmul work of the step counted from
 the shapes run, on valid rows only (:func:`roofline.step_flops`: valid
@@ -60,7 +62,7 @@ import logging
 import os
 import statistics
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 from mmaction.registry import MODELS
@@ -70,7 +72,7 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapper
 import prvr_mm  # noqa: F401  (stack fixes + registration)
 from reference_step import AuthorsStyleDLDKD
 from roofline import (PeakMemory, counted_flops, matmul_peak_gflops,
-                      release_memory, roofline_fields, step_flops, sync)
+                      roofline_fields, step_flops, sync)
 
 try:  # what tools/train.py does on CPU (applies to both steps here)
     from prvr_mm.utils import tune_cpu_allocator
@@ -202,10 +204,7 @@ def useful_flops(batch: Dict[str, torch.Tensor]) -> float:
         branches=2)['total']
 
 
-def _timed(name: str, step, device: torch.device, warmup: int,
-           steps: int) -> Dict[str, float]:
-    """Run ``step()`` warmup + steps times; median time and peak memory of
-    the timed steps."""
+def _warm(name: str, step, device: torch.device, warmup: int) -> None:
     for i in range(warmup):
         start = time.perf_counter()
         loss = step()
@@ -214,28 +213,50 @@ def _timed(name: str, step, device: torch.device, warmup: int,
             f'{name} warmup {i}: {time.perf_counter() - start:.3f} s '
             f'loss={loss:.4f}',
             flush=True)
-    times: List[float] = []
-    cpu: List[float] = []
+
+
+def _peak_mb(name: str, step, device: torch.device) -> float:
+    """Peak memory of one step of ``step`` alone."""
     with PeakMemory(device) as mem:
-        for i in range(steps):
+        step()
+        sync(device)
+    print(f'{name} peak memory: {mem.note}')
+    return mem.peak_mb
+
+
+def _timed_interleaved(steps: Dict[str, Callable[[], float]],
+                       counts: Dict[str, int],
+                       device: torch.device) -> Dict[str, Dict[str, float]]:
+    """Time the steps of every entry in turn (A B A B ...), so that a
+    machine whose speed drifts (a shared host) slows both alike; median
+    wall and process CPU time per entry."""
+    times = {name: [] for name in steps}
+    cpu = {name: [] for name in steps}
+    for i in range(max(counts.values())):
+        for name, step in steps.items():
+            if i >= counts[name]:
+                continue
             sync(device)
             start, start_cpu = time.perf_counter(), time.process_time()
             loss = step()
             sync(device)
-            times.append(time.perf_counter() - start)
-            cpu.append(time.process_time() - start_cpu)
+            times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
             print(
-                f'{name} step {i}: {times[-1]:.3f} s (process CPU '
-                f'{cpu[-1]:.2f} s) loss={loss:.4f}',
+                f'{name} step {i}: {times[name][-1]:.3f} s (process CPU '
+                f'{cpu[name][-1]:.2f} s) loss={loss:.4f}',
                 flush=True)
-    print(f'{name} peak memory: {mem.note}')
-    return dict(
-        median_s=statistics.median(times),
-        cpu_s=statistics.median(cpu),
-        peak_mb=mem.peak_mb)
+    return {
+        name:
+        dict(
+            median_s=statistics.median(times[name]),
+            cpu_s=statistics.median(cpu[name]))
+        for name in steps
+    }
 
 
-def run_ours(device: torch.device, data: dict, args) -> Dict[str, float]:
+def ours_step(device: torch.device, data: dict, args) -> Callable[[], float]:
+    """One training step of our model (built here) as a callable."""
     torch.manual_seed(0)
     compile_cfg = dict() if args.compile else None
     model = build_model(args.label_style, compile_cfg).to(device).train()
@@ -256,12 +277,12 @@ def run_ours(device: torch.device, data: dict, args) -> Dict[str, float]:
         loss = log_vars['loss']
         return loss.item() if torch.is_tensor(loss) else float(loss)
 
-    result = _timed('ours', step, device, args.warmup, args.steps)
-    result['executed'] = counted_flops(step)
-    return result
+    return step
 
 
-def run_reference(device: torch.device, data: dict, args) -> Dict[str, float]:
+def reference_step(device: torch.device, data: dict,
+                   args) -> Callable[[], float]:
+    """One authors-style step (built here) as a callable."""
     torch.manual_seed(0)
     model = build_reference(args.label_style).to(device).train()
     optimizer = torch.optim.AdamW(
@@ -277,10 +298,7 @@ def run_reference(device: torch.device, data: dict, args) -> Dict[str, float]:
         optimizer.zero_grad()
         return loss.item()
 
-    result = _timed('reference', step, device, min(args.warmup, 1),
-                    args.reference_steps)
-    result['executed'] = counted_flops(step)
-    return result
+    return step
 
 
 def main() -> None:
@@ -347,9 +365,20 @@ def main() -> None:
 
     data = dict(inputs=make_batch(device))
     flops = useful_flops(data['inputs'])
-    ours = run_ours(device, data, args)
-    release_memory()  # the model and optimizer of run_ours are gone
-    ref = None if args.no_reference else run_reference(device, data, args)
+    steps = dict(ours=ours_step(device, data, args))
+    counts = dict(ours=args.steps)
+    if not args.no_reference:
+        steps['reference'] = reference_step(device, data, args)
+        counts['reference'] = args.reference_steps
+    results = {name: dict() for name in steps}
+    for name, step in steps.items():
+        _warm(name, step, device,
+              args.warmup if name == 'ours' else min(args.warmup, 1))
+        results[name]['peak_mb'] = _peak_mb(name, step, device)
+        results[name]['executed'] = counted_flops(step)
+    for name, timing in _timed_interleaved(steps, counts, device).items():
+        results[name].update(timing)
+    ours, ref = results['ours'], results.get('reference')
     peaks.append(matmul_peak_gflops(device, peak_dtype))
     peak = max(peaks)
     print(f'matmul peak again: {peaks[1]:.1f} GFLOP/s; using the best, '
@@ -370,7 +399,9 @@ def main() -> None:
             f'peak_mb={ours["peak_mb"]:.1f} cpu_s={ours["cpu_s"]:.2f}')
     if ref is not None:
         speedup = ref['median_s'] / ours['median_s']
-        line += f' speedup_vs_reference={speedup:.2f}'
+        cpu_speedup = ref['cpu_s'] / ours['cpu_s']
+        line += (f' speedup_vs_reference={speedup:.2f} '
+                 f'cpu_speedup_vs_reference={cpu_speedup:.2f}')
     print(line)
 
 

@@ -122,9 +122,10 @@ class _ClipMaxima(torch.autograd.Function):
                 mode='sum')
         if ctx.needs_input_grad[2]:  # d(raw * b)/db = raw at the winner
             d_inv_c = torch.zeros(
-                num_v * length, dtype=dtype, device=device).index_add_(
-                    0, s_cols.reshape(-1),
-                    (g_scaled.to(dtype) * raw_at_s.to(dtype)).reshape(-1))
+                num_v * length, dtype=dtype,
+                device=device).index_add_(0, s_cols.reshape(-1),
+                                          (g_scaled.to(dtype) *
+                                           raw_at_s.to(dtype)).reshape(-1))
             d_inv_c = d_inv_c.view(num_v, length)
         return d_query, d_flat, d_inv_c, None, None
 
@@ -171,15 +172,17 @@ def clip_scores(query: torch.Tensor,
         raw = raw.view(-1, num_v, length)  # (Nq, Nv, L)
         pad = torch.zeros(
             num_v, length, dtype=raw.dtype,
-            device=raw.device).masked_fill_(~valid, torch.finfo(raw.dtype).min)
+            device=raw.device).masked_fill_(~valid,
+                                            torch.finfo(raw.dtype).min)
         raw_max = (raw + pad).max(dim=-1).values
         # raw * a * b, padded -> min (|cosine| <= 1 vanishes next to min)
         cos = torch.addcmul(pad, raw, inv_q[:, :, None] * inv_c)
         pos_cos = None
         if query_to_video is not None:
             rows = torch.arange(len(query_to_video), device=raw.device)
-            pos_cos = cos[rows, query_to_video].masked_fill(
-                ~valid[query_to_video], 0)
+            pos_cos = cos[rows,
+                          query_to_video].masked_fill(~valid[query_to_video],
+                                                      0)
         return ClipScores(
             cos.max(dim=-1).values, raw_max, cos.transpose(1, 2), pos_cos)
     raw_max, scaled_max, pos = _ClipMaxima.apply(

@@ -97,6 +97,11 @@ def test_kl_distill_hand_computed():
     pq = q.softmax(0)
     expected = (pq * (pq.log() - p.log_softmax(0))).sum() * 0.5
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    # the own-video scores alone, (Nq, L), give the same loss
+    own = FrameKLDistillLoss(
+        temperature=0.2, loss_weight=0.5)(student[..., 0], teacher[..., 0],
+                                          mask, y)
+    assert own.item() == pytest.approx(expected.item(), rel=1e-6)
     with pytest.raises(ValueError, match='temperature'):
         FrameKLDistillLoss(temperature=0)
 

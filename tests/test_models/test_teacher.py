@@ -92,6 +92,15 @@ def test_scores_match_a_direct_computation():
     raw[:, 0, 2] = -1e9
     assert torch.allclose(
         out['max_scores_unnorm'], raw.max(-1).values, atol=1e-5)
+    # with each query's video: its per-clip cosines only, same maxima
+    labels = torch.tensor([1, 0, 1, 1, 0])
+    own = head(v, q, mask, labels)
+    assert 'clip_scores' not in own
+    expected = out['clip_scores'][torch.arange(5), :, labels]
+    expected = expected.masked_fill(mask[labels] == 0, 0)
+    assert torch.allclose(own['pos_clip_scores'], expected, atol=1e-6)
+    for key in ('max_scores', 'max_scores_unnorm'):
+        assert torch.allclose(own[key], out[key], atol=1e-6)
 
 
 def test_bad_inputs_are_named():

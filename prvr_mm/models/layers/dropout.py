@@ -19,8 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def drop_positions(numel: int, p: float,
-                   device: torch.device) -> torch.Tensor:
+def drop_positions(numel: int, p: float, device: torch.device) -> torch.Tensor:
     """Flat indices of the dropped elements of a Bernoulli(``p``) mask.
 
     Args:
@@ -86,8 +85,8 @@ class _DropAt(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> Tuple[torch.Tensor, None, None,
-                                                   None]:
+    def backward(ctx,
+                 grad: torch.Tensor) -> Tuple[torch.Tensor, None, None, None]:
         positions, = ctx.saved_tensors
         out = torch.empty(grad.shape, dtype=grad.dtype, device=grad.device)
         torch.mul(grad, ctx.scale, out=out)

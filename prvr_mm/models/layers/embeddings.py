@@ -5,8 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .dropout import (FastDropout, build_dropout, drop_positions,
-                      fast_dropout, use_fast_dropout)
+from .dropout import (FastDropout, build_dropout, drop_positions, fast_dropout,
+                      use_fast_dropout)
 from .linear import onednn_linear_applies, onednn_mm
 from .packing import Packing, gather_rows, pack, scatter_rows
 
@@ -28,12 +28,11 @@ class _NormDropLinear(torch.autograd.Function):
                 bias: torch.Tensor, positions: torch.Tensor, scale: float,
                 eps: float) -> torch.Tensor:
         shape = (x.shape[-1], )
-        y, mean, rstd = torch.native_layer_norm(x, shape,
-                                                norm_weight * scale,
+        y, mean, rstd = torch.native_layer_norm(x, shape, norm_weight * scale,
                                                 norm_bias * scale, eps)
         y.view(-1).index_fill_(0, positions, 0)
-        ctx.save_for_backward(x, y, mean, rstd, norm_weight, norm_bias,
-                              weight, positions)
+        ctx.save_for_backward(x, y, mean, rstd, norm_weight, norm_bias, weight,
+                              positions)
         ctx.scale, ctx.eps = scale, eps
         ctx.onednn = onednn_linear_applies(y)
         if ctx.onednn:
@@ -108,9 +107,10 @@ class InputProjection(nn.Module):
                 not torch.is_autocast_enabled(x.device.type):
             rows = x.reshape(-1, x.shape[-1])
             out = _NormDropLinear.apply(
-                rows, self.norm.weight, self.norm.bias, self.linear.weight,
-                self.linear.bias, drop_positions(rows.numel(), p, x.device),
-                scale, self.norm.eps)
+                rows, self.norm.weight, self.norm.bias,
+                self.linear.weight, self.linear.bias,
+                drop_positions(rows.numel(), p,
+                               x.device), scale, self.norm.eps)
             return F.relu(out).view(*x.shape[:-1], -1)
         x = F.layer_norm(x, self.norm.normalized_shape,
                          self.norm.weight * scale, self.norm.bias * scale,

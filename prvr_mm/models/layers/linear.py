@@ -34,7 +34,8 @@ def onednn_linear_applies(x: torch.Tensor) -> bool:
             and not torch.is_autocast_enabled('cpu'))
 
 
-def onednn_mm(x: torch.Tensor, weight: torch.Tensor,
+def onednn_mm(x: torch.Tensor,
+              weight: torch.Tensor,
               bias: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``x @ weight.T (+ bias)`` by oneDNN (2-D float32 CPU tensors, no
     autograd)."""

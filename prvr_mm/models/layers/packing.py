@@ -96,8 +96,8 @@ def split_by_length(packing: Packing,
         cnt = counts[seqs]
         local = torch.repeat_interleave(
             torch.arange(len(seqs), device=mask.device), cnt)
-        within = torch.arange(len(local), device=mask.device) - (
-            cnt.cumsum(0) - cnt)[local]
+        within = torch.arange(
+            len(local), device=mask.device) - (cnt.cumsum(0) - cnt)[local]
         rows = starts[seqs][local] + within
         width = max(int(extent[seqs].max()), 1)
         position = packing.position[rows]

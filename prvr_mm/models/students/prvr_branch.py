@@ -40,11 +40,12 @@ class PRVRBranch(BaseModule):
             computes every padded position, in the authors' order (their
             dropout draws for the same seed, with ``fast_dropout=False``).
             Defaults to 0.9.
-        fast_dropout (bool): draw the CPU dropout masks of the projections,
-            positional encodings and attention outputs with
-            :class:`FastDropout` (Bernoulli keep probability rounded to a
-            multiple of 2^-16, a fraction of torch's sampling cost); False
-            uses ``torch.nn.Dropout``. Defaults to True.
+        fast_dropout (bool): the training fast path on CPU: dropout of
+            the projections, positional encodings, attention probabilities
+            and outputs through :class:`FastDropout` (the same Bernoulli
+            distribution from about ``p * n`` draws), oneDNN linears
+            (:mod:`..layers.linear`); False uses ``torch.nn.Dropout`` and
+            ``F.linear`` (the authors' masks for a seed). Defaults to True.
         attn_buckets (int): with packing, attention runs within this many
             groups of similar-length sequences, each padded only to its
             longest (see :class:`MaskedSelfAttentionBlock`). Defaults to 4.

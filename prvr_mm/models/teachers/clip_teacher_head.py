@@ -220,13 +220,12 @@ class CLIPTeacherHead(BaseModule):
         return self
 
     @torch.no_grad()
-    def forward(
-            self,
-            teacher_video: torch.Tensor,
-            teacher_query: torch.Tensor,
-            video_mask: torch.Tensor,
-            query_to_video: Optional[torch.Tensor] = None
-    ) -> Dict[str, torch.Tensor]:
+    def forward(self,
+                teacher_video: torch.Tensor,
+                teacher_query: torch.Tensor,
+                video_mask: torch.Tensor,
+                query_to_video: Optional[torch.Tensor] = None
+                ) -> Dict[str, torch.Tensor]:
         """Teacher scores of every query against every video of the batch.
 
         Args:
@@ -258,8 +257,7 @@ class CLIPTeacherHead(BaseModule):
             video_mask,
             with_clip_cos=query_to_video is None,
             query_to_video=query_to_video)
-        out = dict(
-            max_scores=scores.cos_max, max_scores_unnorm=scores.raw_max)
+        out = dict(max_scores=scores.cos_max, max_scores_unnorm=scores.raw_max)
         if query_to_video is None:
             out['clip_scores'] = scores.clip_cos
         else:
