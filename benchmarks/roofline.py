@@ -3,8 +3,6 @@
 * :func:`matmul_peak_gflops`: the machine's measured matmul peak, a short
   GEMM probe (``2048 x 2048 x 2048``, best of a few runs) on the device and
   threads the benchmark uses; float32 unless a 16-bit dtype is asked for.
-  On CPU it is the better of the two GEMM libraries PyTorch carries (MKL
-  through ``torch.mm`` and oneDNN, which the training step also uses).
 * :func:`step_flops`: the matmul FLOPs a DL-DKD(++) training step needs,
   counted from the shapes actually run but on VALID rows only (valid clips
   and tokens, valid x valid attention pairs, one query x clip product per
@@ -50,20 +48,14 @@ def matmul_peak_gflops(device: torch.device,
     a = torch.randn(size, size, generator=gen).to(device, dtype)
     b = torch.randn(size, size, generator=gen).to(device, dtype)
     out = torch.empty(size, size, device=device, dtype=dtype)
-    kernels = [lambda: torch.mm(a, b, out=out)]
-    onednn = getattr(torch.ops.mkldnn, '_linear_pointwise', None)
-    if (device.type == 'cpu' and dtype == torch.float32 and onednn is not None
-            and torch.backends.mkldnn.is_available()):
-        kernels.append(lambda: onednn(a, b, None, 'none', [], ''))
+    torch.mm(a, b, out=out)
     best = float('inf')
-    for kernel in kernels:
-        kernel()  # warm-up
-        for _ in range(repeats):
-            sync(device)
-            start = time.perf_counter()
-            kernel()
-            sync(device)
-            best = min(best, time.perf_counter() - start)
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        torch.mm(a, b, out=out)
+        sync(device)
+        best = min(best, time.perf_counter() - start)
     return 2.0 * size**3 / best / 1e9
 
 
@@ -121,23 +113,11 @@ def step_flops(video_lengths: torch.Tensor,
         total=3 * fwd + teacher)
 
 
-def _onednn_linear_flops(x_shape, w_shape, *args, **kwargs) -> int:
-    """FLOPs of ``torch.ops.mkldnn._linear_pointwise(x, w, ...)``."""
-    rows = 1
-    for size in x_shape[:-1]:
-        rows *= size
-    return 2 * rows * w_shape[0] * w_shape[1]
-
-
 def counted_flops(fn: Callable[[], object]) -> float:
     """Matmul FLOPs executed by ``fn()`` (``FlopCounterMode``, padding and
-    duplicated products included; oneDNN linears counted as well)."""
+    duplicated products included)."""
     from torch.utils.flop_counter import FlopCounterMode
-    mapping = {}
-    onednn = getattr(torch.ops.mkldnn, '_linear_pointwise', None)
-    if onednn is not None:
-        mapping[onednn] = _onednn_linear_flops  # shapes: wrapped there
-    counter = FlopCounterMode(display=False, custom_mapping=mapping)
+    counter = FlopCounterMode(display=False)
     with counter:
         fn()
     return float(counter.get_total_flops())

@@ -1,7 +1,7 @@
 """The training fast path's own kernels equal the plain computation:
-drop-position dropout, LayerNorm + dropout + linear in one function,
-oneDNN linears, the max-over-clips op with its sparse backward, and
-attention within length buckets."""
+drop-position dropout, LayerNorm + dropout + linear in one function, the
+max-over-clips op with its sparse backward, attention within length
+buckets."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,7 +11,6 @@ from prvr_mm.models import clip_scores, masked_clip_scores
 from prvr_mm.models.layers import (FastDropout, InputProjection,
                                    MaskedSelfAttentionBlock, drop_positions,
                                    gather_rows, pack, scatter_rows)
-from prvr_mm.models.layers.linear import linear, onednn_linear_applies
 from prvr_mm.models.layers.packing import split_by_length
 
 
@@ -89,24 +88,6 @@ def test_input_projection_fused_path_equals_its_composition(
             torch.autograd.grad((out * g).sum(), inputs),
             torch.autograd.grad((ref * g).sum(), inputs)):
         torch.testing.assert_close(a, b, **tol)
-
-
-def test_onednn_linear_equals_f_linear():
-    torch.manual_seed(0)
-    x = torch.randn(5, 6, 32)[:, ::2].requires_grad_()  # not contiguous
-    w = torch.randn(12, 32, requires_grad=True)
-    b = torch.randn(12, requires_grad=True)
-    assert onednn_linear_applies(x) == torch.backends.mkldnn.is_available()
-    out, ref = linear(x, w, b), F.linear(x, w, b)
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-    g = torch.randn_like(out)
-    for a, c in zip(
-            torch.autograd.grad((out * g).sum(), (x, w, b)),
-            torch.autograd.grad((ref * g).sum(), (x, w, b))):
-        torch.testing.assert_close(a, c, rtol=1e-5, atol=1e-5)
-    assert not onednn_linear_applies(x.double())
-    with torch.autocast('cpu', dtype=torch.bfloat16):
-        assert not onednn_linear_applies(x)
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])

@@ -6,7 +6,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .dropout import FastDropout, build_dropout
-from .linear import linear
 from .packing import Packing, gather_rows, scatter_rows, split_by_length
 
 
@@ -75,17 +74,7 @@ class MaskedSelfAttentionBlock(nn.Module):
             (self.query.weight * scale, self.key.weight, self.value.weight))
         bias = torch.cat(
             (self.query.bias * scale, self.key.bias, self.value.bias))
-        return self._linear(x, weight, bias)
-
-    def _linear(self, x: torch.Tensor, weight: torch.Tensor,
-                bias: torch.Tensor) -> torch.Tensor:
-        """oneDNN linears in fast training (:func:`.linear.linear`)."""
-        if self.training and isinstance(self.out_drop, FastDropout):
-            return linear(x, weight, bias)
         return F.linear(x, weight, bias)
-
-    def _dense(self, ctx: torch.Tensor) -> torch.Tensor:
-        return self._linear(ctx, self.dense.weight, self.dense.bias)
 
     def _attend(self, qkv: torch.Tensor,
                 mask: Optional[torch.Tensor]) -> torch.Tensor:
@@ -129,7 +118,7 @@ class MaskedSelfAttentionBlock(nn.Module):
             Tensor: (N, L, H).
         """
         ctx = self._attend(self._qkv(x), mask)
-        return self.norm(self.out_drop(self._dense(ctx)) + x)
+        return self.norm(self.out_drop(self.dense(ctx)) + x)
 
     def forward_rows(self, x: torch.Tensor, packing: Packing) -> torch.Tensor:
         """Encode packed rows: the linears, residual and LayerNorm see the
@@ -147,7 +136,7 @@ class MaskedSelfAttentionBlock(nn.Module):
             ctx = gather_rows(
                 self._attend(scatter_rows(qkv, packing), packing.mask),
                 packing)
-            return self.norm(self.out_drop(self._dense(ctx)) + x)
+            return self.norm(self.out_drop(self.dense(ctx)) + x)
         parts, order = [], []
         for rows, sub in split_by_length(packing, self.buckets):
             part = scatter_rows(qkv.index_select(0, rows), sub)
@@ -157,4 +146,4 @@ class MaskedSelfAttentionBlock(nn.Module):
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(len(order), device=order.device)
         ctx = torch.cat(parts).index_select(0, inverse)
-        return self.norm(self.out_drop(self._dense(ctx)) + x)
+        return self.norm(self.out_drop(self.dense(ctx)) + x)

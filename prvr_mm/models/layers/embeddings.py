@@ -7,7 +7,6 @@ import torch.nn.functional as F
 
 from .dropout import (FastDropout, build_dropout, drop_positions, fast_dropout,
                       use_fast_dropout)
-from .linear import onednn_linear_applies, onednn_mm
 from .packing import Packing, gather_rows, pack, scatter_rows
 
 
@@ -18,8 +17,7 @@ class _NormDropLinear(torch.autograd.Function):
     ``1 / (1 - p)`` (folded into its affine), the dropped positions are
     zeroed in place, and the backward zeroes them in the input gradient of
     the linear layer in place: no dense mask and no extra pass over the
-    wide (R, Din) tensor in either direction.  The forward product and
-    the input gradient run through oneDNN on CPU (:mod:`.linear`).
+    wide (R, Din) tensor in either direction.
     """
 
     @staticmethod
@@ -34,9 +32,6 @@ class _NormDropLinear(torch.autograd.Function):
         ctx.save_for_backward(x, y, mean, rstd, norm_weight, norm_bias, weight,
                               positions)
         ctx.scale, ctx.eps = scale, eps
-        ctx.onednn = onednn_linear_applies(y)
-        if ctx.onednn:
-            return onednn_mm(y, weight, bias)
         return torch.addmm(bias, y, weight.t())
 
     @staticmethod

@@ -9,7 +9,6 @@ from mmengine.model import BaseModule
 from ..layers import (AttentionPooling, InputProjection,
                       LearnedPositionalEncoding, MaskedSelfAttentionBlock,
                       Packing, gather_rows, pack, scatter_rows, worth_packing)
-from ..layers.linear import linear
 
 
 @MODELS.register_module()
@@ -43,9 +42,9 @@ class PRVRBranch(BaseModule):
         fast_dropout (bool): the training fast path on CPU: dropout of
             the projections, positional encodings, attention probabilities
             and outputs through :class:`FastDropout` (the same Bernoulli
-            distribution from about ``p * n`` draws), oneDNN linears
-            (:mod:`..layers.linear`); False uses ``torch.nn.Dropout`` and
-            ``F.linear`` (the authors' masks for a seed). Defaults to True.
+            distribution from about ``p * n`` draws); False uses
+            ``torch.nn.Dropout`` (the authors' masks for a seed). Defaults
+            to True.
         attn_buckets (int): with packing, attention runs within this many
             groups of similar-length sequences, each padded only to its
             longest (see :class:`MaskedSelfAttentionBlock`). Defaults to 4.
@@ -68,7 +67,7 @@ class PRVRBranch(BaseModule):
         self.hidden_dim = hidden_dim
         self.init_std = init_std
         self.pack_ratio = pack_ratio
-        self.fast_dropout = fast = fast_dropout
+        fast = fast_dropout
         self.query_proj = InputProjection(query_dim, hidden_dim, input_dropout,
                                           fast)
         self.query_pos = LearnedPositionalEncoding(max_desc_l, hidden_dim,
@@ -147,8 +146,4 @@ class PRVRBranch(BaseModule):
         x = self.video_proj.project(gather_rows(clips, packing))
         x = self.video_encoder.forward_rows(
             self.video_pos.forward_rows(x, packing), packing)
-        if self.training and self.fast_dropout:  # oneDNN on CPU
-            x = linear(x, self.clip_proj.weight, self.clip_proj.bias)
-        else:
-            x = self.clip_proj(x)
-        return scatter_rows(x, packing)
+        return scatter_rows(self.clip_proj(x), packing)
