@@ -48,24 +48,6 @@ def drop_positions(numel: int, p: float, device: torch.device) -> torch.Tensor:
     return positions[:end]
 
 
-def keep_mask(shape: torch.Size, p: float,
-              device: torch.device) -> torch.Tensor:
-    """Bernoulli(1 - p) keep mask (bool) of ``shape``.
-
-    Args:
-        shape (torch.Size): mask shape.
-        p (float): drop probability in ``(0, 1)``.
-        device (torch.device): where to draw it.
-
-    Returns:
-        Tensor: bool mask, True = keep.
-    """
-    numel = math.prod(shape)
-    mask = torch.ones(numel, dtype=torch.bool, device=device)
-    mask[drop_positions(numel, p, device)] = False
-    return mask.view(shape)
-
-
 class _DropAt(torch.autograd.Function):
     """``x * scale`` with the listed flat positions zeroed; the gradient is
     masked the same way."""
