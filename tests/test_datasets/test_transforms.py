@@ -27,6 +27,12 @@ def test_uniform_sampling_averages_segments():
     up = average_to_fixed_length(_feats(2), 4)
     assert up.shape == (4, 3) and np.allclose(up[0], _feats(2)[0])
     assert np.allclose(average_to_fixed_length(x, 3), out)
+    # as many rows as segments: the rows themselves (what the segment means
+    # give: width-1 segments and the authors' fallback for the last one)
+    from prvr_mm.datasets.transforms.functional import (_segment_bounds,
+                                                        _segment_means)
+    assert average_to_fixed_length(x, 6) is x
+    assert np.array_equal(_segment_means(x, *_segment_bounds(6, 6)), x)
 
 
 def test_l2_normalize_keeps_zero_rows():
