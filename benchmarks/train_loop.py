@@ -18,11 +18,14 @@ boundaries are rare) and logging every 1000 iterations.
 Per iteration a hook records the time waiting for the batch (``data_s``:
 end of the previous iteration to ``before_train_iter``), the step
 (``step_s``: ``model.train_step`` = preprocessing, forward, backward,
-optimizer) and the whole iteration (``iter_s``, hooks included).  After the
-loop the last batch is replayed ``--iters`` times through
-``model.train_step`` alone (``isolated_s``, the same model, optimizer and
-batch, no loader activity), and ``overhead_pct = 100 * (iter_s /
-isolated_s - 1)`` is what a real iteration costs above the isolated step.
+optimizer) and the whole iteration (``iter_s``, hooks included).  Right
+after each timed iteration, once the loader workers are idle (their CPU
+time stops growing: the next batches are ready), the same batch goes once
+more through ``model.train_step`` alone (``isolated_s``: the same model,
+optimizer and batch, no loader activity; not part of any ``iter_s``).
+``overhead_pct = 100 * (median_i(iter_i / isolated_i) - 1)`` is what a real
+iteration costs above the isolated step; pairing each iteration with its
+own replay keeps a drift of a shared host out of the ratio.
 Medians are reported.  The roofline: the useful matmul FLOPs of each
 iteration's batch (:func:`roofline.step_flops`, valid rows only) over
 ``iter_s``, against the matmul peak measured in the same run.
@@ -52,7 +55,7 @@ import statistics
 import tempfile
 import time
 from collections import OrderedDict
-from typing import Dict, List
+from typing import Dict
 
 import numpy as np
 import torch
@@ -138,16 +141,21 @@ def make_data(root: str) -> str:
 
 
 class IterationTimer(Hook):
-    """Records per-iteration times and keeps the last batch (see module
+    """Records per-iteration times and replays batches (see module
     docstring).  Registered twice, sharing ``records``: at the highest
     priority its ``after_train_iter`` marks the end of the step (before the
     other hooks); at the lowest priority ``before_train_iter`` marks the
     start of the step (after the other hooks) and ``after_train_iter`` the
-    end of the iteration."""
+    end of the iteration, then replays the batch once the workers are idle
+    (from iteration ``warmup`` on) and marks when the loop resumes."""
 
-    def __init__(self, records: Dict[str, list], last: bool) -> None:
+    def __init__(self,
+                 records: Dict[str, list],
+                 last: bool,
+                 warmup: int = 0) -> None:
         self.records = records
         self.last = last
+        self.warmup = warmup
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
         if self.last:
@@ -158,17 +166,57 @@ class IterationTimer(Hook):
                          batch_idx,
                          data_batch=None,
                          outputs=None) -> None:
-        sync(runner.model.data_preprocessor.device)
+        device = runner.model.data_preprocessor.device
+        sync(device)
         now = time.perf_counter()
         if not self.last:
             self.records['step_end'].append(now)
             return
         self.records['end'].append(now)
         inputs = data_batch['inputs']
+        sizes = data_batch.get('item_sizes')  # prvr_collate: packed keys
+        videos = torch.tensor(
+            sizes['video'] if sizes else [len(v) for v in inputs['video']])
+        query_len = inputs['query_lengths']
         self.records['shapes'].append(
-            (torch.tensor([len(v) for v in inputs['video']]),
-             torch.cat([q.cpu() for q in inputs['query_lengths']])))
-        self.records['last_batch'] = data_batch
+            (videos, query_len.cpu() if torch.is_tensor(query_len) else
+             torch.cat([q.cpu() for q in query_len])))
+        if len(self.records['end']) > self.warmup:
+            _wait_children_idle()
+            sync(device)
+            t0 = time.perf_counter()
+            runner.model.train_step(data_batch, runner.optim_wrapper)
+            sync(device)
+            self.records['isolated'].append(time.perf_counter() - t0)
+        self.records['resume'].append(time.perf_counter())
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of this process' children so far."""
+    total = 0.0
+    tick = os.sysconf('SC_CLK_TCK')
+    try:
+        for tid in os.listdir('/proc/self/task'):
+            with open(f'/proc/self/task/{tid}/children') as f:
+                for pid in f.read().split():
+                    with open(f'/proc/{pid}/stat') as s:
+                        fields = s.read().rsplit(')', 1)[1].split()
+                    total += (int(fields[11]) + int(fields[12])) / tick
+    except OSError:
+        pass
+    return total
+
+
+def _wait_children_idle(quiet_s: float = 0.1, timeout_s: float = 30.0):
+    """Wait until the loader workers use no CPU for ``quiet_s``."""
+    deadline = time.perf_counter() + timeout_s
+    last = _children_cpu_s()
+    while time.perf_counter() < deadline:
+        time.sleep(quiet_s)
+        now = _children_cpu_s()
+        if now == last:
+            return
+        last = now
 
 
 def _child_peak_mb() -> float:
@@ -252,7 +300,8 @@ def main() -> None:
         f'data_root={data_root} malloc_tuned={malloc}',
         flush=True)
     peaks = [matmul_peak_gflops(device)]
-    records: Dict[str, list] = dict(before=[], step_end=[], end=[], shapes=[])
+    records: Dict[str, list] = dict(
+        before=[], step_end=[], end=[], resume=[], shapes=[], isolated=[])
     with tempfile.TemporaryDirectory() as work_dir:
         cfg = build_cfg(args, data_root, work_dir)
         workers = cfg.train_dataloader.num_workers
@@ -265,32 +314,25 @@ def main() -> None:
         runner = Runner.from_cfg(cfg)
         runner.logger.setLevel(logging.WARNING)
         runner.register_hook(IterationTimer(records, last=False), 'HIGHEST')
-        runner.register_hook(IterationTimer(records, last=True), 'LOWEST')
+        runner.register_hook(
+            IterationTimer(records, last=True, warmup=args.warmup), 'LOWEST')
         with PeakMemory(device) as mem:
             start = time.perf_counter()
             runner.train()
         loop_s = time.perf_counter() - start
         workers_peak = _child_peak_mb() if workers else 0.0
-
-        # the same batch again and again through the step alone
-        batch = records['last_batch']
-        isolated: List[float] = []
-        for _ in range(args.iters):
-            sync(device)
-            t0 = time.perf_counter()
-            runner.model.train_step(batch, runner.optim_wrapper)
-            sync(device)
-            isolated.append(time.perf_counter() - t0)
         del runner
     peaks.append(matmul_peak_gflops(device))
     peak = max(peaks)
 
-    # iteration i: from the end of iteration i-1 to its own end
-    ends, befores, steps = records['end'], records['before'], \
-        records['step_end']
+    # iteration i: from the end of iteration i-1 (its replay excluded) to
+    # its own end
+    ends, befores, steps, resumes = (
+        records[k] for k in ('end', 'before', 'step_end', 'resume'))
+    isolated = records['isolated']
     timed = range(args.warmup, len(ends))
-    iter_s = [ends[i] - ends[i - 1] for i in timed]
-    data_s = [befores[i] - ends[i - 1] for i in timed]
+    iter_s = [ends[i] - resumes[i - 1] for i in timed]
+    data_s = [befores[i] - resumes[i - 1] for i in timed]
     step_s = [steps[i] - befores[i] for i in timed]
     flops = []
     for i in timed:
@@ -307,11 +349,10 @@ def main() -> None:
     for k, i in enumerate(timed):
         print(f'iter {i}: iter {iter_s[k]:.3f} s = data {data_s[k]:.3f} + '
               f'step {step_s[k]:.3f} + hooks '
-              f'{iter_s[k] - data_s[k] - step_s[k]:.3f}; '
-              f'{flops[k] / 1e9:.1f} GFLOP')
-    print('isolated steps: ' + ' '.join(f'{t:.3f}' for t in isolated))
+              f'{iter_s[k] - data_s[k] - step_s[k]:.3f}; isolated '
+              f'{isolated[k]:.3f} s; {flops[k] / 1e9:.1f} GFLOP')
     med = statistics.median
-    overhead = 100.0 * (med(iter_s) / med(isolated) - 1)
+    overhead = 100.0 * (med([a / b for a, b in zip(iter_s, isolated)]) - 1)
     print(f'whole loop incl. start-up: {loop_s:.1f} s; peak memory: '
           f'{mem.note}; loadavg={os.getloadavg()[0]:.2f}')
     print(f'train_loop tvr {device.type}: iter_s={med(iter_s):.4f} '

@@ -32,11 +32,13 @@ test_pipeline = [
 # safe. `cache=True` in a dataset keeps what it read in RAM.
 # num_workers='auto': sized to the machine by the tools
 # (prvr_mm.utils.resolve_dataloaders); a number given here or with
-# --cfg-options wins.
+# --cfg-options wins. prvr_collate: one tensor per input key (a worker hands
+# a batch over in a few shared-memory tensors instead of one per sample).
 train_dataloader = dict(
     batch_size=128,
     num_workers='auto',
     persistent_workers=True,
+    collate_fn=dict(type='prvr_collate'),
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
@@ -48,6 +50,7 @@ val_dataloader = dict(
     batch_size=128,
     num_workers='auto',
     persistent_workers=True,
+    collate_fn=dict(type='prvr_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type, split='val', pipeline=test_pipeline,

@@ -71,12 +71,14 @@ train_dataloader = dict(
     batch_size=8,
     num_workers=2,
     persistent_workers=True,
+    collate_fn=dict(type='prvr_collate'),
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(split='train', pipeline=train_pipeline, **_videos))
 val_dataloader = dict(
     batch_size=16,
     num_workers=2,
     persistent_workers=True,
+    collate_fn=dict(type='prvr_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         split='val', pipeline=test_pipeline, test_mode=True, **_videos))
@@ -84,6 +86,7 @@ test_dataloader = dict(
     batch_size=16,
     num_workers=2,
     persistent_workers=True,
+    collate_fn=dict(type='prvr_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         split='test', pipeline=test_pipeline, test_mode=True, **_videos))

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os.path as osp
 import warnings
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from mmengine.dataset import Compose
 from mmengine.infer.infer import BaseInferencer, ModelType
 from mmengine.registry import init_default_scope
 
+from ...datasets.collate import build_collate_fn
 from ...evaluation.moments import DEFAULT_RUN_RATIO, uniform_clip_spans
 from ..collection import FeatureCollection, split_collection
 from ..inference import fusion_weight_of
@@ -122,6 +123,13 @@ class PRVRInferencer(BaseInferencer):
             self.load_index(index)
 
     # ----------------------------------------------------------- building
+
+    def _init_collate(self, cfg) -> Callable:
+        """The test loader's collate function, built as the Runner builds
+        it (MMEngine's inferencer accepts only a registered name)."""
+        loader = cfg.get('test_dataloader') or {}
+        return build_collate_fn(loader.get('collate_fn'))
+
     def _init_model(self,
                     cfg: Config,
                     weights: Optional[str],

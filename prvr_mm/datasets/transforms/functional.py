@@ -2,6 +2,7 @@
 from typing import Optional, Tuple
 
 import numpy as np
+import torch
 
 
 def _segment_bounds(num: int, out_len: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -14,15 +15,24 @@ def _segment_means(feats: np.ndarray, starts: np.ndarray,
                    ends: np.ndarray) -> np.ndarray:
     """Mean of ``feats[s:e]`` per segment, ``feats[s]`` when it is empty.
 
-    The segments are consecutive (``ends[i] == starts[i + 1]``) and the last
-    one ends at ``T - 1`` (the authors' clipped bounds), so one
-    ``np.add.reduceat`` pass over the rows sums them all; it also returns
-    ``feats[s]`` for an empty segment, which is exactly the fallback.
+    The segments are consecutive (``ends[i] == starts[i + 1]``, ``starts[0]
+    == 0``) and the last one ends at ``T - 1`` (the authors' clipped
+    bounds).  The sums are one ``index_add_`` of the rows into their
+    segments: each row added once, in row order, like a sequential sum of
+    the slice (several times faster than ``np.add.reduceat`` on (T, 3072)
+    rows, the same float32 result).
     """
-    sums = np.add.reduceat(feats, np.append(starts, ends[-1]), axis=0)[:-1]
-    width = (ends - starts)[:, None]
-    means = sums / np.maximum(width, 1).astype(feats.dtype)
-    return np.where(width > 0, means, sums).astype(feats.dtype, copy=False)
+    width = ends - starts
+    rows = torch.from_numpy(feats)
+    sums = rows.new_zeros((len(starts), ) + rows.shape[1:])
+    seg = torch.from_numpy(np.repeat(np.arange(len(starts)), width))
+    sums.index_add_(0, seg, rows[starts[0]:ends[-1]])
+    sums /= torch.from_numpy(np.maximum(width, 1).astype(
+        feats.dtype)).view((-1, ) + (1, ) * (rows.dim() - 1))
+    empty = np.flatnonzero(width <= 0)
+    if len(empty):
+        sums[torch.from_numpy(empty)] = rows[torch.from_numpy(starts[empty])]
+    return sums.numpy()
 
 
 def uniform_feature_sampling(feats: np.ndarray,

@@ -7,6 +7,7 @@ from mmaction.registry import MODELS
 from mmengine.model import BaseDataPreprocessor
 from torch.nn.utils.rnn import pad_sequence
 
+from ...datasets.collate import ITEM_SIZES
 from ..batch_order import collate_order
 
 
@@ -83,6 +84,12 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
         samples: Optional[list] = data.get('data_samples')
         if isinstance(inputs, dict) and 'video_mask' in inputs:
             return data  # already batched (e.g. tensors built in a test)
+        sizes = data.get(ITEM_SIZES)
+        if sizes is not None:  # prvr_collate: one tensor per key -> views
+            inputs = {
+                k: list(torch.split(v, sizes[k]))
+                for k, v in inputs.items()
+            }
 
         counts = [len(q) for q in inputs['query_lengths']]
         if training and self.sort_by_queries:
@@ -128,7 +135,9 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
         q_lengths = torch.cat(inputs['query_lengths']).to(self.device)
         max_q = int(q_lengths.max())
         batch['query'] = torch.cat([
-            F.pad(q[:, :max_q], (0, 0, 0, max_q - min(q.shape[1], max_q)))
+            q if q.shape[1] == max_q else F.pad(q[:, :max_q],
+                                                (0, 0, 0, max_q -
+                                                 min(q.shape[1], max_q)))
             for q in inputs['queries']
         ])
         batch['query_mask'] = _lengths_to_mask(q_lengths, max_q)
