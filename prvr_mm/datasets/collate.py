@@ -86,11 +86,12 @@ def prvr_collate(data_batch: Sequence[dict]) -> dict:
         raise ValueError('prvr_collate got an empty batch')
     keys = list(data_batch[0]['inputs'])
     for i, sample in enumerate(data_batch):
-        if sorted(sample['inputs']) != sorted(keys):
+        got = sorted(sample['inputs'])
+        if got != sorted(keys):
             raise ValueError(
-                f'sample {i} of the batch has inputs {sorted(sample["inputs"])}'
-                f', sample 0 has {sorted(keys)}; every sample needs the same '
-                'keys (e.g. teacher features for all videos or none)')
+                f'sample {i} of the batch has inputs {got}, sample 0 has '
+                f'{sorted(keys)}; every sample needs the same keys (e.g. '
+                'teacher features for all videos or none)')
     inputs: Dict[str, torch.Tensor] = {}
     sizes: Dict[str, List[int]] = {}
     for key in keys:
