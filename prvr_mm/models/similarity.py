@@ -56,11 +56,11 @@ class _ClipMaxima(torch.autograd.Function):
         index = flat_valid.nonzero().squeeze(1)
         if len(index) <= PACK_RATIO * len(flat_valid):  # valid clips only
             part = torch.mm(flat.index_select(0, index), query.t())
-            raw = torch.full((num_v * length, num_q),
-                             torch.finfo(part.dtype).min,
-                             dtype=part.dtype,
-                             device=part.device).index_copy_(0, index, part)
-            del part
+            raw = part.new_empty(num_v * length,
+                                 num_q).index_copy_(0, index, part)
+            del part  # padded clips only at the dtype's minimum
+            raw.index_fill_(0, (~flat_valid).nonzero().squeeze(1),
+                            torch.finfo(raw.dtype).min)
         else:
             raw = torch.mm(flat, query.t())
             raw.masked_fill_(~flat_valid[:, None], torch.finfo(raw.dtype).min)

@@ -11,7 +11,7 @@ from prvr_mm.models import clip_scores, masked_clip_scores
 from prvr_mm.models.layers import (FastDropout, InputProjection,
                                    MaskedSelfAttentionBlock, drop_positions,
                                    gather_rows, pack, scatter_rows)
-from prvr_mm.models.layers.packing import split_by_length
+from prvr_mm.models.layers.packing import permute_rows, split_by_length
 
 
 def test_drop_positions_is_a_bernoulli_process():
@@ -134,6 +134,17 @@ def test_max_over_clips_op_equals_the_dense_scores(dtype, full):
         assert torch.autograd.gradcheck(
             lambda q, c: clip_scores(q, c, mask, query_to_video=labels)[::3],
             (query, clips))
+
+
+def test_permute_rows_gradient_is_the_inverse_permutation():
+    x = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
+    order = torch.randperm(7, generator=torch.Generator().manual_seed(0))
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(7)
+    out = permute_rows(x, order, inverse)
+    assert torch.equal(out, x[order])
+    assert torch.equal(permute_rows(out, inverse, order), x)
+    torch.autograd.gradcheck(lambda t: permute_rows(t, order, inverse), (x, ))
 
 
 def test_length_buckets_cover_every_row_once():

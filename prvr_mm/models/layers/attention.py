@@ -6,7 +6,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .dropout import FastDropout, build_dropout
-from .packing import Packing, gather_rows, scatter_rows, split_by_length
+from .packing import (Packing, gather_rows, permute_rows, scatter_rows,
+                      split_by_length)
 
 
 class MaskedSelfAttentionBlock(nn.Module):
@@ -137,13 +138,16 @@ class MaskedSelfAttentionBlock(nn.Module):
                 self._attend(scatter_rows(qkv, packing), packing.mask),
                 packing)
             return self.norm(self.out_drop(self.dense(ctx)) + x)
-        parts, order = [], []
-        for rows, sub in split_by_length(packing, self.buckets):
-            part = scatter_rows(qkv.index_select(0, rows), sub)
-            parts.append(gather_rows(self._attend(part, sub.mask), sub))
-            order.append(rows)
-        order = torch.cat(order)
+        buckets = split_by_length(packing, self.buckets)
+        order = torch.cat([rows for rows, _ in buckets])
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(len(order), device=order.device)
-        ctx = torch.cat(parts).index_select(0, inverse)
+        # rows bucket by bucket: one permutation, then contiguous slices
+        parts = permute_rows(qkv, order,
+                             inverse).split([len(rows) for rows, _ in buckets])
+        ctx = torch.cat([
+            gather_rows(self._attend(scatter_rows(part, sub), sub.mask), sub)
+            for part, (_, sub) in zip(parts, buckets)
+        ])
+        ctx = permute_rows(ctx, inverse, order)
         return self.norm(self.out_drop(self.dense(ctx)) + x)

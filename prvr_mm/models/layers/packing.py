@@ -43,6 +43,38 @@ def gather_rows(x: torch.Tensor, packing: Packing) -> torch.Tensor:
     return x.reshape(-1, x.shape[-1]).index_select(0, packing.index)
 
 
+class _PermuteRows(torch.autograd.Function):
+    """``x[order]`` for a permutation ``order``; the gradient is
+    ``grad[inverse]`` (``index_select``'s own backward would zero a whole
+    ``x``-sized tensor and add the rows into it)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, order: torch.Tensor,
+                inverse: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(inverse)
+        return x.index_select(0, order)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        inverse, = ctx.saved_tensors
+        return grad.index_select(0, inverse), None, None
+
+
+def permute_rows(x: torch.Tensor, order: torch.Tensor,
+                 inverse: torch.Tensor) -> torch.Tensor:
+    """(R, D) -> (R, D) rows in the order of the permutation ``order``.
+
+    Args:
+        x (Tensor): (R, D) rows.
+        order (Tensor): (R,) int64 permutation of ``range(R)``.
+        inverse (Tensor): (R,) its inverse (``inverse[order] = arange``).
+
+    Returns:
+        Tensor: ``x[order]``.
+    """
+    return _PermuteRows.apply(x, order, inverse)
+
+
 def scatter_rows(rows: torch.Tensor,
                  packing: Packing,
                  fill: Optional[torch.Tensor] = None) -> torch.Tensor:
