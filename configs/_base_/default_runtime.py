@@ -21,7 +21,10 @@ default_hooks = dict(
     exact_resume=dict(type='ExactResumeHook'),
     preemption=dict(type='PreemptionHook'),
     strict_checkpoint=dict(type='StrictCheckpointHook'),
-    work_dir_guard=dict(type='WorkDirGuardHook'))
+    work_dir_guard=dict(type='WorkDirGuardHook'),
+    # CPU training: loader workers at niceness +10, so they take idle CPU
+    # rather than the step's (docs/speed.md); 'auto' leaves CUDA alone
+    loader_priority=dict(type='LoaderPriorityHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,
