@@ -27,7 +27,9 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
     samples (:class:`PackPRVRRawInputs`) carry ``video`` (T_i, C, T, H, W)
     uint8 clips instead, and optionally ``teacher_frames`` (T_i, 3, S, S)
     uint8 for the online teacher, whose sentences are the data samples'
-    ``sentences``.
+    ``sentences``.  :func:`~prvr_mm.datasets.collate.prvr_collate` batches
+    (one tensor per key, rows of the samples one after the other, and
+    ``item_sizes``) are split back into those per-video views first.
 
     Output ``inputs`` dict: ``video`` (B, L, Dv), ``video_mask`` (B, L),
     ``query`` (Nq, Lq, Dq), ``query_mask`` (Nq, Lq), ``query_to_video``
