@@ -178,9 +178,14 @@ def write_mp4(path: str,
     import av
     rate = Fraction(fps).limit_denominator(1001)
     if options is None:
+        # x264's macroblock-tree rate control gave run-to-run different
+        # streams of the same frames on a loaded machine (4 distinct files
+        # in 12 encodes); without it, 1 in 12
         options = dict(
-            threads='1', preset='veryfast',
-            crf='23') if codec == 'libx264' else {}
+            threads='1',
+            preset='veryfast',
+            crf='23',
+            **{'x264-params': 'mbtree=0'}) if codec == 'libx264' else {}
     n = 0
     with av.open(path, 'w', options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=rate, options=options)
