@@ -191,17 +191,22 @@ class IterationTimer(Hook):
         self.records['resume'].append(time.perf_counter())
 
 
+def _child_pids():
+    """PIDs of this process' children (the loader workers)."""
+    for tid in os.listdir('/proc/self/task'):
+        with open(f'/proc/self/task/{tid}/children') as f:
+            yield from f.read().split()
+
+
 def _children_cpu_s() -> float:
     """User + system CPU seconds of this process' children so far."""
     total = 0.0
     tick = os.sysconf('SC_CLK_TCK')
     try:
-        for tid in os.listdir('/proc/self/task'):
-            with open(f'/proc/self/task/{tid}/children') as f:
-                for pid in f.read().split():
-                    with open(f'/proc/{pid}/stat') as s:
-                        fields = s.read().rsplit(')', 1)[1].split()
-                    total += (int(fields[11]) + int(fields[12])) / tick
+        for pid in _child_pids():
+            with open(f'/proc/{pid}/stat') as s:
+                fields = s.read().rsplit(')', 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
     except OSError:
         pass
     return total
@@ -223,13 +228,11 @@ def _child_peak_mb() -> float:
     """Sum of the peak RSS of this process' children (loader workers)."""
     total = 0.0
     try:
-        for tid in os.listdir('/proc/self/task'):
-            with open(f'/proc/self/task/{tid}/children') as f:
-                for pid in f.read().split():
-                    with open(f'/proc/{pid}/status') as s:
-                        for line in s:
-                            if line.startswith('VmHWM:'):
-                                total += int(line.split()[1]) / 1024.0
+        for pid in _child_pids():
+            with open(f'/proc/{pid}/status') as s:
+                for line in s:
+                    if line.startswith('VmHWM:'):
+                        total += int(line.split()[1]) / 1024.0
     except OSError:
         return float('nan')
     return total

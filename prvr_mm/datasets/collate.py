@@ -10,6 +10,7 @@ one tensor, written straight into shared memory inside a worker, and keeps
 the per-sample sizes as plain lists; :class:`~prvr_mm.models.
 data_preprocessors.PRVRDataPreprocessor` splits them back into views.
 """
+import math
 from functools import partial
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
@@ -42,9 +43,7 @@ def _concat(key: str, tensors: List[torch.Tensor]) -> torch.Tensor:
     rows = sum(t.shape[0] for t in tensors)
     out = None
     if get_worker_info() is not None:
-        numel = rows
-        for size in trailing:
-            numel *= size
+        numel = rows * math.prod(trailing)
         storage = first._typed_storage()._new_shared(numel, device='cpu')
         out = first.new(storage).view(rows, *trailing)
     if all(list(t.shape[1:]) == trailing for t in tensors):

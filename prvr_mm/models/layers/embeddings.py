@@ -20,7 +20,7 @@ def _norm_affine_grads(grad: torch.Tensor,
                        rstd: torch.Tensor,
                        weight: torch.Tensor,
                        positions: torch.Tensor,
-                       block: int = AFFINE_GRAD_BLOCK):
+                       block: Optional[int] = None):
     """Gradients of a LayerNorm's affine under dropout and a linear layer,
     block by block, when the input needs none.
 
@@ -39,11 +39,13 @@ def _norm_affine_grads(grad: torch.Tensor,
         weight (Tensor): (H, Din) linear weight.
         positions (Tensor): ascending flat indices of the dropped elements
             of the (R, Din) normalised input.
-        block (int): rows per block.
+        block (int, optional): rows per block; defaults to
+            :data:`AFFINE_GRAD_BLOCK` (read at call time).
 
     Returns:
         tuple[Tensor, Tensor]: (Din,) ``sum_r g * xhat`` and ``sum_r g``.
     """
+    block = block or AFFINE_GRAD_BLOCK
     rows, dim = x.shape
     grad_w, grad_b = x.new_zeros(dim), x.new_zeros(dim)
     starts = list(range(0, rows, block))
@@ -98,7 +100,7 @@ class _NormDropLinear(torch.autograd.Function):
         grad_x = grad_norm_weight = grad_norm_bias = None
         if not needs[0] and (needs[1] or needs[2]):  # data in: no grad_x
             grad_norm_weight, grad_norm_bias = _norm_affine_grads(
-                grad, x, mean, rstd, weight, positions, AFFINE_GRAD_BLOCK)
+                grad, x, mean, rstd, weight, positions)
             grad_norm_weight = grad_norm_weight * ctx.scale \
                 if needs[1] else None
             grad_norm_bias = grad_norm_bias * ctx.scale if needs[2] else None
