@@ -39,9 +39,12 @@ Roofline of the scoring stage: ``flops_g`` is the useful matmul work,
 ``2 x Q x (valid clips) x H`` per branch (padded clips not counted), and
 ``achieved_gflops = flops_g / scores_s`` is compared with the machine's
 matmul peak measured in the same process (a float32 2048^3 GEMM on the
-same device and threads, best of 5, before and after the stage); the work
-actually executed (``chunked_max_scores`` cuts every chunk to its longest
-video, so some padded clips are still scored) is printed beside it.
+same device and threads, best of 5, before and after the stage), and
+with what the same GEMM sustains when run back to back for as long as the
+stage took, right after it (``pct_sustained``; on a shared host the best
+short probe sits 5-25 % above that); the work actually executed
+(``chunked_max_scores`` cuts every chunk to its longest video, so some
+padded clips are still scored) is printed beside it.
 
 The last line printed for each scale is machine readable, one line of the
 form (wrapped here)::
@@ -49,7 +52,8 @@ form (wrapped here)::
     eval_scale <name>: scores_s=<float> rank_s=<float>
         baseline_rank_s=<float> rank_ratio=<float> total_s=<float>
         flops_g=<float> achieved_gflops=<float> peak_gflops=<float>
-        pct_peak=<float> peak_mb=<float>
+        pct_peak=<float> sustained_gflops=<float> pct_sustained=<float>
+        peak_mb=<float>
 
 with ``total_s = scores_s + rank_s``, ``rank_ratio = baseline_rank_s /
 rank_s`` and ``peak_mb`` the scoring stage's peak above the inputs.
@@ -75,7 +79,8 @@ import torch
 from prvr_mm.evaluation.functional import (chunked_max_scores, fuse_scores,
                                            retrieval_metrics)
 from reference_metrics import baseline_retrieval_metrics
-from roofline import matmul_peak_gflops, roofline_fields
+from roofline import (matmul_peak_gflops, roofline_fields, sustained_fields,
+                      sustained_matmul_gflops)
 
 SCALES = {
     'tvr': dict(num_queries=10895, num_videos=2179, storage='float32'),
@@ -288,11 +293,13 @@ def run_scale(name: str, args: argparse.Namespace) -> None:
             for branch, (queries, clips) in inputs.items()
         }
         scores_s = time.perf_counter() - t0
+    sustained = sustained_matmul_gflops(device, scores_s)
     peaks.append(matmul_peak_gflops(device))
     print(
         f'[{name}] (a) roofline: useful {useful / 1e9:.0f} GFLOP (valid '
         f'clips), executed {executed / 1e9:.0f} GFLOP; matmul peak '
         f'{peaks[0]:.1f} / {peaks[1]:.1f} GFLOP/s (before / after), '
+        f'{sustained:.1f} GFLOP/s sustained over {scores_s:.0f} s, '
         f'{useful / scores_s / 1e9:.1f} GFLOP/s achieved',
         flush=True)
     print(
@@ -360,12 +367,14 @@ def run_scale(name: str, args: argparse.Namespace) -> None:
                     flush=True)
 
     ratio = baseline_s / rank_s
+    achieved = useful / scores_s / 1e9
     print(f'[{name}] loadavg={os.getloadavg()[0]:.2f} at the end', flush=True)
     print(
         f'eval_scale {name}: scores_s={scores_s:.3f} rank_s={rank_s:.3f} '
         f'baseline_rank_s={baseline_s:.3f} rank_ratio={ratio:.1f} '
         f'total_s={scores_s + rank_s:.3f} '
         f'{roofline_fields(useful, scores_s, max(peaks))} '
+        f'{sustained_fields([achieved / sustained], [sustained])} '
         f'peak_mb={mem_scores.peak_mb:.1f}',
         flush=True)
 

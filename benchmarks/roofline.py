@@ -3,6 +3,13 @@
 * :func:`matmul_peak_gflops`: the machine's measured matmul peak, a short
   GEMM probe (``2048 x 2048 x 2048``, best of a few runs) on the device and
   threads the benchmark uses; float32 unless a 16-bit dtype is asked for.
+* :func:`sustained_matmul_gflops`: the same GEMM run back to back for as
+  long as the measured work ran, right after it: the throughput the
+  machine sustains over those seconds.  On a shared host the best of a few
+  short probes sits 5-25 % above it (a short burst catches the host's
+  fastest moments; sustained load does not), so ``pct_peak`` against the
+  short probe is the conservative figure and ``pct_sustained`` the one
+  that compares like with like.
 * :func:`step_flops`: the matmul FLOPs a DL-DKD(++) training step needs,
   counted from the shapes actually run but on VALID rows only (valid clips
   and tokens, valid x valid attention pairs, one query x clip product per
@@ -17,8 +24,9 @@ A multiply-add counts 2 FLOPs, as ``FlopCounterMode`` does.
 """
 import ctypes
 import gc
+import statistics
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 
@@ -57,6 +65,38 @@ def matmul_peak_gflops(device: torch.device,
         sync(device)
         best = min(best, time.perf_counter() - start)
     return 2.0 * size**3 / best / 1e9
+
+
+def sustained_matmul_gflops(device: torch.device,
+                            seconds: float,
+                            dtype: torch.dtype = torch.float32,
+                            size: int = 2048) -> float:
+    """GFLOP/s of ``size``^3 GEMMs run back to back for ``seconds``.
+
+    Args:
+        device (torch.device): where to run them.
+        seconds (float): how long to keep the GEMMs running (at least one
+            GEMM runs).
+        dtype (torch.dtype): operand dtype. Defaults to float32.
+        size (int): matrix side. Defaults to 2048.
+
+    Returns:
+        float: total GEMM FLOPs over the elapsed time, in GFLOP/s.
+    """
+    gen = torch.Generator(device='cpu').manual_seed(0)
+    a = torch.randn(size, size, generator=gen).to(device, dtype)
+    b = torch.randn(size, size, generator=gen).to(device, dtype)
+    out = torch.empty(size, size, device=device, dtype=dtype)
+    sync(device)
+    start = time.perf_counter()
+    count = 0
+    while True:
+        torch.mm(a, b, out=out)
+        count += 1
+        sync(device)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return 2.0 * size**3 * count / elapsed / 1e9
 
 
 def _attention_flops(lengths: torch.Tensor, hidden: int) -> float:
@@ -183,6 +223,22 @@ class PeakMemory:
         else:
             kb = _status_kb('VmHWM')
             self.peak_mb = kb / 1024.0 if kb is not None else float('nan')
+
+
+def sustained_fields(ratios: Sequence[float],
+                     sustained: Sequence[float]) -> str:
+    """``sustained_gflops=.. pct_sustained=..`` from paired measurements.
+
+    Args:
+        ratios (Sequence[float]): per timed run, its achieved GFLOP/s over
+            the :func:`sustained_matmul_gflops` measured right after it.
+        sustained (Sequence[float]): those sustained GFLOP/s.
+
+    Returns:
+        str: medians of both, the ratio in percent.
+    """
+    return (f'sustained_gflops={statistics.median(sustained):.1f} '
+            f'pct_sustained={100.0 * statistics.median(ratios):.1f}')
 
 
 def roofline_fields(flops: float, seconds: float, peak_gflops: float) -> str:

@@ -30,6 +30,12 @@ the same device and threads; float32, or the autocast dtype with
 ``--amp``).  The FLOPs each implementation actually executes (padding and
 duplicate products included) are counted once with
 ``torch.utils.flop_counter.FlopCounterMode`` and printed for reference.
+After each of our timed steps the same GEMM runs back to back for as long
+as the step took (``--no-sustained`` skips it): ``pct_sustained`` is the
+median over steps of the step's achieved GFLOP/s over that sustained GEMM
+throughput.  On a shared host the best short probe (``peak_gflops``) sits
+5-25 % above what the GEMM sustains for seconds, so ``pct_peak`` is the
+conservative figure and ``pct_sustained`` compares like with like.
 
 On CPU the glibc allocator is tuned first, as ``tools/train.py`` does
 (``prvr_mm.utils.tune_cpu_allocator``: large blocks stay on the heap, no
@@ -48,21 +54,23 @@ Usage::
     python benchmarks/train_step.py [--device auto|cpu|cuda] [--steps 5]
         [--warmup 1] [--threads N] [--label-style soft|hard]
         [--reference-steps 3 | --no-reference] [--amp [float16|bfloat16]]
-        [--compile]
+        [--compile] [--no-sustained]
 
 The last two lines are machine readable::
 
     train_step_reference tvr <device>: median_s=.. flops_g=..
         achieved_gflops=.. peak_gflops=.. pct_peak=.. peak_mb=..
     train_step tvr <device>: median_s=.. flops_g=.. achieved_gflops=..
-        peak_gflops=.. pct_peak=.. peak_mb=.. speedup_vs_reference=..
+        peak_gflops=.. pct_peak=.. peak_mb=.. cpu_s=..
+        speedup_vs_reference=.. cpu_speedup_vs_reference=..
+        sustained_gflops=.. pct_sustained=..
 """
 import argparse
 import logging
 import os
 import statistics
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 from mmaction.registry import MODELS
@@ -72,7 +80,8 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapper
 import prvr_mm  # noqa: F401  (stack fixes + registration)
 from reference_step import AuthorsStyleDLDKD
 from roofline import (PeakMemory, counted_flops, matmul_peak_gflops,
-                      roofline_fields, step_flops, sync)
+                      roofline_fields, step_flops, sustained_fields,
+                      sustained_matmul_gflops, sync)
 
 try:  # what tools/train.py does on CPU (applies to both steps here)
     from prvr_mm.utils import tune_cpu_allocator
@@ -226,12 +235,19 @@ def _peak_mb(name: str, step, device: torch.device) -> float:
 
 def _timed_interleaved(steps: Dict[str, Callable[[], float]],
                        counts: Dict[str, int],
-                       device: torch.device) -> Dict[str, Dict[str, float]]:
+                       device: torch.device,
+                       sustained_after: Sequence[str] = (),
+                       peak_dtype: torch.dtype = torch.float32
+                       ) -> Dict[str, Dict[str, object]]:
     """Time the steps of every entry in turn (A B A B ...), so that a
     machine whose speed drifts (a shared host) slows both alike; median
-    wall and process CPU time per entry."""
+    wall and process CPU time per entry.  After each step of an entry named
+    in ``sustained_after``, GEMMs run back to back for as long as that step
+    took (:func:`roofline.sustained_matmul_gflops`): ``times`` and
+    ``sustained`` list the pairs."""
     times = {name: [] for name in steps}
     cpu = {name: [] for name in steps}
+    sustained = {name: [] for name in steps}
     for i in range(max(counts.values())):
         for name, step in steps.items():
             if i >= counts[name]:
@@ -242,15 +258,24 @@ def _timed_interleaved(steps: Dict[str, Callable[[], float]],
             sync(device)
             times[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
+            note = ''
+            if name in sustained_after:
+                sustained[name].append(
+                    sustained_matmul_gflops(device, times[name][-1],
+                                            peak_dtype))
+                note = (f'; GEMMs sustained over as long: '
+                        f'{sustained[name][-1]:.1f} GFLOP/s')
             print(
                 f'{name} step {i}: {times[name][-1]:.3f} s (process CPU '
-                f'{cpu[name][-1]:.2f} s) loss={loss:.4f}',
+                f'{cpu[name][-1]:.2f} s) loss={loss:.4f}{note}',
                 flush=True)
     return {
         name:
         dict(
             median_s=statistics.median(times[name]),
-            cpu_s=statistics.median(cpu[name]))
+            cpu_s=statistics.median(cpu[name]),
+            times=times[name],
+            sustained=sustained[name])
         for name in steps
     }
 
@@ -317,6 +342,10 @@ def main() -> None:
         action='store_true',
         help='skip the authors-style reference step')
     parser.add_argument(
+        '--no-sustained',
+        action='store_true',
+        help='skip the sustained GEMM run after each of our steps')
+    parser.add_argument(
         '--threads',
         type=int,
         help='torch intra-op threads (CPU; default: torch default = cores)')
@@ -376,7 +405,10 @@ def main() -> None:
               args.warmup if name == 'ours' else min(args.warmup, 1))
         results[name]['peak_mb'] = _peak_mb(name, step, device)
         results[name]['executed'] = counted_flops(step)
-    for name, timing in _timed_interleaved(steps, counts, device).items():
+    timed = _timed_interleaved(steps, counts, device,
+                               () if args.no_sustained else ('ours', ),
+                               peak_dtype)
+    for name, timing in timed.items():
         results[name].update(timing)
     ours, ref = results['ours'], results.get('reference')
     peaks.append(matmul_peak_gflops(device, peak_dtype))
@@ -402,6 +434,12 @@ def main() -> None:
         cpu_speedup = ref['cpu_s'] / ours['cpu_s']
         line += (f' speedup_vs_reference={speedup:.2f} '
                  f'cpu_speedup_vs_reference={cpu_speedup:.2f}')
+    if ours['sustained']:
+        ratios = [
+            flops / t / 1e9 / g
+            for t, g in zip(ours['times'], ours['sustained'])
+        ]
+        line += ' ' + sustained_fields(ratios, ours['sustained'])
     print(line)
 
 

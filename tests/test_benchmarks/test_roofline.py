@@ -1,0 +1,92 @@
+"""The roofline helpers of the benchmarks: the FLOP model against what the
+real step executes, the sustained GEMM run and its fields."""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parents[2] / 'benchmarks'
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+import roofline  # noqa: E402
+import train_step  # noqa: E402
+
+SMALL = dict(
+    num_videos=6,
+    queries_per_video=2,
+    max_clips=12,
+    video_dim=40,
+    max_tokens=5,
+    query_dim=24,
+    teacher_dim=16,
+    hidden_dim=32,
+    num_heads=4,
+    hard_pool_size=3)
+
+
+def _full_batch() -> dict:
+    """A batch of the benchmark's layout where every clip and token is
+    valid (no padding: useful and executed work can be compared)."""
+    gen = torch.Generator().manual_seed(0)
+    nv, per = SMALL['num_videos'], SMALL['queries_per_video']
+    nq = nv * per
+    video_mask = torch.ones(nv, SMALL['max_clips'])
+    query_mask = torch.ones(nq, SMALL['max_tokens'])
+    return dict(
+        video=torch.randn(
+            nv, SMALL['max_clips'], SMALL['video_dim'], generator=gen),
+        video_mask=video_mask,
+        query=torch.randn(
+            nq, SMALL['max_tokens'], SMALL['query_dim'], generator=gen),
+        query_mask=query_mask,
+        query_to_video=torch.arange(nv).repeat_interleave(per),
+        teacher_video=torch.randn(
+            nv, SMALL['max_clips'], SMALL['teacher_dim'], generator=gen),
+        teacher_query=torch.randn(nq, SMALL['teacher_dim'], generator=gen))
+
+
+def test_step_flops_account_for_what_the_step_executes(monkeypatch):
+    """Without padding our step executes exactly the counted useful work
+    except the dense backward of the query x clip products, which it
+    replaces by ``embedding_bag`` sums (two products per branch)."""
+    for key, value in SMALL.items():
+        monkeypatch.setitem(train_step.TVR, key, value)
+    batch = _full_batch()
+    device = torch.device('cpu')
+    args = argparse.Namespace(label_style='soft', amp=None, compile=False)
+    step = train_step.ours_step(device, dict(inputs=batch), args)
+    useful = train_step.useful_flops(batch)
+    flops = roofline.step_flops(batch['video_mask'].sum(1),
+                                batch['query_mask'].sum(1), SMALL['video_dim'],
+                                SMALL['query_dim'], SMALL['hidden_dim'],
+                                SMALL['teacher_dim'])
+    assert useful == flops['total']
+    assert flops['total'] == 3 * flops['forward'] + flops['teacher']
+    clips = SMALL['num_videos'] * SMALL['max_clips']
+    num_q = SMALL['num_videos'] * SMALL['queries_per_video']
+    score_backward = 2 * (2 * 2 * num_q * clips * SMALL['hidden_dim'])
+    assert roofline.counted_flops(step) == useful - score_backward
+
+
+def test_sustained_matmul_runs_as_long_as_asked():
+    start = time.perf_counter()
+    gflops = roofline.sustained_matmul_gflops(
+        torch.device('cpu'), 0.3, size=128)
+    elapsed = time.perf_counter() - start
+    assert elapsed >= 0.3
+    assert 0 < gflops < float('inf')
+    # one GEMM at least, however short the time asked for
+    assert roofline.sustained_matmul_gflops(
+        torch.device('cpu'), 0.0, size=64) > 0
+
+
+def test_sustained_fields_are_medians():
+    line = roofline.sustained_fields([0.5, 0.7, 0.6], [100.0, 130.0, 110.0])
+    assert line == 'sustained_gflops=110.0 pct_sustained=60.0'
+    with pytest.raises(statistics.StatisticsError):  # nothing measured
+        roofline.sustained_fields([], [])
