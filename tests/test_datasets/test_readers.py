@@ -185,6 +185,85 @@ def test_h5_handle_is_lazy_per_process_and_not_pickled(tmp_path):
     assert reader._handle is not old and reader._pid == os.getpid()
 
 
+def _compact_dataset(f, name, data):
+    """A dataset stored inside its object header (compact layout)."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_layout(h5py.h5d.COMPACT)
+    space = h5py.h5s.create_simple(data.shape)
+    dset = h5py.h5d.create(f.id, name.encode(), h5py.h5t.IEEE_F32LE, space,
+                           dcpl)
+    dset.write(h5py.h5s.ALL, h5py.h5s.ALL, data)
+
+
+def test_h5_direct_reads_equal_hdf5_reads_for_every_layout(
+        tmp_path, monkeypatch):
+    """Contiguous numbers are read from their file offset, every other
+    layout through HDF5; both give what h5py gives."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 6))
+    path = str(tmp_path / 'f.hdf5')
+    with h5py.File(path, 'w') as f:
+        f['f4'] = x.astype('<f4')
+        f['be_f4'] = x.astype('>f4')  # big-endian bytes on disk
+        f['f8'] = x
+        f['f2'] = x.astype('f2')
+        f['i2'] = (x * 100).astype('i2')
+        f['vec'] = x[0].astype('f4')  # (D,)
+        f.create_dataset('chunked', data=x.astype('f4'), chunks=(2, 6))
+        f.create_dataset('gzip', data=x.astype('f4'), compression='gzip')
+        _compact_dataset(f, 'compact', x.astype('f4'))
+    reads = []
+    preadv = os.preadv
+
+    def counting_preadv(fd, buffers, offset):  # the real call, counted
+        reads.append(offset)
+        return preadv(fd, buffers, offset)
+
+    opens = []
+    h5d_open = h5py.h5d.open
+
+    def counting_open(*args, **kwargs):  # the real call, counted
+        opens.append(args[1])
+        return h5d_open(*args, **kwargs)
+
+    monkeypatch.setattr(os, 'preadv', counting_preadv)
+    monkeypatch.setattr(h5py.h5d, 'open', counting_open)
+    reader = H5FeatureReader(path, dim=6)
+    with h5py.File(path, 'r') as f:
+        expected = {
+            key: np.asarray(f[key][()], dtype=np.float32).reshape(-1, 6)
+            for key in f
+        }
+    for _ in range(2):
+        for key, value in expected.items():
+            got = reader.read(key)
+            assert got.dtype == np.float32 and got.flags.writeable
+            np.testing.assert_array_equal(got, value, err_msg=key)
+    # the six contiguous datasets come straight from the file (the second
+    # time without asking HDF5 where), the three others through HDF5
+    assert len(reads) == 12
+    assert len(opens) == 9 + 3
+    assert sorted(opens[9:]) == [b'chunked', b'compact', b'gzip']
+    # a pickled reader (a worker's copy) starts without handle or layouts
+    clone = pickle.loads(pickle.dumps(reader))
+    assert clone._layouts == {} and clone._fd is None
+    np.testing.assert_array_equal(clone.read('be_f4'), expected['be_f4'])
+
+
+def test_h5_file_truncated_after_opening(tmp_path):
+    path = write_h5(tmp_path / 'f.hdf5', {'a': feats(3, 6), 'b': feats(4, 6)})
+    reader = H5FeatureReader(path, dim=6)
+    reader.read('a')  # the handle is open
+    with h5py.File(path, 'r') as f:
+        end = f['b'].id.get_offset() + 10  # 'b' loses most of its bytes
+    os.truncate(path, end)
+    with pytest.raises(PRVRDataError, match='truncated') as e:
+        reader.read('b')
+    msg = str(e.value)
+    assert path in msg and "'b'" in msg and '(4, 6)' in msg
+    assert 'after 10 of its 96 bytes' in msg
+
+
 # ---------------------------------------------------------------- BigFile
 def test_bigfile_reads_frames_in_order_through_memmap(bigfile):
     reader = BigFileReader(bigfile, dim=8)
