@@ -244,7 +244,8 @@ class H5FeatureReader(_FeatureReader):
         return list(self.file.keys())
 
     def __contains__(self, key: str) -> bool:
-        return key in self.file
+        handle = self.file  # (re)opens in a new process, resets the layouts
+        return key in self._layouts or key in handle
 
     def _raw(self, key: str) -> Tuple[np.ndarray, str]:
         handle = self.file  # (re)opens in a new process, resets the layouts

@@ -244,6 +244,7 @@ def test_h5_direct_reads_equal_hdf5_reads_for_every_layout(
     assert len(reads) == 12
     assert len(opens) == 9 + 3
     assert sorted(opens[9:]) == [b'chunked', b'compact', b'gzip']
+    assert all(key in reader for key in expected) and 'absent' not in reader
     # a pickled reader (a worker's copy) starts without handle or layouts
     clone = pickle.loads(pickle.dumps(reader))
     assert clone._layouts == {} and clone._fd is None
