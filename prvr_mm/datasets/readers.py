@@ -234,8 +234,9 @@ class H5FeatureReader(_FeatureReader):
                     'or not HDF5: copy it again') from None
             self._pid = os.getpid()
             # direct reads need the plain POSIX driver's file descriptor
-            self._fd = self._handle.id.get_vfd_handle() \
-                if self._handle.driver == 'sec2' else None
+            # (and os.preadv, which Windows lacks)
+            direct = self._handle.driver == 'sec2' and hasattr(os, 'preadv')
+            self._fd = self._handle.id.get_vfd_handle() if direct else None
             self._layouts = {}
         return self._handle
 

@@ -251,6 +251,15 @@ def test_h5_direct_reads_equal_hdf5_reads_for_every_layout(
     np.testing.assert_array_equal(clone.read('be_f4'), expected['be_f4'])
 
 
+def test_h5_other_drivers_read_through_hdf5(tmp_path, monkeypatch):
+    """No direct reads without the POSIX driver or ``os.preadv``."""
+    path = write_h5(tmp_path / 'f.hdf5', {'a': feats(3, 6)})
+    reader = H5FeatureReader(path, dim=6)
+    monkeypatch.delattr(os, 'preadv')  # as on Windows
+    np.testing.assert_array_equal(reader.read('a'), feats(3, 6))
+    assert reader._fd is None and reader._layouts == {}
+
+
 def test_h5_file_truncated_after_opening(tmp_path):
     path = write_h5(tmp_path / 'f.hdf5', {'a': feats(3, 6), 'b': feats(4, 6)})
     reader = H5FeatureReader(path, dim=6)
