@@ -212,6 +212,10 @@ def test_h5_direct_reads_equal_hdf5_reads_for_every_layout(
         f.create_dataset('chunked', data=x.astype('f4'), chunks=(2, 6))
         f.create_dataset('gzip', data=x.astype('f4'), compression='gzip')
         _compact_dataset(f, 'compact', x.astype('f4'))
+        f.create_dataset(  # the bytes in another file
+            'external',
+            data=x.astype('f4'),
+            external=[(str(tmp_path / 'ext.bin'), 0, h5py.h5f.UNLIMITED)])
     reads = []
     preadv = os.preadv
 
@@ -240,10 +244,10 @@ def test_h5_direct_reads_equal_hdf5_reads_for_every_layout(
             assert got.dtype == np.float32 and got.flags.writeable
             np.testing.assert_array_equal(got, value, err_msg=key)
     # the six contiguous datasets come straight from the file (the second
-    # time without asking HDF5 where), the three others through HDF5
+    # time without asking HDF5 where), the four others through HDF5
     assert len(reads) == 12
-    assert len(opens) == 9 + 3
-    assert sorted(opens[9:]) == [b'chunked', b'compact', b'gzip']
+    assert len(opens) == 10 + 4
+    assert sorted(opens[10:]) == [b'chunked', b'compact', b'external', b'gzip']
     assert all(key in reader for key in expected) and 'absent' not in reader
     # a pickled reader (a worker's copy) starts without handle or layouts
     clone = pickle.loads(pickle.dumps(reader))
