@@ -196,7 +196,9 @@ class H5FeatureReader(_FeatureReader):
     straight from the file at its offset, which HDF5 reports on the first
     read of the key; this process remembers that offset, shape and dtype
     (about 150 bytes a key), so later reads skip HDF5 altogether.  Any
-    other layout (chunked, compressed, compact) is read through HDF5.
+    other layout (chunked, compressed, compact, external storage), a driver
+    other than HDF5's POSIX one and a platform without ``os.preadv`` read
+    through HDF5.
 
     Args:
         path (str): the h5 file.
