@@ -223,8 +223,11 @@ class H5FeatureReader(_FeatureReader):
 
     @property
     def file(self):
-        """The h5py handle of this process (opened on first use)."""
-        if self._handle is None or self._pid != os.getpid():
+        """The h5py handle of this process (opened on first use, and again
+        if it was closed: the remembered layouts and descriptor go with
+        it)."""
+        if self._handle is None or self._pid != os.getpid() \
+                or not self._handle.id.valid:
             import h5py
             try:
                 self._handle = h5py.File(self.path, 'r')

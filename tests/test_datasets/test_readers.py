@@ -264,6 +264,27 @@ def test_h5_other_drivers_read_through_hdf5(tmp_path, monkeypatch):
     assert reader._fd is None and reader._layouts == {}
 
 
+def test_h5_handle_closed_behind_the_reader_is_reopened(tmp_path):
+    """A handle closed directly (not through ``close()``) is not read
+    through its old file descriptor, which the system may hand to another
+    file."""
+    path = write_h5(tmp_path / 'f.hdf5', {'a': feats(3, 6)})
+    other = tmp_path / 'other.bin'
+    reader = H5FeatureReader(path, dim=6)
+    reader.read('a')  # layout remembered
+    old_fd = reader._fd
+    reader.file.close()
+    with open(other, 'wb') as f:
+        f.write(b'\xff' * 4096)
+    fd = os.open(other, os.O_RDONLY)  # likely the number just freed
+    try:
+        np.testing.assert_array_equal(reader.read('a'), feats(3, 6))
+        assert reader._fd != fd and reader._handle.id.valid
+    finally:
+        os.close(fd)
+    assert old_fd is not None
+
+
 def test_h5_file_truncated_after_opening(tmp_path):
     path = write_h5(tmp_path / 'f.hdf5', {'a': feats(3, 6), 'b': feats(4, 6)})
     reader = H5FeatureReader(path, dim=6)
