@@ -49,7 +49,8 @@ def main():
     args = parse_args()
     import prvr_mm  # noqa: F401  (stack fixes before the config imports)
     from prvr_mm.utils import (CheckpointFileError, CheckpointMismatchError,
-                               merge_cli_options, strip_training)
+                               finish_distributed, merge_cli_options,
+                               strip_training)
     cfg = Config.fromfile(args.config)
     merge_cli_options(cfg, args.cfg_options, args.config, args.work_dir,
                       args.launcher)
@@ -73,6 +74,7 @@ def main():
         if args.out:
             with open(args.out, 'w') as f:
                 json.dump(metrics, f, indent=2)
+    finish_distributed()  # every rank got here: no collective is pending
 
 
 if __name__ == '__main__':

@@ -111,7 +111,7 @@ def main():
     args = parse_args()
     import prvr_mm  # noqa: F401  (stack fixes before the config imports)
     from prvr_mm.utils import (CheckpointFileError, CheckpointMismatchError,
-                               tune_cpu_allocator)
+                               finish_distributed, tune_cpu_allocator)
     if not torch.cuda.is_available():
         tune_cpu_allocator()  # reuse big tensor blocks: no page faults
     cfg = merge_args(Config.fromfile(args.config), args)
@@ -129,6 +129,7 @@ def main():
             path = osp.join(runner.work_dir, 'test_metrics.json')
             with open(path, 'w') as f:
                 json.dump(metrics, f, indent=2)
+    finish_distributed()  # every rank got here: no collective is pending
 
 
 if __name__ == '__main__':

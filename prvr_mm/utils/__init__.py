@@ -7,13 +7,14 @@ from .checkpoint_loader import (CheckpointFileError, CheckpointMismatchError,
 from .cli import drop_custom_hooks, merge_cli_options, strip_training
 from .compat import patch_missing_drn
 from .dataloader import auto_num_workers, resolve_dataloaders
-from .dist import init_cpu_distributed, use_cpu_ddp_wrapper
+from .dist import finish_distributed, init_cpu_distributed, use_cpu_ddp_wrapper
 
 __all__ = [
     'CheckpointFileError', 'CheckpointMismatchError', 'UnsafeCheckpointError',
     'check_checkpoint_matches', 'load_local_checkpoint',
     'load_model_checkpoint', 'patch_missing_drn', 'register_safe_globals',
     'safe_globals', 'init_cpu_distributed', 'use_cpu_ddp_wrapper',
-    'drop_custom_hooks', 'merge_cli_options', 'strip_training',
-    'auto_num_workers', 'resolve_dataloaders', 'tune_cpu_allocator'
+    'finish_distributed', 'drop_custom_hooks', 'merge_cli_options',
+    'strip_training', 'auto_num_workers', 'resolve_dataloaders',
+    'tune_cpu_allocator'
 ]

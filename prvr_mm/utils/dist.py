@@ -5,6 +5,13 @@ the Runner wraps the model with ``device_ids=[LOCAL_RANK]``; both are fatal
 without a GPU.  When launched by ``torchrun`` on a machine without CUDA, the
 tools call :func:`init_cpu_distributed` before building the Runner and
 :func:`use_cpu_ddp_wrapper` on the config.  GPU behaviour is unchanged.
+
+After a run that ended normally the tools call :func:`finish_distributed`:
+a process that exits with its process group alive can abort at interpreter
+shutdown (``terminate called without an active exception``, SIGABRT: gloo's
+worker threads still hold work whose tensors reference Python objects;
+pytorch/pytorch#190489 and #179291), which ``torchrun`` reports as a failed
+run after the training had finished.
 """
 import datetime
 import os
@@ -59,3 +66,18 @@ def use_cpu_ddp_wrapper(cfg: Config) -> None:
     cfg.model_wrapper_cfg = wrapper
     env_cfg = cfg.setdefault('env_cfg', {})
     env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+
+
+def finish_distributed() -> bool:
+    """Destroy the default process group, if there is one.
+
+    Call it only when every rank ended its work normally: destroying the
+    group while another rank still waits in a collective could block.
+
+    Returns:
+        bool: whether a process group was destroyed.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return False
+    dist.destroy_process_group()
+    return True

@@ -19,6 +19,7 @@ import json
 import sys
 
 from prvr_mm.extraction.clip_features import extract_clip_features
+from prvr_mm.utils import finish_distributed
 
 
 def parse_args(argv=None):
@@ -138,4 +139,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    code = main()
+    finish_distributed()  # every rank got here: no collective is pending
+    sys.exit(code)

@@ -19,6 +19,7 @@ import sys
 import prvr_mm  # noqa: F401  (stack fixes + registration)
 from prvr_mm.datasets.layout import collection_paths
 from prvr_mm.extraction.text_features import extract_text_features
+from prvr_mm.utils import finish_distributed
 
 
 def parse_args(argv=None):
@@ -112,4 +113,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    code = main()
+    finish_distributed()  # every rank got here: no collective is pending
+    sys.exit(code)

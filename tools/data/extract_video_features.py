@@ -18,6 +18,7 @@ import sys
 
 import prvr_mm  # noqa: F401  (stack fixes + registration)
 from prvr_mm.extraction.video_features import extract_video_features
+from prvr_mm.utils import finish_distributed
 
 
 def parse_args(argv=None):
@@ -99,4 +100,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    code = main()
+    finish_distributed()  # every rank got here: no collective is pending
+    sys.exit(code)
