@@ -37,6 +37,14 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _gemm_operands(device: torch.device, dtype: torch.dtype, size: int):
+    """The probe's ``size`` x ``size`` operands ``a``, ``b`` and output."""
+    gen = torch.Generator(device='cpu').manual_seed(0)
+    a = torch.randn(size, size, generator=gen).to(device, dtype)
+    b = torch.randn(size, size, generator=gen).to(device, dtype)
+    return a, b, torch.empty(size, size, device=device, dtype=dtype)
+
+
 def matmul_peak_gflops(device: torch.device,
                        dtype: torch.dtype = torch.float32,
                        size: int = 2048,
@@ -52,10 +60,7 @@ def matmul_peak_gflops(device: torch.device,
     Returns:
         float: GFLOP/s of the fastest run.
     """
-    gen = torch.Generator(device='cpu').manual_seed(0)
-    a = torch.randn(size, size, generator=gen).to(device, dtype)
-    b = torch.randn(size, size, generator=gen).to(device, dtype)
-    out = torch.empty(size, size, device=device, dtype=dtype)
+    a, b, out = _gemm_operands(device, dtype, size)
     torch.mm(a, b, out=out)
     best = float('inf')
     for _ in range(repeats):
@@ -83,10 +88,7 @@ def sustained_matmul_gflops(device: torch.device,
     Returns:
         float: total GEMM FLOPs over the elapsed time, in GFLOP/s.
     """
-    gen = torch.Generator(device='cpu').manual_seed(0)
-    a = torch.randn(size, size, generator=gen).to(device, dtype)
-    b = torch.randn(size, size, generator=gen).to(device, dtype)
-    out = torch.empty(size, size, device=device, dtype=dtype)
+    a, b, out = _gemm_operands(device, dtype, size)
     sync(device)
     start = time.perf_counter()
     count = 0

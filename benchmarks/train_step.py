@@ -180,16 +180,20 @@ def _features(mask: torch.Tensor, dim: int, gen: torch.Generator,
     return feats * mask[..., None]
 
 
-def make_batch(device: torch.device, seed: int = 0) -> Dict[str, torch.Tensor]:
-    """The batch dict of :class:`PRVRDataPreprocessor` (already padded)."""
+def make_batch(device: torch.device,
+               seed: int = 0,
+               full: bool = False) -> Dict[str, torch.Tensor]:
+    """The batch dict of :class:`PRVRDataPreprocessor` (already padded);
+    ``full``: every clip and token valid (no padding)."""
     gen = torch.Generator().manual_seed(seed)
     nv, per = TVR['num_videos'], TVR['queries_per_video']
     nq = nv * per
+    low_clips = TVR['max_clips'] if full else TVR['max_clips'] // 4
+    low_tokens = TVR['max_tokens'] if full else 4
     video_mask = _mask(
-        _lengths(nv, TVR['max_clips'] // 4, TVR['max_clips'], gen),
-        TVR['max_clips'])
+        _lengths(nv, low_clips, TVR['max_clips'], gen), TVR['max_clips'])
     query_mask = _mask(
-        _lengths(nq, 4, TVR['max_tokens'], gen), TVR['max_tokens'])
+        _lengths(nq, low_tokens, TVR['max_tokens'], gen), TVR['max_tokens'])
     batch = dict(
         video=_features(video_mask, TVR['video_dim'], gen, True),
         video_mask=video_mask,

@@ -29,35 +29,14 @@ SMALL = dict(
     hard_pool_size=3)
 
 
-def _full_batch() -> dict:
-    """A batch of the benchmark's layout where every clip and token is
-    valid (no padding: useful and executed work can be compared)."""
-    gen = torch.Generator().manual_seed(0)
-    nv, per = SMALL['num_videos'], SMALL['queries_per_video']
-    nq = nv * per
-    video_mask = torch.ones(nv, SMALL['max_clips'])
-    query_mask = torch.ones(nq, SMALL['max_tokens'])
-    return dict(
-        video=torch.randn(
-            nv, SMALL['max_clips'], SMALL['video_dim'], generator=gen),
-        video_mask=video_mask,
-        query=torch.randn(
-            nq, SMALL['max_tokens'], SMALL['query_dim'], generator=gen),
-        query_mask=query_mask,
-        query_to_video=torch.arange(nv).repeat_interleave(per),
-        teacher_video=torch.randn(
-            nv, SMALL['max_clips'], SMALL['teacher_dim'], generator=gen),
-        teacher_query=torch.randn(nq, SMALL['teacher_dim'], generator=gen))
-
-
 def test_step_flops_account_for_what_the_step_executes(monkeypatch):
     """Without padding our step executes exactly the counted useful work
     except the dense backward of the query x clip products, which it
     replaces by ``embedding_bag`` sums (two products per branch)."""
     for key, value in SMALL.items():
         monkeypatch.setitem(train_step.TVR, key, value)
-    batch = _full_batch()
     device = torch.device('cpu')
+    batch = train_step.make_batch(device, full=True)
     args = argparse.Namespace(label_style='soft', amp=None, compile=False)
     step = train_step.ours_step(device, dict(inputs=batch), args)
     useful = train_step.useful_flops(batch)
