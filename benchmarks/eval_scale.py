@@ -6,8 +6,8 @@ exploration) and a ``tvr-x10`` scale with 10x the videos (21790) and the
 same queries. Every scale runs in a fresh Python subprocess and times three
 stages:
 
-(a) ``scores``: :func:`chunked_max_scores` for both branches;
-(b) ``rank``: :func:`fuse_scores` (weight 0.7) and :func:`retrieval_metrics`
+(a) ``scores``: :func:`max_over_clips` for both branches;
+(b) ``rank``: :func:`fuse` (weight 0.7) and :func:`retrieval_metrics`
     of the inheritance, exploration and fused matrices (R@1/5/10/100, SumR,
     MedR, MnR, mAP);
 (c) ``baseline``: :func:`baseline_retrieval_metrics` (the straightforward
@@ -21,7 +21,7 @@ a noisy copy of one of its valid clips, so every video has >= 1 query and
 the ranks are spread out. At ``tvr`` the clips are stored in float32
 (428 MB per branch); at ``tvr-x10`` they are stored in float16 (2.1 GB per
 branch instead of 4.3 GB) and generated block by block, and
-``chunked_max_scores`` up-casts one video chunk at a time.
+``max_over_clips`` up-casts one video chunk at a time.
 
 Memory: peak resident memory (RSS) of each stage above the RSS held when it
 starts (i.e. above the inputs' own size), read from ``VmHWM`` in
@@ -43,7 +43,7 @@ same device and threads, best of 5, before and after the stage), and
 with what the same GEMM sustains when run back to back for as long as the
 stage took, right after it (``pct_sustained``; on a shared host the best
 short probe sits 5-25 % above that); the work actually executed
-(``chunked_max_scores`` cuts every chunk to its longest video, so some
+(``max_over_clips`` cuts every chunk to its longest video, so some
 padded clips are still scored) is printed beside it.
 
 The last line printed for each scale is machine readable, one line of the
@@ -65,7 +65,6 @@ Example::
 import argparse
 import ctypes
 import gc
-import inspect
 import math
 import os
 import subprocess
@@ -76,8 +75,9 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from prvr_mm.evaluation.functional import (chunked_max_scores, fuse_scores,
-                                           retrieval_metrics)
+from prvr_mm.evaluation.functional import retrieval_metrics
+from prvr_mm.evaluation.scoring import (block_sizes, fuse, fusion_weights,
+                                        max_over_clips)
 from reference_metrics import baseline_retrieval_metrics
 from roofline import (matmul_peak_gflops, roofline_fields, sustained_fields,
                       sustained_matmul_gflops)
@@ -103,12 +103,12 @@ def parse_args() -> argparse.Namespace:
         '--query-chunk',
         type=int,
         default=None,
-        help='query_chunk of chunked_max_scores (default: its default)')
+        help='query_chunk of max_over_clips (default: its default)')
     parser.add_argument(
         '--video-chunk',
         type=int,
         default=None,
-        help='video_chunk of chunked_max_scores (default: its default)')
+        help='video_chunk of max_over_clips (default: its default)')
     parser.add_argument(
         '--half',
         action='store_true',
@@ -213,7 +213,7 @@ def scoring_flops(lengths: torch.Tensor, num_queries: int,
     """Useful and executed matmul FLOPs of scoring one branch.
 
     Useful: every query against every VALID clip. Executed: what
-    :func:`chunked_max_scores` multiplies, videos sorted by length and each
+    :func:`max_over_clips` multiplies, videos sorted by length and each
     chunk of ``video_chunk`` cut to its longest video.
     """
     useful = 2.0 * num_queries * float(lengths.sum()) * HIDDEN
@@ -275,14 +275,15 @@ def run_scale(name: str, args: argparse.Namespace) -> None:
     device = torch.device(args.device)
     peaks = [matmul_peak_gflops(device)]
     useful, executed = scoring_flops(
-        lengths, num_queries, args.video_chunk or inspect.signature(
-            chunked_max_scores).parameters['video_chunk'].default)
+        lengths, num_queries,
+        block_sizes(num_queries, int(lengths.max()), args.query_chunk,
+                    args.video_chunk)[1])
     useful, executed = 2 * useful, 2 * executed  # two branches
     with PeakRSS() as mem_scores:
         t0 = time.perf_counter()
         scores = {
             branch:
-            chunked_max_scores(
+            max_over_clips(
                 queries,
                 clips,
                 mask,
@@ -313,8 +314,8 @@ def run_scale(name: str, args: argparse.Namespace) -> None:
     # (b) ranking
     with PeakRSS() as mem_rank:
         t0 = time.perf_counter()
-        scores['fused'] = fuse_scores(scores['inher'], scores['explore'],
-                                      FUSE_WEIGHT)
+        scores['fused'] = fuse(
+            scores, fusion_weights(('inher', 'explore'), FUSE_WEIGHT))
         fast = {
             branch: retrieval_metrics(mat, positives)
             for branch, mat in scores.items()

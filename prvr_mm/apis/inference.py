@@ -2,7 +2,8 @@
 
 The one place where a model is run outside the Runner's loops; the plot
 tool (``tools/analysis/plot_similarity.py``) and the search tools use it,
-and read the fusion weight of a config with :func:`fusion_weight_of`.
+and take the fusion weights of a config from its evaluator
+(:meth:`PRVRMetric.from_config <prvr_mm.evaluation.PRVRMetric.from_config>`).
 
 1. :func:`encode_split` runs a model over a dataset (like the test loop) and
    keeps, per video, the clip and query embeddings of every branch (what
@@ -16,8 +17,7 @@ and read the fusion weight of a config with :func:`fusion_weight_of`.
 Clip ``i`` of ``T`` clips covers ``[i / T, (i + 1) / T]`` of the video
 (:func:`prvr_mm.evaluation.rankings.clip_edges`).
 """
-import inspect
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -27,15 +27,10 @@ from mmengine.dataset import pseudo_collate
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from ..evaluation.functional import (branch_weights, chunked_max_scores,
-                                     fuse_scores)
-from ..evaluation.metrics import PRVRMetric
 from ..evaluation.rankings import clip_edges
+from ..evaluation.scoring import NORM_EPS, fuse, max_over_clips
 
-__all__ = [
-    'clip_cosines', 'encode_split', 'fusion_weight_of', 'init_model',
-    'query_curves'
-]
+__all__ = ['clip_cosines', 'encode_split', 'init_model', 'query_curves']
 
 _TEACHER_KEYS = ('teacher_video', 'teacher_queries')
 
@@ -68,42 +63,11 @@ def init_model(config: Union[str, Config],
     return model.to(device).eval()
 
 
-def fusion_weight_of(cfg: Config, evaluator: str = 'test_evaluator') -> float:
-    """The fusion weight ``w`` of a config: its :class:`PRVRMetric`'s.
-
-    The evaluator settings own ``w`` (the model does not store it); every
-    tool reads it here.
-
-    Args:
-        cfg (Config): a loaded config.
-        evaluator (str): the evaluator key. Defaults to ``'test_evaluator'``.
-
-    Returns:
-        float: the ``fusion_weight`` of the config's ``PRVRMetric``
-        (its default when the config does not set it).
-
-    Raises:
-        ValueError: when the evaluator has no ``PRVRMetric``.
-    """
-    metrics = cfg.get(evaluator)
-    if isinstance(metrics, dict) and 'metrics' in metrics:
-        metrics = metrics['metrics']
-    if isinstance(metrics, dict):
-        metrics = [metrics]
-    for metric in metrics or []:
-        if str(metric.get('type')).split('.')[-1] == PRVRMetric.__name__:
-            default = inspect.signature(
-                PRVRMetric).parameters['fusion_weight'].default
-            return float(metric.get('fusion_weight', default))
-    raise ValueError(f'{evaluator} of the config has no PRVRMetric, which '
-                     f'owns the fusion weight: got {metrics!r}')
-
-
 def clip_cosines(query: Tensor, clips: Tensor) -> np.ndarray:
     """Cosine similarity of a query to every clip.
 
     Uses ``F.normalize(eps=1e-12)`` on both sides, as
-    :func:`~prvr_mm.evaluation.functional.chunked_max_scores`, so the max of
+    :func:`~prvr_mm.evaluation.scoring.max_over_clips`, so the max of
     the curve is the video's branch score.
 
     Args:
@@ -113,8 +77,8 @@ def clip_cosines(query: Tensor, clips: Tensor) -> np.ndarray:
     Returns:
         np.ndarray: (T,) float32 cosines.
     """
-    query = F.normalize(query.float(), dim=-1, eps=1e-12)
-    clips = F.normalize(clips.float(), dim=-1, eps=1e-12)
+    query = F.normalize(query.float(), dim=-1, eps=NORM_EPS)
+    clips = F.normalize(clips.float(), dim=-1, eps=NORM_EPS)
     return (clips @ query).numpy()
 
 
@@ -180,7 +144,7 @@ def _video_scores(encoded: List[dict], branch: str, query: Tensor) -> Tensor:
     clips = [e[f'{branch}_clips'] for e in encoded]
     lengths = torch.tensor([len(c) for c in clips])
     mask = torch.arange(int(lengths.max()))[None] < lengths[:, None]
-    return chunked_max_scores(
+    return max_over_clips(
         query[None], pad_sequence(clips, batch_first=True), mask,
         device='cpu')[0]
 
@@ -192,27 +156,24 @@ def _find_query(encoded: List[dict], query_id: str) -> Tuple[int, int]:
     raise KeyError(f'query {query_id!r} is not in the encoded split')
 
 
-def query_curves(
-    encoded: List[dict],
-    query_id: str,
-    topk: int = 3,
-    fusion_weight: float = 0.7,
-    branches: Sequence[str] = ('inher', 'explore')
-) -> dict:
+def query_curves(encoded: List[dict],
+                 query_id: str,
+                 weights: Mapping[str, float],
+                 topk: int = 3) -> dict:
     """Per-clip similarity of one query in its ground-truth video and in
     its top retrieved videos.
 
-    Videos are ranked by the fused score ``w * s_inher + (1 - w) *
-    s_explore`` of the max-over-clips cosines (the branch score alone with
-    one branch), exactly as :class:`PRVRMetric` ranks them.
+    Videos are ranked by the fused max-over-clips cosines
+    (:func:`~prvr_mm.evaluation.scoring.fuse`), exactly as
+    :class:`PRVRMetric` ranks them.
 
     Args:
         encoded (list[dict]): output of :func:`encode_split`.
         query_id (str): the query (``cap_id``).
+        weights (dict[str, float]): fusion weight of every branch (the
+            config's, ``PRVRMetric.from_config(cfg).fusion_weights``).
         topk (int): retrieved videos besides the ground truth. Defaults
             to 3.
-        fusion_weight (float): ``w``. Defaults to 0.7.
-        branches (Sequence[str]): the branches to use (present ones only).
 
     Returns:
         dict: ``query_id``, ``gt_video``, ``gt_rank`` (1-based, ties
@@ -227,16 +188,14 @@ def query_curves(
         features exist, ``teacher_edges`` (Tt + 1,) and ``curves['teacher']``
         (Tt,).
     """
-    branches = [b for b in branches if f'{b}_clips' in encoded[0]]
+    missing = [b for b in weights if f'{b}_clips' not in encoded[0]]
+    if missing:
+        raise ValueError(f'the encoded split has no branch {missing}')
+    branches = list(weights)
     v_gt, q_in = _find_query(encoded, query_id)
     queries = {b: encoded[v_gt][f'{b}_queries'][q_in] for b in branches}
     per_branch = {b: _video_scores(encoded, b, queries[b]) for b in branches}
-    weights = branch_weights(branches, fusion_weight)
-    if len(branches) == 2:
-        fused = fuse_scores(per_branch[branches[0]][None],
-                            per_branch[branches[1]][None], fusion_weight)[0]
-    else:
-        fused = per_branch[branches[0]]
+    fused = fuse(per_branch, weights)
     gt_rank = int((fused > fused[v_gt]).sum()) + 1
     order = torch.argsort(fused, descending=True, stable=True).tolist()
     others = [v for v in order if v != v_gt][:topk]
@@ -252,7 +211,11 @@ def query_curves(
             b: clip_cosines(queries[b], entry[f'{b}_clips'])
             for b in branches
         }
-        curves['fused'] = sum(w * curves[b] for b, w in weights.items())
+        curves['fused'] = fuse(
+            {
+                b: torch.from_numpy(c)
+                for b, c in curves.items()
+            }, weights).numpy()
         edges, unit = clip_edges(
             len(curves[branches[0]]), entry.get('duration'))
         panel = dict(

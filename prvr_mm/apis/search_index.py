@@ -34,21 +34,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..evaluation.functional import branch_weights
-from ..evaluation.moments import (DEFAULT_RUN_RATIO, best_runs, fuse_curves,
-                                  pair_clip_scores)
+from ..errors import SearchIndexError
+from ..evaluation.moments import DEFAULT_RUN_RATIO, best_runs, pair_clip_scores
+from ..evaluation.scoring import NORM_EPS, fuse, fusion_weights, max_over_clips
 from .ann import ClipANN
 
 __all__ = ['SearchIndex', 'SearchIndexError', 'INDEX_FORMAT', 'INDEX_VERSION']
 
 INDEX_FORMAT = 'prvr_mm.search_index'
 INDEX_VERSION = 1
-# elements of one (queries, clips) score block of the exact search
-_SCORE_BLOCK_NUMEL = 1 << 24
-
-
-class SearchIndexError(ValueError):
-    """Invalid, corrupt or mismatched index file."""
 
 
 class _Storage:
@@ -173,7 +167,7 @@ class SearchIndex:
             F.normalize(
                 torch.cat([v['clips'][b].float() for v in videos]),
                 dim=-1,
-                eps=1e-12).to(dtype)
+                eps=NORM_EPS).to(dtype)
             for b in branches
         }
         durations = torch.tensor([
@@ -248,7 +242,7 @@ class SearchIndex:
     @property
     def weights(self) -> Dict[str, float]:
         """Fusion weight of every branch."""
-        return branch_weights(self.branches, self.fusion_weight)
+        return fusion_weights(self.branches, self.fusion_weight)
 
     def __repr__(self) -> str:
         ann = f', ann={self.ann.factory!r}' if self.ann is not None else ''
@@ -457,8 +451,9 @@ class SearchIndex:
     def video_scores(self, queries: Mapping[str, Tensor]) -> Dict[str, Tensor]:
         """Exact max-over-clips cosine of every query to every video.
 
-        One GEMM per block of equally long videos (no padding), blocks
-        bounded by ~16M scores.
+        :func:`~prvr_mm.evaluation.scoring.max_over_clips` on the flat
+        clips (equally long videos are contiguous: one GEMM per block, no
+        copy).
 
         Args:
             queries (dict[str, Tensor]): per branch (q, H) L2-normalised
@@ -468,24 +463,17 @@ class SearchIndex:
             dict[str, Tensor]: per branch (q, V) float32 scores and, with
             two branches, ``'fused'``.
         """
-        out = {}
-        for name in self.branches:
-            query = queries[name].float()
-            clips = self.clips[name]
-            scores = torch.empty(query.shape[0], len(self))
-            rows_cap = max(1, _SCORE_BLOCK_NUMEL // max(1, query.shape[0]))
-            for first, end, length in self._groups():
-                step = max(1, rows_cap // length)
-                for v0 in range(first, end, step):
-                    v1 = min(v0 + step, end)
-                    block = clips[int(self.offsets[v0]):int(self.offsets[v1])]
-                    sims = query @ block.t()  # (q, n * T)
-                    scores[:, v0:v1] = sims.view(-1, v1 - v0, length).amax(-1)
-            out[name] = scores
-        if len(self.branches) == 2:
-            first, second = self.branches
-            w = self.fusion_weight
-            out['fused'] = w * out[first] + (1 - w) * out[second]
+        out = {
+            name:
+            max_over_clips(
+                queries[name].float(),
+                self.clips[name],
+                offsets=self.offsets,
+                normalize=False)
+            for name in self.branches
+        }
+        if len(self.branches) > 1:
+            out['fused'] = fuse(out, self.weights)
         return out
 
     def _candidates(self, queries: Mapping[str, Tensor], num: int) -> Tensor:
@@ -531,7 +519,7 @@ class SearchIndex:
         if missing:
             raise ValueError(f'queries lack branch(es) {missing}')
         query = {
-            b: F.normalize(queries[b].float(), dim=-1, eps=1e-12)
+            b: F.normalize(queries[b].float(), dim=-1, eps=NORM_EPS)
             for b in self.branches
         }
         k = min(top_k, len(self))
@@ -560,7 +548,7 @@ class SearchIndex:
             for b in self.branches
         }
         per_branch = {b: c.amax(-1) for b, c in curves.items()}
-        fused = sum(w * per_branch[b] for b, w in weights.items())
+        fused = fuse(per_branch, weights)
         if candidates is not None:  # re-score, keep the best k
             fused = fused.masked_fill(videos < 0, float('-inf'))
             kk = min(k, videos.shape[1])
@@ -575,7 +563,7 @@ class SearchIndex:
             }
             videos = videos.masked_fill(torch.isinf(fused), -1)
         if len(weights) > 1:
-            curves['fused'] = fuse_curves(curves, weights)
+            curves['fused'] = fuse(curves, weights)
         best, start, end = best_runs(
             curves['fused' if len(weights) > 1 else self.branches[0]],
             run_ratio)

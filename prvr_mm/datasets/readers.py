@@ -13,9 +13,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-
-class PRVRDataError(ValueError):
-    """Invalid or missing PRVR data; the message names file, key, shape."""
+from ..errors import PRVRDataError
 
 
 def scan_caption_file(path: str) -> Tuple[List[Tuple[str, str]], List[str]]:

@@ -1,8 +1,8 @@
-from .functional import (chunked_max_scores, fuse_scores, gt_ranks,
-                         retrieval_metrics)
+from .functional import gt_ranks, retrieval_metrics
 from .metrics import PRVRMetric
+from .scoring import fuse, fusion_weights, max_over_clips
 
 __all__ = [
-    'chunked_max_scores', 'fuse_scores', 'gt_ranks', 'retrieval_metrics',
-    'PRVRMetric'
+    'max_over_clips', 'fuse', 'fusion_weights', 'gt_ranks',
+    'retrieval_metrics', 'PRVRMetric'
 ]

@@ -22,9 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .scoring import NORM_EPS, fuse
+
 __all__ = [
-    'DEFAULT_RUN_RATIO', 'pair_rows', 'pair_clip_scores', 'fuse_curves',
-    'best_runs', 'uniform_clip_spans', 'temporal_iou', 'moment_metrics'
+    'DEFAULT_RUN_RATIO', 'pair_rows', 'pair_clip_scores', 'best_runs',
+    'uniform_clip_spans', 'temporal_iou', 'moment_metrics'
 ]
 
 # A run extends the best clip over neighbours scoring at least
@@ -96,7 +98,7 @@ def _gemv_scores(queries: Tensor, clips: Tensor, rows: Tensor,
         block = clips.index_select(0, block_rows.clamp(min=0).view(-1))
         block = block.float().view(len(block_rows), width, dim)
         if normalize:
-            block = F.normalize(block, dim=-1, eps=1e-12)
+            block = F.normalize(block, dim=-1, eps=NORM_EPS)
         sims = torch.bmm(block, queries[start:start + step, :, None])[..., 0]
         out[start:start + step] = sims.masked_fill(block_rows < 0,
                                                    float('-inf'))
@@ -136,7 +138,8 @@ def pair_clip_scores(queries: Tensor,
             video.
         normalized (bool): whether ``queries`` and ``clips`` are already
             L2-normalised (else ``F.normalize(eps=1e-12)`` is applied, as
-            in :func:`chunked_max_scores`). Defaults to False.
+            in :func:`~prvr_mm.evaluation.scoring.max_over_clips`).
+            Defaults to False.
         scorer (callable, optional): ``scorer(queries (q, H), rows (q, W))
             -> (q, W)`` inner products of normalised queries with the clip
             rows (-1 = none); needs ``normalized=True``.
@@ -173,7 +176,7 @@ def pair_clip_scores(queries: Tensor,
                          f'({int(counts.max())} clips)')
     query = queries.float()
     if not normalized:
-        query = F.normalize(query, dim=-1, eps=1e-12)
+        query = F.normalize(query, dim=-1, eps=NORM_EPS)
     rows = layout['rows']
     if scorer is None:
         sims = _gemv_scores(query, clips, rows, normalize=not normalized)
@@ -182,26 +185,6 @@ def pair_clip_scores(queries: Tensor,
     out.view(-1)[layout['pair'] * out.shape[-1] + layout['pos']] = \
         sims.reshape(-1)[layout['slot']]
     return out
-
-
-def fuse_curves(curves: Mapping[str, Tensor],
-                weights: Mapping[str, float]) -> Tensor:
-    """Weighted sum of per-branch clip curves (``-inf`` stays ``-inf``).
-
-    Args:
-        curves (dict[str, Tensor]): per branch (..., L) cosines.
-        weights (dict[str, float]): weight of every branch (e.g.
-            ``{'inher': w, 'explore': 1 - w}``).
-
-    Returns:
-        Tensor: (..., L) fused curve.
-    """
-    fused = None
-    for name, weight in weights.items():
-        term = curves[name] * weight if weight != 1 else curves[name]
-        fused = term if fused is None else fused + term
-    invalid = torch.isinf(curves[next(iter(weights))])
-    return fused.masked_fill(invalid, float('-inf'))
 
 
 @torch.no_grad()
@@ -334,7 +317,7 @@ def moment_metrics(queries: Mapping[str, Tensor],
         for name in weights
     }
     if len(weights) > 1:
-        curves['fused'] = fuse_curves(curves, weights)
+        curves['fused'] = fuse(curves, weights)
     lengths = (offsets[1:] - offsets[:-1]).to(torch.float64)
     total = lengths[gt_videos]
     duration = durations.to(torch.float64)[gt_videos]

@@ -1,8 +1,7 @@
 """Per-query top-k rankings with moment hints, dumped as JSON.
 
 Clip ``i`` of ``T`` clips is taken to cover ``[i / T, (i + 1) / T]`` of the
-video (uniform clips): :func:`clip_span` and :func:`clip_edges` own that
-rule for the dump and the similarity plots.
+video (uniform clips, :func:`~prvr_mm.evaluation.moments.uniform_clip_spans`).
 
 :func:`write_rankings` is called by :class:`PRVRMetric` (rank 0 only) when
 ``dump_rankings`` is set. The file format is documented in
@@ -13,7 +12,7 @@ every query (never a ``(Q, V, L)`` tensor).
 import json
 import os
 import os.path as osp
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -21,8 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from .functional import branch_weights, gt_ranks
-from .moments import fuse_curves, pair_clip_scores
+from .functional import gt_ranks
+from .moments import pair_clip_scores, uniform_clip_spans
+from .scoring import NORM_EPS, fuse
 
 __all__ = [
     'RANKINGS_VERSION', 'clip_span', 'clip_edges', 'best_clips',
@@ -32,45 +32,38 @@ __all__ = [
 RANKINGS_VERSION = 1
 
 
-def clip_span(clip: int, num_clips: int,
-              duration: Optional[float]) -> Tuple[List[float], str]:
-    """Time span of clip ``clip`` of a video cut into ``num_clips`` uniform
-    clips.
-
-    Args:
-        clip (int): 0-based clip index.
-        num_clips (int): number of (valid) clips of the video, ``T >= 1``.
-        duration (float, optional): video length in seconds.
-
-    Returns:
-        tuple[list[float], str]: ``([i / T * d, (i + 1) / T * d], 's')``
-        when ``duration`` is known, else ``([i, i + 1], 'clip')``.
-    """
-    if duration is None:
-        return [float(clip), float(clip + 1)], 'clip'
-    # fractions first: the first clip starts at exactly 0 and the last one
-    # ends at exactly ``duration``
-    return [
-        duration * (clip / num_clips), duration * ((clip + 1) / num_clips)
-    ], 's'
-
-
 def clip_edges(num_clips: int,
                duration: Optional[float] = None) -> Tuple[np.ndarray, str]:
-    """Boundaries of ``num_clips`` uniform clips (the rule of
-    :func:`clip_span`, for every clip at once).
+    """Boundaries of ``num_clips`` uniform clips
+    (:func:`~prvr_mm.evaluation.moments.uniform_clip_spans`, the one rule).
 
     Args:
-        num_clips (int): number of clips ``T``.
+        num_clips (int): number of clips ``T >= 1``.
         duration (float, optional): video length in seconds.
 
     Returns:
-        tuple[np.ndarray, str]: (T + 1,) edges ``d * (i / T)`` and ``'s'``
-        when the duration is known, else ``0..T`` and ``'clip'``.
+        tuple[np.ndarray, str]: (T + 1,) float64 edges and ``'s'`` when the
+        duration is known, else ``0..T`` and ``'clip'``.
     """
-    if duration is None:
-        return np.arange(num_clips + 1, dtype=np.float64), 'clip'
-    return duration * (np.arange(num_clips + 1) / num_clips), 's'
+    spans = uniform_clip_spans(
+        torch.tensor([num_clips]),
+        torch.tensor([float('nan') if duration is None else duration],
+                     dtype=torch.float64)).numpy()
+    edges = np.append(spans[:, 0], spans[-1:, 1])
+    return edges, 'clip' if duration is None else 's'
+
+
+def clip_span(clip: int, num_clips: int,
+              duration: Optional[float]) -> Tuple[List[float], str]:
+    """Time span of clip ``clip`` of ``num_clips`` uniform clips
+    (:func:`clip_edges`).
+
+    Returns:
+        tuple[list[float], str]: ``([start, end], unit)``, ``unit`` ``'s'``
+        or ``'clip'`` (duration unknown).
+    """
+    edges, unit = clip_edges(num_clips, duration)
+    return [float(edges[clip]), float(edges[clip + 1])], unit
 
 
 @torch.no_grad()
@@ -84,7 +77,8 @@ def best_clips(queries: Mapping[str, Tensor],
 
     ``best[i, j] = argmax_{t < lengths[videos[i, j]]} sum_b weights[b] *
     cos(queries[b][i], clips[b][videos[i, j], t])`` (cosine with
-    ``F.normalize(eps=1e-12)`` as in :func:`chunked_max_scores`).
+    ``F.normalize(eps=1e-12)`` as in
+    :func:`~prvr_mm.evaluation.scoring.max_over_clips`).
 
     Only the valid clips of the listed (query, video) pairs are scored
     (:func:`~prvr_mm.evaluation.moments.pair_clip_scores`, shared with the
@@ -108,14 +102,14 @@ def best_clips(queries: Mapping[str, Tensor],
         padded = clips[name]
         max_len = padded.shape[1]
         curves[name] = pair_clip_scores(
-            F.normalize(queries[name].float(), dim=-1, eps=1e-12),
+            F.normalize(queries[name].float(), dim=-1, eps=NORM_EPS),
             padded.reshape(-1, padded.shape[-1]),
             torch.arange(num_v + 1) * max_len,
             videos,
             max_len=max_len,
             normalized=normalized,
             lengths=lengths)
-    return fuse_curves(curves, weights).argmax(dim=-1)
+    return fuse(curves, weights).argmax(dim=-1)
 
 
 def _padded(results: List[dict], key: str) -> Tensor:
@@ -125,8 +119,7 @@ def _padded(results: List[dict], key: str) -> Tensor:
 def write_rankings(path: str,
                    results: List[dict],
                    scores: Mapping[str, Tensor],
-                   branches: Sequence[str],
-                   fusion_weight: float,
+                   weights: Mapping[str, float],
                    topk: int = 100,
                    query_chunk: int = 1024) -> None:
     """Write the top-k videos of every query with moment hints as JSON.
@@ -138,18 +131,19 @@ def write_rankings(path: str,
             ``{branch}_queries``, optional ``duration`` / ``timestamps``).
         scores (dict[str, Tensor]): (Q, V) score matrix per branch and, with
             two branches, ``'fused'`` (:meth:`PRVRMetric.score_matrices`).
-        branches (Sequence[str]): branch names (``('inher', 'explore')``).
-        fusion_weight (float): ``w`` of ``w * inher + (1 - w) * explore``.
+        weights (dict[str, float]): fusion weight of every branch
+            (:func:`~prvr_mm.evaluation.scoring.fusion_weights`; the
+            header's ``fusion_weight`` is the first branch's).
         topk (int): videos listed per query (capped at V). Defaults to 100.
         query_chunk (int): max queries handled at once. Defaults to 1024.
     """
     if topk < 1:
         raise ValueError(f'dump_topk must be >= 1, got {topk}')
+    branches = list(weights)
     main = 'fused' if 'fused' in scores else branches[0]
     ranking = scores[main]
     num_queries, num_videos = ranking.shape
     k = min(topk, num_videos)
-    weights = branch_weights(branches, fusion_weight)
 
     video_ids = [r['video_id'] for r in results]
     durations = [r.get('duration') for r in results]
@@ -158,7 +152,7 @@ def write_rankings(path: str,
     clips = {
         name:
         F.normalize(
-            _padded(results, f'{name}_clips').float(), dim=-1, eps=1e-12)
+            _padded(results, f'{name}_clips').float(), dim=-1, eps=NORM_EPS)
         for name in weights
     }
     queries = {
@@ -176,15 +170,20 @@ def write_rankings(path: str,
     chunk = max(1, query_chunk)
     num_clips = lengths.tolist()
 
+    edges = {}
+
     def hint(v: int, clip: int) -> Tuple[List[float], str]:
-        return clip_span(clip, num_clips[v], durations[v])
+        if v not in edges:  # one rule call per video, not per hint
+            edges[v] = clip_edges(num_clips[v], durations[v])
+        bounds, unit = edges[v]
+        return [float(bounds[clip]), float(bounds[clip + 1])], unit
 
     parent = osp.dirname(osp.abspath(path))
     os.makedirs(parent, exist_ok=True)
     header = dict(
         version=RANKINGS_VERSION,
-        fusion_weight=fusion_weight,
-        branches=list(branches),
+        fusion_weight=weights[branches[0]],
+        branches=branches,
         score=main,
         topk=k,
         num_queries=num_queries,

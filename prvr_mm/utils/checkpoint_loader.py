@@ -18,8 +18,10 @@ from typing import List, Mapping, Optional
 
 import torch
 
+from ..errors import CheckpointError
 
-class CheckpointFileError(RuntimeError):
+
+class CheckpointFileError(CheckpointError):
     """A checkpoint file that cannot be used: empty, incomplete, corrupted
     or refused by the safe unpickler.  The message names the file."""
 
@@ -29,7 +31,7 @@ class UnsafeCheckpointError(CheckpointFileError):
     (a class or function that could run code); it is never executed."""
 
 
-class CheckpointMismatchError(RuntimeError):
+class CheckpointMismatchError(CheckpointError):
     """A checkpoint whose weights do not fit the model of the config."""
 
 

@@ -20,6 +20,8 @@ import re
 from collections import OrderedDict
 from typing import Dict, Iterable, Mapping, Optional
 
+from ..errors import CheckpointError
+
 # authors' module path (without the branch prefix) -> PRVRBranch module path
 _MODULES = OrderedDict([
     ('query_pos_embed.position_embeddings', 'query_pos.embedding'),
@@ -62,7 +64,7 @@ _BRANCHES = {
 _ICCV_UNUSED = 'A_query_input_proj.'
 
 
-class CheckpointConversionError(KeyError):
+class CheckpointConversionError(CheckpointError, KeyError):
     """A key of the authors' checkpoint cannot be mapped (or is missing)."""
 
     def __str__(self) -> str:  # KeyError quotes its message otherwise

@@ -8,13 +8,14 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from prvr_mm.apis import (clip_cosines, encode_split, fusion_weight_of,
-                          init_model, query_curves)
+from prvr_mm.apis import clip_cosines, encode_split, init_model, query_curves
+from prvr_mm.errors import PRVRConfigError
 from prvr_mm.evaluation import PRVRMetric
 from prvr_mm.models import masked_clip_scores
 from tests.helpers.tools import ROOT, TINY_TOY_CFG, save_random_checkpoint
 
 QUERY = 'toy_test_00003#enc#0'
+WEIGHTS = {'inher': 0.7, 'explore': 1 - 0.7}
 
 
 def test_clip_cosines():
@@ -45,7 +46,7 @@ def test_curves_match_model_scores(setup, tiny_toy_root, tmp_path):
     assert [e['video_id'] for e in encoded] == [
         dataset.get_data_info(i)['video_id'] for i in range(len(dataset))
     ]
-    curves = query_curves(encoded, QUERY, topk=2, fusion_weight=0.7)
+    curves = query_curves(encoded, QUERY, WEIGHTS, topk=2)
     panels = curves['panels']
     assert len(panels) == 3 and panels[0]['is_gt']
     assert panels[0]['video_id'] == curves['gt_video'] == 'toy_test_00003'
@@ -108,7 +109,7 @@ def test_teacher_curve_on_train_split(setup, tiny_toy_root):
     model, dataset = build(cfg, ckpt, tiny_toy_root, 'train')
     encoded = encode_split(model, dataset, indices=range(6))
     query = encoded[2]['query_ids'][0]
-    curves = query_curves(encoded, query, topk=1)
+    curves = query_curves(encoded, query, WEIGHTS, topk=1)
     assert curves['has_teacher']
     for panel in curves['panels']:
         v = [e['video_id'] for e in encoded].index(panel['video_id'])
@@ -122,14 +123,18 @@ def test_teacher_curve_on_train_split(setup, tiny_toy_root):
 
 def test_fusion_weight_is_the_test_evaluators():
     cfg = Config.fromfile(TINY_TOY_CFG)
-    assert fusion_weight_of(cfg) == 0.7
+
+    def weight_of(cfg):
+        return PRVRMetric.from_config(cfg).fusion_weights['inher']
+
+    assert weight_of(cfg) == 0.7
     cfg.test_evaluator = dict(type='PRVRMetric', fusion_weight=0.25)
-    assert fusion_weight_of(cfg) == 0.25
+    assert weight_of(cfg) == 0.25
     cfg.test_evaluator = [dict(type='Other'), dict(type='mmaction.PRVRMetric')]
-    assert fusion_weight_of(cfg) == 0.7  # PRVRMetric's default
+    assert weight_of(cfg) == 0.7  # PRVRMetric's default
     cfg.test_evaluator = dict(type='Other')
-    with pytest.raises(ValueError, match='no PRVRMetric'):
-        fusion_weight_of(cfg)
+    with pytest.raises(PRVRConfigError, match='no PRVRMetric'):
+        weight_of(cfg)
     dlkd = Config.fromfile(osp.join(ROOT, 'configs', 'dlkd_tvr.py'))
-    assert fusion_weight_of(dlkd) == 0.7  # the recipe (configs/dlkd/README)
+    assert weight_of(dlkd) == 0.7  # the recipe (configs/dlkd/README)
     assert 'fusion_weight' not in dlkd.model

@@ -1,5 +1,6 @@
-"""Tests of the chunked scoring and ranking metrics of
-``prvr_mm.evaluation.functional`` (golden values from the authors' code)."""
+"""Tests of the chunked scoring (``prvr_mm.evaluation.scoring``) and the
+ranking metrics of ``prvr_mm.evaluation.functional`` (golden values from
+the authors' code)."""
 import json
 from pathlib import Path
 
@@ -8,10 +9,9 @@ import pytest
 import torch
 
 from benchmarks.reference_metrics import baseline_retrieval_metrics
-from prvr_mm.evaluation.functional import (branch_weights, chunked_max_scores,
-                                           fuse_scores, gt_ranks,
-                                           random_ranking_sumr,
+from prvr_mm.evaluation.functional import (gt_ranks, random_ranking_sumr,
                                            retrieval_metrics)
+from prvr_mm.evaluation.scoring import fuse, fusion_weights, max_over_clips
 
 GOLDEN = Path(__file__).parents[1] / 'data' / 'dldkd_golden'
 # golden json key -> our key
@@ -35,7 +35,7 @@ def _check_golden(ours: dict, golden: dict, atol: float = 1e-9) -> None:
 
 
 def _dense_max_scores(queries, clips, mask, normalize=True):
-    """Direct (Q, V, L) reference of chunked_max_scores."""
+    """Direct (Q, V, L) reference of max_over_clips."""
     queries, clips = queries.double(), clips.double()
     if normalize:
         queries = torch.nn.functional.normalize(queries, dim=-1, eps=1e-12)
@@ -101,19 +101,22 @@ def test_eval_small_golden(branch):
         baseline_retrieval_metrics(scores, positives), golden[branch])
 
 
-def test_fuse_scores_golden():
+def test_fuse_golden():
     data = np.load(GOLDEN / 'eval_small.npz')
-    fused = fuse_scores(
-        torch.from_numpy(data['inher_scores']),
-        torch.from_numpy(data['explore_scores']), 0.7)
+    fused = fuse(
+        dict(
+            inher=torch.from_numpy(data['inher_scores']),
+            explore=torch.from_numpy(data['explore_scores'])),
+        fusion_weights(('inher', 'explore'), 0.7))
     np.testing.assert_allclose(
         fused.numpy(), data['fused_scores'], rtol=0, atol=1e-6)
     with pytest.raises(ValueError):
-        fuse_scores(torch.zeros(2, 3), torch.zeros(3, 2), 0.5)
+        fuse(
+            dict(a=torch.zeros(2, 3), b=torch.zeros(3, 2)), dict(a=0.5, b=0.5))
 
 
 @pytest.mark.parametrize('prefix', ['inher', 'explore', 'teacher'])
-def test_chunked_max_scores_golden(prefix):
+def test_max_over_clips_golden(prefix):
     """Authors' max-over-frames cosine and raw dot product scores."""
     scores = np.load(GOLDEN / 'scores.npz')
     batch = np.load(GOLDEN / 'batch.npz')
@@ -124,11 +127,10 @@ def test_chunked_max_scores_golden(prefix):
     else:
         queries = torch.from_numpy(scores[f'{prefix}_query'])
         clips = torch.from_numpy(scores[f'{prefix}_video_feat'])
-    cos = chunked_max_scores(
-        queries, clips, mask, query_chunk=4, video_chunk=4)
+    cos = max_over_clips(queries, clips, mask, query_chunk=4, video_chunk=4)
     np.testing.assert_allclose(
         cos.numpy(), scores[f'{prefix}_max_scores'], rtol=1e-5, atol=1e-6)
-    dot = chunked_max_scores(
+    dot = max_over_clips(
         queries, clips, mask, normalize=False, query_chunk=4, video_chunk=4)
     np.testing.assert_allclose(
         dot.numpy(),
@@ -142,11 +144,11 @@ def test_chunked_max_scores_golden(prefix):
 
 @pytest.mark.parametrize('normalize', [True, False])
 @pytest.mark.parametrize('chunks', [(3, 2), (1, 1), (5, 100), (100, 3)])
-def test_chunked_max_scores_matches_dense(normalize, chunks):
+def test_max_over_clips_matches_dense(normalize, chunks):
     clips, mask, gen = _random_clips()
     queries = torch.randn(11, 8, generator=gen)
     expected = _dense_max_scores(queries, clips, mask, normalize)
-    out = chunked_max_scores(
+    out = max_over_clips(
         queries,
         clips,
         mask,
@@ -158,7 +160,7 @@ def test_chunked_max_scores_matches_dense(normalize, chunks):
     assert out.device == queries.device
     torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5)
     # float mask (1 valid / 0 pad) and float64 / float16 inputs
-    out_float_mask = chunked_max_scores(
+    out_float_mask = max_over_clips(
         queries.double(),
         clips.half(),
         mask.float(),
@@ -173,11 +175,11 @@ def test_chunked_max_scores_matches_dense(normalize, chunks):
 
 
 @pytest.mark.parametrize('normalize', [True, False])
-def test_chunked_max_scores_half(normalize):
+def test_max_over_clips_half(normalize):
     clips, mask, gen = _random_clips(num_videos=9, max_len=6, dim=32)
     queries = torch.randn(10, 32, generator=gen)
-    full = chunked_max_scores(queries, clips, mask, normalize=normalize)
-    half = chunked_max_scores(
+    full = max_over_clips(queries, clips, mask, normalize=normalize)
+    half = max_over_clips(
         queries,
         clips,
         mask,
@@ -190,7 +192,7 @@ def test_chunked_max_scores_half(normalize):
     torch.testing.assert_close(half, full, rtol=0, atol=1e-2 * scale)
 
 
-def test_chunked_max_scores_masks():
+def test_max_over_clips_masks():
     """Non-prefix masks, all-padded videos and masked huge values."""
     clips, mask, gen = _random_clips(num_videos=6, max_len=5)
     mask = mask.clone()
@@ -202,7 +204,7 @@ def test_chunked_max_scores_masks():
     for normalize in (True, False):
         expected = _dense_max_scores(queries, clips, mask, normalize)
         for half in (False, True):
-            out = chunked_max_scores(
+            out = max_over_clips(
                 queries,
                 clips,
                 mask,
@@ -217,17 +219,17 @@ def test_chunked_max_scores_masks():
             torch.testing.assert_close(
                 out[:, keep].double(), expected[:, keep], rtol=0, atol=atol)
     # a chunk made only of empty videos
-    out = chunked_max_scores(queries, clips, mask, video_chunk=1)
+    out = max_over_clips(queries, clips, mask, video_chunk=1)
     assert torch.all(out[:, [2, 4]] == torch.finfo(torch.float32).min)
 
 
-def test_chunked_max_scores_empty_and_errors():
+def test_max_over_clips_empty_and_errors():
     clips, mask, _ = _random_clips()
-    assert chunked_max_scores(torch.zeros(0, 8), clips, mask).shape == (0, 7)
+    assert max_over_clips(torch.zeros(0, 8), clips, mask).shape == (0, 7)
     with pytest.raises(ValueError):
-        chunked_max_scores(torch.zeros(2, 4), clips, mask)
+        max_over_clips(torch.zeros(2, 4), clips, mask)
     with pytest.raises(ValueError):
-        chunked_max_scores(torch.zeros(2, 8), clips, mask[:, :2])
+        max_over_clips(torch.zeros(2, 8), clips, mask[:, :2])
 
 
 # --------------------------------------------------------------- ranking
@@ -303,9 +305,56 @@ def test_metrics_random_vs_baseline():
         assert ours[key] == pytest.approx(base[key], abs=1e-12)
 
 
-def test_branch_weights_and_random_sumr():
-    assert branch_weights(('inher', 'explore'), 0.7) == dict(
+def test_fusion_weights_and_random_sumr():
+    assert fusion_weights(('inher', 'explore'), 0.7) == dict(
         inher=0.7, explore=pytest.approx(0.3))
-    assert branch_weights(('inher', ), 0.7) == dict(inher=1.0)
+    assert fusion_weights(('inher', ), 0.7) == dict(inher=1.0)
+    named = fusion_weights(('a', 'b', 'c'), dict(c=0.2, a=0.5, b=0.3))
+    assert list(named) == ['a', 'b', 'c'] and named['c'] == 0.2
+    with pytest.raises(ValueError, match='branches'):
+        fusion_weights(('a', 'b'), dict(a=1.0))
+    with pytest.raises(ValueError, match=r'\[0, 1\]'):
+        fusion_weights(('a', 'b'), 1.5)
     # 12 videos: R@1 1/12, R@5 5/12, R@10 10/12, R@100 all
     assert random_ranking_sumr(12) == pytest.approx(100 * (16 / 12 + 1))
+
+
+@pytest.mark.parametrize('normalize', [True, False])
+def test_max_over_clips_flat_equals_padded(normalize):
+    """Flat (N, H) clips with offsets score as their padded form, whether
+    the videos are stored sorted by length (views) or not (gathers)."""
+    g = torch.Generator().manual_seed(3)
+    lengths = torch.tensor([3, 1, 3, 5, 2, 5, 5, 1])
+    dim = 6
+    queries = torch.randn(9, dim, generator=g)
+    clips = [torch.randn(n, dim, generator=g) for n in lengths.tolist()]
+    padded = torch.nn.utils.rnn.pad_sequence(clips, batch_first=True)
+    mask = torch.arange(5)[None] < lengths[:, None]
+    ref = max_over_clips(queries, padded, mask, normalize=normalize)
+    for order in (torch.arange(8), torch.argsort(lengths, stable=True)):
+        flat = torch.cat([clips[i] for i in order.tolist()])
+        offsets = torch.cat(
+            [torch.zeros(1, dtype=torch.long), lengths[order].cumsum(0)])
+        for chunk in (None, 1, 2):
+            out = max_over_clips(
+                queries,
+                flat,
+                offsets=offsets,
+                normalize=normalize,
+                video_chunk=chunk)
+            torch.testing.assert_close(out, ref[:, order], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match='not both'):
+        max_over_clips(queries, padded, mask, offsets=offsets)
+
+
+def test_training_kernel_scores_as_max_over_clips():
+    """The differentiable kernel of the model (``clip_scores``) and the
+    evaluation kernel give the same max-over-clips cosine."""
+    from prvr_mm.models import clip_scores
+    g = torch.Generator().manual_seed(4)
+    clips = torch.randn(5, 7, 8, generator=g)
+    mask = torch.arange(7)[None] < torch.tensor([7, 1, 4, 6, 2])[:, None]
+    queries = torch.randn(6, 8, generator=g)
+    ours = max_over_clips(queries, clips, mask)
+    torch.testing.assert_close(
+        clip_scores(queries, clips, mask).cos_max, ours, rtol=0, atol=1e-6)

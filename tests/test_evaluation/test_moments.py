@@ -5,10 +5,11 @@ import torch
 import torch.nn.functional as F
 
 from prvr_mm.evaluation import PRVRMetric
-from prvr_mm.evaluation.moments import (best_runs, fuse_curves, moment_metrics,
+from prvr_mm.evaluation.moments import (best_runs, moment_metrics,
                                         pair_clip_scores, temporal_iou,
                                         uniform_clip_spans)
 from prvr_mm.evaluation.rankings import clip_span
+from prvr_mm.evaluation.scoring import fuse
 
 
 def flat(lengths, h=5, seed=0):
@@ -187,7 +188,7 @@ def test_moment_metrics_perfect_hint():
     assert out == {
         'inher': dict(hit=1.0, mIoU=1.0, clip_hit=1.0, clip_mIoU=1.0)
     }
-    fused = fuse_curves(
+    fused = fuse(
         {
             'a': torch.tensor([[1.0, float('-inf')]]),
             'b': torch.tensor([[0.0, float('-inf')]])

@@ -48,15 +48,16 @@ def parse_args():
     return parser.parse_args()
 
 
-def _label(panel: dict, fusion_weight: float) -> str:
+def _label(panel: dict, weights: dict) -> str:
     scores = ', '.join(f'{k} {v:.3f}' for k, v in panel['scores'].items())
+    fusion = ', '.join(f'{k} {w:g}' for k, w in weights.items())
     head = (f'GT video {panel["video_id"]}'
             if panel['is_gt'] else f'{panel["video_id"]}')
     return (f'rank {panel["rank"]}: {head} - fused {panel["score"]:.3f} '
-            f'(w={fusion_weight:g}; {scores})')
+            f'(weights {fusion}; {scores})')
 
 
-def plot(curves: dict, out: str, split: str, fusion_weight: float) -> None:
+def plot(curves: dict, out: str, split: str, weights: dict) -> None:
     """Draw the output of :func:`query_curves` to a PNG."""
     import matplotlib
     matplotlib.use('Agg')
@@ -95,7 +96,7 @@ def plot(curves: dict, out: str, split: str, fusion_weight: float) -> None:
         ax.set_xlabel('time (s)' if panel['unit'] == 's' else 'clip index')
         ax.set_ylabel('cosine')
         ax.set_title(
-            _label(panel, fusion_weight),
+            _label(panel, weights),
             fontsize=9,
             color='tab:red' if panel['is_gt'] else 'black')
         ax.grid(alpha=0.3)
@@ -124,8 +125,8 @@ def main():
     from mmaction.registry import DATASETS
 
     import prvr_mm  # noqa: F401  (stack fixes + registration)
-    from prvr_mm.apis import (encode_split, fusion_weight_of, init_model,
-                              query_curves)
+    from prvr_mm.apis import encode_split, init_model, query_curves
+    from prvr_mm.evaluation import PRVRMetric
     from prvr_mm.utils import merge_cli_options
 
     cfg = Config.fromfile(args.config)
@@ -135,16 +136,11 @@ def main():
         raise ValueError(f'the config has no {args.split}_dataloader')
     model = init_model(cfg, args.checkpoint)
     dataset = DATASETS.build(loader.dataset)
-    fusion_weight = fusion_weight_of(cfg)
+    weights = PRVRMetric.from_config(cfg).fusion_weights
 
     encoded = encode_split(model, dataset, batch_size=args.batch_size)
-    curves = query_curves(
-        encoded,
-        args.query,
-        topk=args.topk,
-        fusion_weight=fusion_weight,
-        branches=tuple(model.branches))
-    plot(curves, args.out, args.split, fusion_weight)
+    curves = query_curves(encoded, args.query, weights, topk=args.topk)
+    plot(curves, args.out, args.split, weights)
     print(f'GT rank {curves["gt_rank"]}; figure written to {args.out}')
 
 

@@ -27,9 +27,9 @@ from mmengine.infer.infer import BaseInferencer, ModelType
 from mmengine.registry import init_default_scope
 
 from ...datasets.collate import build_collate_fn
-from ...evaluation.moments import DEFAULT_RUN_RATIO, uniform_clip_spans
+from ...evaluation.metrics import PRVRMetric
+from ...evaluation.moments import uniform_clip_spans
 from ..collection import FeatureCollection, split_collection
-from ..inference import fusion_weight_of
 from ..search_index import SearchIndex, SearchIndexError
 
 QueryType = Union[str, np.ndarray, torch.Tensor]
@@ -38,18 +38,6 @@ QueriesType = Union[QueryType, Sequence[QueryType]]
 __all__ = ['PRVRInferencer']
 
 _SPLITS = ('train', 'val', 'test')
-
-
-def _run_ratio_of(cfg: Config) -> float:
-    """``moment_run_ratio`` of the config's test :class:`PRVRMetric` (its
-    default when unset or when the config has no PRVRMetric)."""
-    metrics = cfg.get('test_evaluator') or {}
-    if isinstance(metrics, dict) and 'metrics' in metrics:
-        metrics = metrics['metrics']
-    for metric in [metrics] if isinstance(metrics, dict) else metrics:
-        if str(metric.get('type')).split('.')[-1] == 'PRVRMetric':
-            return float(metric.get('moment_run_ratio', DEFAULT_RUN_RATIO))
-    return DEFAULT_RUN_RATIO
 
 
 @INFERENCERS.register_module(name='prvr-search')
@@ -113,8 +101,9 @@ class PRVRInferencer(BaseInferencer):
             scope=scope,
             show_progress=show_progress)
         # the evaluator owns the fusion weight and the moment run ratio
-        self.fusion_weight = fusion_weight_of(self.cfg)
-        self.run_ratio = _run_ratio_of(self.cfg)
+        metric = PRVRMetric.from_config(self.cfg)
+        self.fusion_weight = metric.fusion_weight
+        self.run_ratio = metric.moment_run_ratio
         self.text_encoder_cfg = text_encoder or self.cfg.get('text_encoder')
         self._text_encoder = None
         self.fingerprint = self._fingerprint()

@@ -1,16 +1,17 @@
 """PRVR retrieval metric: ranks every video for every query, per branch and
 fused, from the clip and query embeddings that the model predicts."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmaction.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from torch.nn.utils.rnn import pad_sequence
 
-from ..functional import (branch_weights, chunked_max_scores, fuse_scores,
-                          retrieval_metrics)
+from ...errors import PRVRConfigError
+from ..functional import retrieval_metrics
 from ..moments import DEFAULT_RUN_RATIO, moment_metrics
 from ..rankings import write_rankings
+from ..scoring import fuse, fusion_weights, max_over_clips
 
 
 @METRICS.register_module()
@@ -21,7 +22,11 @@ class PRVRMetric(BaseMetric):
     its queries (the ground truth of a query is the video it came with, so
     several queries may share a video).  ``compute_metrics`` scores every
     query against every video (cosine, max over valid clips, in chunks),
-    fuses the branches with ``w * inher + (1 - w) * explore`` and ranks.
+    fuses the branches (:func:`~prvr_mm.evaluation.scoring.fuse`,
+    ``w * inher + (1 - w) * explore``) and ranks. This metric's settings
+    are the one owner of the fusion weights and the moment run ratio: the
+    search and analysis tools read them from the config through
+    :meth:`from_config`.
     The fused results are reported as ``prvr/R@1``... ``prvr/SumR``, each
     branch as ``prvr/{branch}/R@1``... and the fusion with every weight of
     ``extra_fusion_weights`` as ``prvr/fused@{w}/R@1``... (e.g.
@@ -43,7 +48,8 @@ class PRVRMetric(BaseMetric):
     ``docs/rankings.md``).
 
     Args:
-        fusion_weight (float): ``w``. Defaults to 0.7.
+        fusion_weight (float | dict[str, float]): ``w`` of two branches,
+            or a weight per branch name. Defaults to 0.7.
         extra_fusion_weights (Sequence[float]): other weights whose fused
             metrics are reported too (not used for model selection).
             Defaults to ``()``.
@@ -66,7 +72,7 @@ class PRVRMetric(BaseMetric):
     default_prefix = 'prvr'
 
     def __init__(self,
-                 fusion_weight: float = 0.7,
+                 fusion_weight: Union[float, Dict[str, float]] = 0.7,
                  extra_fusion_weights: Sequence[float] = (),
                  branches: Sequence[str] = ('inher', 'explore'),
                  query_chunk: int = 1024,
@@ -79,9 +85,9 @@ class PRVRMetric(BaseMetric):
                  dump_topk: int = 100,
                  moment_run_ratio: float = DEFAULT_RUN_RATIO) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if not 0.0 <= fusion_weight <= 1.0:
-            raise ValueError(f'fusion_weight must be in [0, 1], '
-                             f'got {fusion_weight}')
+        self.branches = tuple(branches)
+        # validated here, at build time
+        self.fusion_weights = fusion_weights(self.branches, fusion_weight)
         self.fusion_weight = fusion_weight
         for w in extra_fusion_weights:
             if not 0.0 <= w <= 1.0:
@@ -90,7 +96,6 @@ class PRVRMetric(BaseMetric):
                     f'in [0, 1], got {tuple(extra_fusion_weights)}')
         self.extra_fusion_weights = tuple(
             float(w) for w in extra_fusion_weights)
-        self.branches = tuple(branches)
         self.query_chunk = query_chunk
         self.video_chunk = video_chunk
         self.half = half
@@ -132,7 +137,7 @@ class PRVRMetric(BaseMetric):
             lengths = torch.tensor([len(c) for c in clips])
             mask = torch.arange(int(lengths.max()))[None] < lengths[:, None]
             queries = torch.cat([r[f'{name}_queries'] for r in results])
-            scores[name] = chunked_max_scores(
+            scores[name] = max_over_clips(
                 queries,
                 pad_sequence(clips, batch_first=True),
                 mask,
@@ -140,10 +145,8 @@ class PRVRMetric(BaseMetric):
                 video_chunk=self.video_chunk,
                 half=self.half,
                 device=device).float().cpu()
-        if len(self.branches) == 2:
-            scores['fused'] = fuse_scores(scores[self.branches[0]],
-                                          scores[self.branches[1]],
-                                          self.fusion_weight)
+        if len(self.branches) > 1:
+            scores['fused'] = fuse(scores, self.fusion_weights)
         return scores
 
     @staticmethod
@@ -161,7 +164,7 @@ class PRVRMetric(BaseMetric):
                 r.get('duration') is not None
                 and r.get('timestamps') is not None for r in results):
             return {}
-        weights = branch_weights(self.branches, self.fusion_weight)
+        weights = self.fusion_weights
         lengths = torch.tensor(
             [len(r[f'{self.branches[0]}_clips']) for r in results])
         offsets = torch.cat([lengths.new_zeros(1), torch.cumsum(lengths, 0)])
@@ -195,9 +198,9 @@ class PRVRMetric(BaseMetric):
             for key, value in values.items():
                 metrics[key if name == main else f'{name}/{key}'] = value
         if main == 'fused':
-            first, second = (scores[b] for b in self.branches)
             for w in self.extra_fusion_weights:
-                values = retrieval_metrics(fuse_scores(first, second, w), gt)
+                values = retrieval_metrics(
+                    fuse(scores, fusion_weights(self.branches, w)), gt)
                 for key, value in values.items():
                     metrics[f'fused@{w:g}/{key}'] = value
         for name, values in self.moment_metrics(results).items():
@@ -209,8 +212,39 @@ class PRVRMetric(BaseMetric):
                 self.dump_rankings,
                 results,
                 scores,
-                self.branches,
-                self.fusion_weight,
+                self.fusion_weights,
                 topk=self.dump_topk,
                 query_chunk=self.query_chunk)
         return metrics
+
+    @classmethod
+    def from_config(cls,
+                    cfg,
+                    evaluator: str = 'test_evaluator') -> 'PRVRMetric':
+        """The :class:`PRVRMetric` of a config's evaluator, built as the
+        Runner builds it (its defaults when the config has none), so that
+        tools outside the test loop fuse and cut moments exactly as the
+        evaluation does.
+
+        Args:
+            cfg (Config): a loaded config.
+            evaluator (str): ``'test_evaluator'`` (default) or
+                ``'val_evaluator'``.
+
+        Returns:
+            PRVRMetric: the metric (never run; its settings are read).
+
+        Raises:
+            PRVRConfigError: the evaluator has no PRVRMetric.
+        """
+        spec = cfg.get(evaluator)
+        if isinstance(spec, dict) and 'metrics' in spec:
+            spec = spec['metrics']
+        for metric in [spec] if isinstance(spec, dict) else spec or []:
+            if str(metric.get('type')).split('.')[-1] == cls.__name__:
+                args = {k: v for k, v in metric.items() if k != 'type'}
+                return cls(**args)
+        raise PRVRConfigError(
+            f'{evaluator} of the config has no PRVRMetric, which owns the '
+            f'fusion weights and the moment run ratio: got {spec!r}; add '
+            f"{evaluator} = dict(type='PRVRMetric')")
