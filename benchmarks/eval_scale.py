@@ -110,9 +110,11 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help='video_chunk of max_over_clips (default: its default)')
     parser.add_argument(
-        '--half',
-        action='store_true',
-        help='16-bit products (bfloat16 on CPU, float16 on CUDA)')
+        '--precision',
+        choices=('fp32', 'bf16', 'auto'),
+        default='fp32',
+        help='precision of the products (bf16: bfloat16 products, float32 '
+        'accumulation; auto: bf16 where this device runs it faster)')
     parser.add_argument(
         '--skip-baseline',
         action='store_true',
@@ -262,7 +264,8 @@ def run_scale(name: str, args: argparse.Namespace) -> None:
         f'H={HIDDEN} branches=2 clips={cfg["storage"]} '
         f'(inputs {clip_mb:.0f} MB, generated in '
         f'{time.perf_counter() - t0:.1f} s) threads='
-        f'{torch.get_num_threads()} device={args.device} half={args.half} '
+        f'{torch.get_num_threads()} device={args.device} '
+        f'precision={args.precision} '
         f'chunks={chunk_kwargs or "default"} mean_valid_len='
         f'{lengths.float().mean():.1f} loadavg={os.getloadavg()[0]:.2f}',
         flush=True)
@@ -288,7 +291,7 @@ def run_scale(name: str, args: argparse.Namespace) -> None:
                 clips,
                 mask,
                 normalize=True,
-                half=args.half,
+                precision=args.precision,
                 device=args.device,
                 **chunk_kwargs).cpu()
             for branch, (queries, clips) in inputs.items()

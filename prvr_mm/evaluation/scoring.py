@@ -34,11 +34,12 @@ SCORE_BLOCK_NUMEL = 1 << 24
 _QUERY_CHUNK = 2048
 
 
-def _compute_dtype(device: torch.device, half: bool) -> torch.dtype:
-    """float16 on CUDA / bfloat16 elsewhere when ``half``, else float32."""
-    if not half:
-        return torch.float32
-    return torch.float16 if device.type == 'cuda' else torch.bfloat16
+def _compute_dtype(device: torch.device, precision: str) -> torch.dtype:
+    """bfloat16 for ``'bf16'`` (``'auto'``: where this device runs it
+    faster, :func:`~prvr_mm.utils.hardware.resolve_precision`), else
+    float32."""
+    from ..utils.hardware import precision_dtype, resolve_precision
+    return precision_dtype(resolve_precision(precision, str(device)))
 
 
 def _check_inputs(queries: Tensor, clips: Tensor, clip_mask: Optional[Tensor],
@@ -74,7 +75,7 @@ def max_over_clips(queries: Tensor,
                    *,
                    offsets: Optional[Tensor] = None,
                    normalize: bool = True,
-                   half: bool = False,
+                   precision: str = 'fp32',
                    device: DeviceType = None,
                    query_chunk: Optional[int] = None,
                    video_chunk: Optional[int] = None) -> Tensor:
@@ -104,8 +105,9 @@ def max_over_clips(queries: Tensor,
         offsets (Tensor, optional): (V + 1,) int64 row offsets (flat clips).
         normalize (bool): cosine when True, raw dot product otherwise.
             Defaults to True.
-        half (bool): products in float16 on CUDA / bfloat16 elsewhere
-            (float32 accumulation and results). Defaults to False.
+        precision (str): ``'fp32'`` (default), ``'bf16'`` (bfloat16
+            products, float32 accumulation and results) or ``'auto'``
+            (bf16 where this device runs it faster).
         device (str | torch.device, optional): where to compute. Defaults
             to ``queries.device``.
         query_chunk (int, optional): queries per block. Defaults to 2048.
@@ -121,7 +123,7 @@ def max_over_clips(queries: Tensor,
         if value is not None and value < 1:
             raise ValueError(f'{name} must be >= 1, got {value}')
     device = queries.device if device is None else torch.device(device)
-    dtype = _compute_dtype(device, half)
+    dtype = _compute_dtype(device, precision)
     num_q, dim = queries.shape
     if clip_mask is not None:
         num_v, max_len = clips.shape[:2]
@@ -186,7 +188,7 @@ def max_over_clips(queries: Tensor,
                 scores.masked_fill_(pad, fill)
             out[q_start:q_end, idx] = scores.amax(dim=1).t().to(torch.float32)
         v_start = v_end
-    if half:  # empty videos: the float32 minimum, not the 16-bit one
+    if dtype != torch.float32:  # empty videos: the float32 minimum
         empty = extent == 0
         if bool(empty.any()):
             out[:, empty] = torch.finfo(torch.float32).min

@@ -186,7 +186,7 @@ def test_max_over_clips_half(normalize):
         query_chunk=3,
         video_chunk=2,
         normalize=normalize,
-        half=True)
+        precision='bf16')
     assert half.dtype == torch.float32
     scale = 1.0 if normalize else float(full.abs().max())
     torch.testing.assert_close(half, full, rtol=0, atol=1e-2 * scale)
@@ -211,7 +211,7 @@ def test_max_over_clips_masks():
                 query_chunk=3,
                 video_chunk=2,
                 normalize=normalize,
-                half=half)
+                precision='bf16' if half else 'fp32')
             fmin = torch.finfo(torch.float32).min
             assert torch.all(out[:, [2, 4]] == fmin)
             keep = [0, 1, 3, 5]

@@ -57,7 +57,10 @@ class PRVRMetric(BaseMetric):
             Defaults to ``('inher', 'explore')``.
         query_chunk (int): queries scored at once. Defaults to 1024.
         video_chunk (int): videos scored at once. Defaults to 1024.
-        half (bool): half-precision products, float32 ranking.
+        precision (str): precision of the query x clip products:
+            ``'fp32'`` (default: the published numbers), ``'bf16'`` or
+            ``'auto'`` (bf16 where the device runs it faster); ranking is
+            float32 always.
         device (str, optional): where to score; None = CUDA when available.
         collect_device (str): ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
         prefix (str, optional): defaults to ``'prvr'``.
@@ -77,7 +80,7 @@ class PRVRMetric(BaseMetric):
                  branches: Sequence[str] = ('inher', 'explore'),
                  query_chunk: int = 1024,
                  video_chunk: int = 1024,
-                 half: bool = False,
+                 precision: str = 'fp32',
                  device: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
@@ -98,7 +101,7 @@ class PRVRMetric(BaseMetric):
             float(w) for w in extra_fusion_weights)
         self.query_chunk = query_chunk
         self.video_chunk = video_chunk
-        self.half = half
+        self.precision = precision
         self.device = device
         if dump_topk < 1:
             raise ValueError(f'dump_topk must be >= 1, got {dump_topk}')
@@ -143,7 +146,7 @@ class PRVRMetric(BaseMetric):
                 mask,
                 query_chunk=self.query_chunk,
                 video_chunk=self.video_chunk,
-                half=self.half,
+                precision=self.precision,
                 device=device).float().cpu()
         if len(self.branches) > 1:
             scores['fused'] = fuse(scores, self.fusion_weights)
