@@ -26,12 +26,14 @@ def parse_args():
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='mixed precision (CUDA only): float16 with a dynamic loss '
-        'scale, or the --amp-dtype')
+        help='mixed precision: on CUDA float16 with a dynamic loss scale '
+        '(or the --amp-dtype), on CPU bfloat16 autocast (faster on CPUs '
+        'with AMX / AVX512-BF16, slower elsewhere)')
     parser.add_argument(
         '--amp-dtype',
         choices=['float16', 'bfloat16'],
-        help='autocast dtype of --amp (implies --amp); default float16')
+        help='autocast dtype of --amp (implies --amp); default float16 on '
+        'CUDA, bfloat16 on CPU')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -75,7 +77,7 @@ def merge_args(cfg: Config, args) -> Config:
                       args.launcher)
     if args.amp or args.amp_dtype:
         from prvr_mm.utils.amp import use_amp
-        use_amp(cfg, args.amp_dtype or 'float16')
+        use_amp(cfg, args.amp_dtype)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
         from mmengine.runner import find_latest_checkpoint

@@ -63,5 +63,10 @@ def test_use_amp_dtype_plumbing():
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
     with pytest.raises(ValueError, match='amp-dtype'):
         use_amp(cfg, 'float8', cuda=True)
-    with pytest.raises(RuntimeError, match='CUDA'):
+    with pytest.raises(ValueError, match='CUDA'):
         use_amp(cfg, 'float16', cuda=False)
+    cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
+    use_amp(cfg, cuda=False)  # CPU: bf16 autocast, no loss scale
+    assert cfg.optim_wrapper.type == 'CPUAmpOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'bfloat16'
+    assert 'loss_scale' not in cfg.optim_wrapper

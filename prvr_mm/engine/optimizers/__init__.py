@@ -1,3 +1,4 @@
 from .bert_adam import BertAdam
+from .cpu_amp_optim_wrapper import CPUAmpOptimWrapper
 
-__all__ = ['BertAdam']
+__all__ = ['BertAdam', 'CPUAmpOptimWrapper']
