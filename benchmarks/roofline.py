@@ -249,3 +249,24 @@ def roofline_fields(flops: float, seconds: float, peak_gflops: float) -> str:
     return (f'flops_g={flops / 1e9:.1f} achieved_gflops={achieved:.1f} '
             f'peak_gflops={peak_gflops:.1f} '
             f'pct_peak={100.0 * achieved / peak_gflops:.1f}')
+
+
+def host_fields(precision: str) -> str:
+    """``machine=.. cores=.. avx2=1 avx512f=1 ... amx_bf16=0
+    precision=..``: every benchmark line names the host's matrix-unit
+    flags and the precision, so figures of different hosts are never
+    compared blindly (:func:`prvr_mm.utils.hardware.host_flags`).
+
+    Args:
+        precision (str): the precision the line measured (``fp32`` /
+            ``bf16``).
+
+    Returns:
+        str: space-separated ``key=value`` fields.
+    """
+    from prvr_mm.utils.hardware import host_flags
+    fields = [
+        f'{key}={int(value) if isinstance(value, bool) else value}'
+        for key, value in host_flags().items()
+    ]
+    return ' '.join(fields + [f'precision={precision}'])
