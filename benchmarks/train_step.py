@@ -78,10 +78,11 @@ from mmengine.logging import MMLogger
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 import prvr_mm  # noqa: F401  (stack fixes + registration)
+from prvr_mm.engine import CPUAmpOptimWrapper
 from reference_step import AuthorsStyleDLDKD
-from roofline import (PeakMemory, counted_flops, matmul_peak_gflops,
-                      roofline_fields, step_flops, sustained_fields,
-                      sustained_matmul_gflops, sync)
+from roofline import (PeakMemory, counted_flops, host_fields,
+                      matmul_peak_gflops, roofline_fields, step_flops,
+                      sustained_fields, sustained_matmul_gflops, sync)
 
 try:  # what tools/train.py does on CPU (applies to both steps here)
     from prvr_mm.utils import tune_cpu_allocator
@@ -291,7 +292,9 @@ def ours_step(device: torch.device, data: dict, args) -> Callable[[], float]:
     model = build_model(args.label_style, compile_cfg).to(device).train()
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=1e-4, weight_decay=0.01)
-    if args.amp:
+    if args.amp and device.type == 'cpu':  # bf16 autocast (--amp on CPU)
+        optim_wrapper = CPUAmpOptimWrapper(optimizer=optimizer)
+    elif args.amp:
         optim_wrapper = AmpOptimWrapper(
             optimizer=optimizer,
             dtype=AMP_DTYPES[args.amp],
@@ -358,10 +361,11 @@ def main() -> None:
     parser.add_argument(
         '--amp',
         nargs='?',
-        const='float16',
-        choices=sorted(AMP_DTYPES),
-        help='mixed precision through AmpOptimWrapper (CUDA only; float16 '
-        'with a dynamic loss scale by default)')
+        const='auto',
+        choices=sorted(AMP_DTYPES) + ['auto'],
+        help='mixed precision: AmpOptimWrapper on CUDA (float16 with a '
+        'dynamic loss scale by default), CPUAmpOptimWrapper (bfloat16 '
+        'autocast) on CPU')
     parser.add_argument(
         '--compile',
         action='store_true',
@@ -376,9 +380,11 @@ def main() -> None:
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')
-    if args.amp and args.device != 'cuda':
-        parser.error('--amp needs --device cuda (MMEngine AmpOptimWrapper '
-                     'refuses CPU)')
+    if args.amp == 'auto':
+        args.amp = 'float16' if args.device == 'cuda' else 'bfloat16'
+    if args.amp == 'float16' and args.device != 'cuda':
+        parser.error('--amp float16 needs --device cuda (CPU autocast runs '
+                     'in bfloat16)')
     device = torch.device(args.device)
     malloc = device.type == 'cpu' and tune_cpu_allocator()
     peak_dtype = AMP_DTYPES[args.amp] if args.amp else torch.float32
@@ -429,10 +435,13 @@ def main() -> None:
         print(f'train_step_reference tvr {kind}: '
               f'median_s={ref["median_s"]:.4f} '
               f'{roofline_fields(flops, ref["median_s"], peak)} '
-              f'peak_mb={ref["peak_mb"]:.1f} cpu_s={ref["cpu_s"]:.2f}')
+              f'peak_mb={ref["peak_mb"]:.1f} cpu_s={ref["cpu_s"]:.2f} '
+              f'{host_fields("fp32")}')
+    precision = {None: 'fp32', 'bfloat16': 'bf16', 'float16': 'fp16'}
     line = (f'train_step tvr {kind}: median_s={ours["median_s"]:.4f} '
             f'{roofline_fields(flops, ours["median_s"], peak)} '
-            f'peak_mb={ours["peak_mb"]:.1f} cpu_s={ours["cpu_s"]:.2f}')
+            f'peak_mb={ours["peak_mb"]:.1f} cpu_s={ours["cpu_s"]:.2f} '
+            f'{host_fields(precision[args.amp])}')
     if ref is not None:
         speedup = ref['median_s'] / ours['median_s']
         cpu_speedup = ref['cpu_s'] / ours['cpu_s']
