@@ -78,9 +78,10 @@ import torch
 from prvr_mm.evaluation.functional import retrieval_metrics
 from prvr_mm.evaluation.scoring import (block_sizes, fuse, fusion_weights,
                                         max_over_clips)
+from prvr_mm.utils.hardware import resolve_precision
 from reference_metrics import baseline_retrieval_metrics
-from roofline import (matmul_peak_gflops, roofline_fields, sustained_fields,
-                      sustained_matmul_gflops)
+from roofline import (host_fields, matmul_peak_gflops, roofline_fields,
+                      sustained_fields, sustained_matmul_gflops)
 
 SCALES = {
     'tvr': dict(num_queries=10895, num_videos=2179, storage='float32'),
@@ -379,7 +380,9 @@ def run_scale(name: str, args: argparse.Namespace) -> None:
         f'total_s={scores_s + rank_s:.3f} '
         f'{roofline_fields(useful, scores_s, max(peaks))} '
         f'{sustained_fields([achieved / sustained], [sustained])} '
-        f'peak_mb={mem_scores.peak_mb:.1f}',
+        f'peak_mb={mem_scores.peak_mb:.1f} '
+        f'fused_sumr={fast["fused"]["SumR"]:.4f} '
+        f'{host_fields(resolve_precision(args.precision, args.device))}',
         flush=True)
 
 

@@ -67,8 +67,8 @@ import prvr_mm  # noqa: F401  (stack fixes + registration)
 from prvr_mm.datasets.layout import (collection_paths, write_bigfile,
                                      write_captions, write_h5)
 from prvr_mm.utils import merge_cli_options, tune_cpu_allocator
-from roofline import (PeakMemory, matmul_peak_gflops, roofline_fields,
-                      step_flops, sync)
+from roofline import (PeakMemory, host_fields, matmul_peak_gflops,
+                      roofline_fields, step_flops, sync)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA = dict(
@@ -363,7 +363,8 @@ def main() -> None:
           f'isolated_s={med(isolated):.4f} overhead_pct={overhead:.1f} '
           f'workers={workers} '
           f'{roofline_fields(med(flops), med(iter_s), peak)} '
-          f'peak_mb={mem.peak_mb:.1f} workers_peak_mb={workers_peak:.1f}')
+          f'peak_mb={mem.peak_mb:.1f} workers_peak_mb={workers_peak:.1f} '
+          f'{host_fields("fp32")}')
 
 
 if __name__ == '__main__':
