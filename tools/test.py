@@ -49,11 +49,13 @@ def main():
     args = parse_args()
     import prvr_mm  # noqa: F401  (stack fixes before the config imports)
     from prvr_mm.utils import (CheckpointFileError, CheckpointMismatchError,
-                               finish_distributed, merge_cli_options,
+                               finish_distributed, merge_config_options,
+                               resolve_dataloaders, start_launcher,
                                strip_training)
     cfg = Config.fromfile(args.config)
-    merge_cli_options(cfg, args.cfg_options, args.config, args.work_dir,
-                      args.launcher)
+    merge_config_options(cfg, args.cfg_options, args.config, args.work_dir)
+    start_launcher(cfg, args.launcher)
+    resolve_dataloaders(cfg)
     strip_training(cfg)  # evaluation opens no training or teacher file
     cfg.load_from = args.checkpoint
     cfg.resume = False

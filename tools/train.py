@@ -70,9 +70,11 @@ def parse_args():
 
 def merge_args(cfg: Config, args) -> Config:
     """Merge the training flags into the config."""
-    from prvr_mm.utils import drop_custom_hooks, merge_cli_options
-    merge_cli_options(cfg, args.cfg_options, args.config, args.work_dir,
-                      args.launcher)
+    from prvr_mm.utils import (drop_custom_hooks, merge_config_options,
+                               resolve_dataloaders, start_launcher)
+    merge_config_options(cfg, args.cfg_options, args.config, args.work_dir)
+    start_launcher(cfg, args.launcher)
+    resolve_dataloaders(cfg)
     if args.amp or args.amp_dtype:
         from prvr_mm.utils.amp import use_amp
         use_amp(cfg, args.amp_dtype or 'float16')

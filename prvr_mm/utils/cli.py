@@ -1,13 +1,20 @@
 """Command-line options of the tools merged into a config.
 
 ``tools/train.py``, ``tools/test.py`` and the analysis tools share them.
+Each step is its own function, named for what it does:
+
+* :func:`merge_config_options` edits the config only (``--cfg-options``,
+  ``--work-dir``);
+* :func:`start_launcher` records ``--launcher`` and, on a machine without
+  CUDA, starts the gloo process group (a process-wide side effect);
+* :func:`~prvr_mm.utils.dataloader.resolve_dataloaders` sizes
+  ``num_workers='auto'`` to the machine.
 """
 import os.path as osp
 from typing import Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
-from .dataloader import resolve_dataloaders
 from .dist import init_cpu_distributed, use_cpu_ddp_wrapper
 
 _LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -29,28 +36,23 @@ class KeyValueAction(DictAction):
         super().__call__(parser, namespace, values, option_string)
 
 
-def merge_cli_options(cfg: Config,
-                      cfg_options: Optional[dict],
-                      config_path: str,
-                      work_dir: Optional[str] = None,
-                      launcher: str = 'none') -> Config:
-    """Apply the command-line options common to the tools.
+def merge_config_options(cfg: Config,
+                         cfg_options: Optional[dict],
+                         config_path: str,
+                         work_dir: Optional[str] = None) -> Config:
+    """Merge ``--cfg-options`` and ``--work-dir`` into the config (no other
+    effect).
 
     * ``--cfg-options``; a top-level ``data_root=...`` also moves every
       dataloader's dataset (config variables are resolved when the file is
       parsed, so the plain override alone would not reach them);
-    * ``--work-dir`` (default ``./work_dirs/<config name>``);
-    * ``--launcher``; on a machine without CUDA a ``pytorch`` launcher
-      initialises a gloo process group and a device-less DDP wrapper;
-    * loader workers: ``num_workers='auto'`` becomes a number sized to the
-      machine (:func:`~prvr_mm.utils.dataloader.resolve_dataloaders`).
+    * ``--work-dir`` (default ``./work_dirs/<config name>``).
 
     Args:
         cfg (Config): the loaded config (modified in place).
         cfg_options (dict, optional): parsed ``--cfg-options``.
         config_path (str): path of the config file.
         work_dir (str, optional): ``--work-dir``.
-        launcher (str): ``--launcher``.
 
     Returns:
         Config: ``cfg``.
@@ -66,11 +68,31 @@ def merge_cli_options(cfg: Config,
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config_path))[0])
-    cfg.launcher = launcher
-    if init_cpu_distributed(launcher):
-        use_cpu_ddp_wrapper(cfg)
-    resolve_dataloaders(cfg)
     return cfg
+
+
+def start_launcher(cfg: Config, launcher: str = 'none') -> bool:
+    """Record ``--launcher`` in the config and, on a machine without CUDA,
+    start the process group of a ``pytorch`` launcher (gloo) and switch the
+    config to a device-less DDP wrapper (STACK.md item 11). With CUDA, or
+    ``launcher='none'``, the Runner starts its own group as usual.
+
+    Args:
+        cfg (Config): the loaded config (modified in place).
+        launcher (str): ``--launcher``. Defaults to ``'none'``.
+
+    Returns:
+        bool: whether a CPU process group was started here.
+
+    Raises:
+        PRVRConfigError: a launcher that cannot work on this machine (see
+            :func:`~prvr_mm.utils.dist.init_cpu_distributed`).
+    """
+    cfg.launcher = launcher
+    started = init_cpu_distributed(launcher)
+    if started:
+        use_cpu_ddp_wrapper(cfg)
+    return started
 
 
 def strip_training(cfg: Config) -> Config:

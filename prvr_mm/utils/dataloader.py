@@ -1,7 +1,7 @@
 """DataLoader settings sized to the machine (``num_workers='auto'``).
 
 The base dataset config asks for ``num_workers='auto'``; the tools resolve
-it through :func:`resolve_dataloaders` (called by ``merge_cli_options``)
+it through :func:`resolve_dataloaders` (``tools/train.py``, ``tools/test.py``)
 before the Runner builds the loaders, so a number given in a config or with
 ``--cfg-options train_dataloader.num_workers=N`` always wins.  If you build
 a Runner yourself from such a config, call :func:`resolve_dataloaders` on

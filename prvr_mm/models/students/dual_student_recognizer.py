@@ -1,6 +1,7 @@
 """DL-DKD dual student: inheritance + exploration branches, distilled from
 a CLIP teacher, trained with ranking, InfoNCE and frame-level KL losses."""
 import copy
+from collections import OrderedDict
 from typing import Dict, List, Optional, Union
 
 import torch
@@ -13,6 +14,17 @@ from ..similarity import clip_scores
 from .global_batch import GlobalBatch
 
 ForwardResults = Union[Dict[str, torch.Tensor], List[BaseDataElement]]
+
+#: The one mapping between the two names of each branch: short name -> the
+#: recognizer attribute that holds it. The short name is in every loss key
+#: (``loss_inher_trip``), metric (``prvr/inher/SumR``), prediction field
+#: (``inher_clips``) and search index; the attribute is the ``state_dict``
+#: prefix (``inheritance.query_proj.linear.weight``). Both sides are
+#: user-facing (logs, metric names, checkpoints) and must not change: code
+#: that needs one from the other reads this constant.
+BRANCH_ATTRS = OrderedDict(inher='inheritance', explore='exploration')
+#: short names of the two branches (keys of :data:`BRANCH_ATTRS`)
+INHERITANCE, EXPLORATION = BRANCH_ATTRS
 
 
 @MODELS.register_module()
@@ -197,12 +209,13 @@ class DualStudentRecognizer(BaseModel):
 
     @property
     def branches(self) -> Dict[str, torch.nn.Module]:
-        """The built branches by name (``inher`` and ``explore``)."""
+        """The built branches by short name (:data:`BRANCH_ATTRS`: ``inher``
+        -> ``self.inheritance``, ``explore`` -> ``self.exploration``)."""
         out = {}
-        if self.inheritance is not None:
-            out['inher'] = self.inheritance
-        if self.exploration is not None:
-            out['explore'] = self.exploration
+        for name, attr in BRANCH_ATTRS.items():
+            branch = getattr(self, attr)
+            if branch is not None:
+                out[name] = branch
         return out
 
     def encode(self,
@@ -298,7 +311,7 @@ class DualStudentRecognizer(BaseModel):
 
         losses = {}
         for name, feats in enc.items():
-            distill = name == 'inher' and teacher is not None and \
+            distill = name == INHERITANCE and teacher is not None and \
                 self.kd_weight != 0
             cos, raw, _, pos_cos = clip_scores(  # one product per branch
                 feats['query'],
@@ -307,15 +320,16 @@ class DualStudentRecognizer(BaseModel):
                 query_to_video=batch.row_labels if distill else None)
             cos, raw = batch.scores(cos), batch.scores(raw)
             losses[f'loss_{name}_trip'] = self.loss_triplet(cos, labels)
-            nce = self.loss_nce if name == 'inher' else self.loss_nce_explore
+            nce = self.loss_nce if name == INHERITANCE else \
+                self.loss_nce_explore
             if self.label_style == 'soft':
                 source = batch.scores(teacher['max_scores_unnorm']) \
-                    if name == 'inher' else raw
+                    if name == INHERITANCE else raw
                 losses[f'loss_{name}_nce'] = nce(raw, labels, source,
                                                  self.alpha, self.beta)
             else:
                 losses[f'loss_{name}_nce'] = nce(raw, labels)
-            if name == 'inher':
+            if name == INHERITANCE:
                 kd = raw.new_zeros(())
                 if distill:
                     kd = batch.sum(
