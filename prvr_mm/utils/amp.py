@@ -4,6 +4,14 @@ from typing import Optional
 import torch
 from mmengine.config import Config
 
+from ..errors import PRVRConfigError
+
+
+class AmpUnavailableError(PRVRConfigError, RuntimeError):
+    """``--amp`` on a machine without CUDA (a config error; also a
+    ``RuntimeError``, what this check raised before)."""
+
+
 #: autocast dtypes ``--amp-dtype`` accepts
 AMP_DTYPES = ('float16', 'bfloat16')
 
@@ -29,16 +37,17 @@ def use_amp(cfg: Config,
         Config: ``cfg``.
 
     Raises:
-        ValueError: an unknown dtype.
-        RuntimeError: no CUDA (``AmpOptimWrapper`` refuses CPU training).
+        PRVRConfigError: an unknown dtype.
+        AmpUnavailableError: no CUDA (``AmpOptimWrapper`` refuses CPU
+            training); a ``PRVRConfigError`` and a ``RuntimeError``.
     """
     if dtype not in AMP_DTYPES:
-        raise ValueError(f'--amp-dtype must be one of {AMP_DTYPES}, '
-                         f'got {dtype!r}')
+        raise PRVRConfigError(f'--amp-dtype must be one of {AMP_DTYPES}, '
+                              f'got {dtype!r}')
     if cuda is None:
         cuda = torch.cuda.is_available()
     if not cuda:
-        raise RuntimeError(
+        raise AmpUnavailableError(
             '--amp needs a CUDA device: MMEngine\'s AmpOptimWrapper refuses '
             'CPU training (train in float32 on CPU; bfloat16 is also slower '
             'than float32 on CPUs without bf16 matrix units)')

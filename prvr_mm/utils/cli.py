@@ -9,13 +9,25 @@ Each step is its own function, named for what it does:
   CUDA, starts the gloo process group (a process-wide side effect);
 * :func:`~prvr_mm.utils.dataloader.resolve_dataloaders` sizes
   ``num_workers='auto'`` to the machine.
+
+:func:`run_tool` runs a tool's ``main`` with the one rule for user errors
+(:class:`~prvr_mm.errors.PRVRError`): one ``error: ...`` line, exit status
+2, the traceback only with ``--debug`` (:func:`add_debug_flag`).
 """
 import os.path as osp
-from typing import Optional, Sequence
+import sys
+from typing import Any, Callable, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
+from ..errors import PRVRError
 from .dist import init_cpu_distributed, use_cpu_ddp_wrapper
+
+#: the command-line flag that keeps the traceback of a user error
+DEBUG_FLAG = '--debug'
+#: exit status of a tool stopped by a user error (argparse's usage errors
+#: exit 2 too)
+USER_ERROR_STATUS = 2
 
 _LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # hooks that need the training loop (EarlyStoppingHook.before_run reads
@@ -34,6 +46,49 @@ class KeyValueAction(DictAction):
                              '(e.g. model.inheritance.hidden_dim=256 or '
                              'data_root=/data/tvr)')
         super().__call__(parser, namespace, values, option_string)
+
+
+def add_debug_flag(parser) -> None:
+    """Add ``--debug`` (see :func:`run_tool`) to an ``ArgumentParser``."""
+    parser.add_argument(
+        DEBUG_FLAG,
+        action='store_true',
+        help='show the full traceback of an error (a bad file, option, '
+        'config value or checkpoint prints one error line by default)')
+
+
+def run_tool(main: Callable[[], Any],
+             argv: Optional[Sequence[str]] = None) -> Any:
+    """Run a tool's ``main()`` with the tools' one rule for user errors.
+
+    A :class:`~prvr_mm.errors.PRVRError` (a bad file, option, config value,
+    checkpoint, index or a missing optional package) is printed as
+    ``error: <message>`` on stderr and the process exits with status 2
+    (:data:`USER_ERROR_STATUS`); with ``--debug`` in the command line it is
+    raised again, with its traceback. Any other exception is a bug and
+    propagates unchanged. Usage, at the bottom of a tool::
+
+        if __name__ == '__main__':
+            run_tool(main)
+
+    with :func:`add_debug_flag` on the tool's parser.
+
+    Args:
+        main (callable): the tool's entry point, called without arguments.
+        argv (Sequence[str], optional): the command line searched for
+            ``--debug``. Defaults to ``sys.argv[1:]``.
+
+    Returns:
+        Any: what ``main()`` returned.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return main()
+    except PRVRError as err:
+        if DEBUG_FLAG in argv:
+            raise
+        print(f'error: {err}', file=sys.stderr, flush=True)
+        sys.exit(USER_ERROR_STATUS)
 
 
 def merge_config_options(cfg: Config,

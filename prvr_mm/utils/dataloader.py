@@ -13,6 +13,8 @@ from typing import Optional
 import torch
 from mmengine.config import Config
 
+from ..errors import PRVRConfigError
+
 AUTO = 'auto'
 _LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 #: never more workers per process than this: an item is a few milliseconds
@@ -92,7 +94,7 @@ def resolve_dataloaders(cfg: Config, cuda: Optional[bool] = None) -> Config:
         if workers == AUTO:
             workers = auto_num_workers(cuda)
         if not isinstance(workers, int) or workers < 0:
-            raise ValueError(
+            raise PRVRConfigError(
                 f'{key}.num_workers must be a non-negative int or '
                 f"'{AUTO}', got {workers!r}")
         loader['num_workers'] = workers

@@ -9,6 +9,7 @@ from mmaction.registry import MODELS
 from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 
+from ...errors import PRVRConfigError
 from ..losses.precision import at_least_fp32
 from ..similarity import clip_scores
 from .global_batch import GlobalBatch
@@ -118,14 +119,15 @@ class DualStudentRecognizer(BaseModel):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if label_style not in ('hard', 'soft'):
-            raise ValueError(
+            raise PRVRConfigError(
                 f"label_style must be 'hard' or 'soft', got {label_style!r}")
         if inheritance is None and not (double_branch and exploration):
-            raise ValueError(
+            raise PRVRConfigError(
                 'inheritance=None (exploration only) needs an exploration '
                 'branch config and double_branch=True')
         if inheritance is None and share_query_proj:
-            raise ValueError('share_query_proj needs the inheritance branch')
+            raise PRVRConfigError(
+                'share_query_proj needs the inheritance branch')
         self.frontend = MODELS.build(frontend) if frontend else None
         if self.frontend is not None:
             inheritance = inheritance and self._frontend_dim(inheritance)
@@ -175,24 +177,25 @@ class DualStudentRecognizer(BaseModel):
                 rows (soft targets only), in ``[0, 1]``.
 
         Raises:
-            ValueError: a value out of its range.
+            PRVRConfigError: a value out of its range.
         """
         if kd_weight is not None:
             if not kd_weight >= 0:
-                raise ValueError(f'kd_weight must be >= 0, got {kd_weight}')
+                raise PRVRConfigError(
+                    f'kd_weight must be >= 0, got {kd_weight}')
             self.kd_weight = float(kd_weight)
         for name, value in (('alpha', alpha), ('beta', beta)):
             if value is None:
                 continue
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f'{name} must be in [0, 1], got {value}')
+                raise PRVRConfigError(f'{name} must be in [0, 1], got {value}')
             setattr(self, name, float(value))
 
     def _frontend_dim(self, branch: dict) -> dict:
         """The branch config with the frontend's output as ``video_dim``."""
         dim = self.frontend.out_channels
         if branch.get('video_dim', dim) != dim:
-            raise ValueError(
+            raise PRVRConfigError(
                 f"branch video_dim={branch['video_dim']} but the frontend "
                 f'gives {dim}-d clip features; leave video_dim out')
         return dict(branch, video_dim=dim)
@@ -240,7 +243,7 @@ class DualStudentRecognizer(BaseModel):
         if self.frontend is not None:
             video = self.frontend(video, inputs['video_mask'])
         elif video.dim() != 3:
-            raise ValueError(
+            raise PRVRConfigError(
                 f'video of shape {tuple(video.shape)} looks like raw clips; '
                 'expected (B, L, Dv) clip features, or set model.frontend')
         # the authors' order: every branch's clips, then every branch's
@@ -302,7 +305,7 @@ class DualStudentRecognizer(BaseModel):
             t_feats = None if self.teacher is None else \
                 self.teacher.teacher_features(inputs)
             if t_feats is None:
-                raise ValueError(
+                raise PRVRConfigError(
                     'kd_weight != 0 or label_style=soft needs a teacher and '
                     'teacher inputs (teacher_video/teacher_query features, '
                     'or teacher_frames/teacher_text for an online teacher)')
