@@ -60,7 +60,7 @@ rank_s`` and ``peak_mb`` the scoring stage's peak above the inputs.
 
 Example::
 
-    .venv/bin/python benchmarks/eval_scale.py --scales tvr,tvr-x10
+    python -m benchmarks.eval_scale --scales tvr,tvr-x10   # checkout root
 """
 import argparse
 import ctypes
@@ -75,13 +75,17 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
+from benchmarks.reference_metrics import baseline_retrieval_metrics
+from benchmarks.roofline import (host_fields, matmul_peak_gflops,
+                                 roofline_fields, sustained_fields,
+                                 sustained_matmul_gflops)
 from prvr_mm.evaluation.functional import retrieval_metrics
 from prvr_mm.evaluation.scoring import (block_sizes, fuse, fusion_weights,
                                         max_over_clips)
 from prvr_mm.utils.hardware import resolve_precision
-from reference_metrics import baseline_retrieval_metrics
-from roofline import (host_fields, matmul_peak_gflops, roofline_fields,
-                      sustained_fields, sustained_matmul_gflops)
+
+#: the checkout root (the scale workers run ``-m benchmarks.eval_scale`` there)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCALES = {
     'tvr': dict(num_queries=10895, num_videos=2179, storage='float32'),
@@ -400,10 +404,10 @@ def main() -> None:
     for name in names:
         # a fresh process per scale: independent peak-memory accounting
         cmd = [
-            sys.executable,
-            os.path.abspath(__file__), *forwarded, '--worker', name
+            sys.executable, '-m', 'benchmarks.eval_scale', *forwarded,
+            '--worker', name
         ]
-        proc = subprocess.run(cmd)
+        proc = subprocess.run(cmd, cwd=ROOT)
         if proc.returncode:
             raise SystemExit(f'scale {name} failed ({proc.returncode})')
 

@@ -35,7 +35,7 @@ iteration's batch (:func:`roofline.step_flops`, valid rows only) over
 
 Usage::
 
-    python benchmarks/train_loop.py [--config configs/dlkdpp_tvr.py]
+    python -m benchmarks.train_loop [--config configs/dlkdpp_tvr.py]
         [--data-root data/bench_train_loop] [--iters 5] [--warmup 2]
         [--device auto|cpu|cuda] [--workers N]
         [--cfg-options KEY=VALUE ...]
@@ -64,11 +64,12 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import prvr_mm  # noqa: F401  (stack fixes + registration)
+from benchmarks.roofline import (PeakMemory, host_fields, matmul_peak_gflops,
+                                 roofline_fields, step_flops, sync)
 from prvr_mm.datasets.layout import (collection_paths, write_bigfile,
                                      write_captions, write_h5)
-from prvr_mm.utils import merge_cli_options, tune_cpu_allocator
-from roofline import (PeakMemory, host_fields, matmul_peak_gflops,
-                      roofline_fields, step_flops, sync)
+from prvr_mm.utils import (merge_config_options, resolve_dataloaders,
+                           tune_cpu_allocator)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA = dict(
@@ -245,7 +246,8 @@ def build_cfg(args, data_root: str, work_dir: str) -> Config:
     options['data_root'] = data_root
     if args.workers is not None:
         options['train_dataloader.num_workers'] = args.workers
-    merge_cli_options(cfg, options, args.config, work_dir)
+    merge_config_options(cfg, options, args.config, work_dir)
+    resolve_dataloaders(cfg)
     total = args.warmup + args.iters
     cfg.train_cfg = dict(
         type='IterBasedTrainLoop', max_iters=total, val_interval=total + 1)

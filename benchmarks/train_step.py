@@ -51,7 +51,7 @@ it moves less than the wall time.
 
 Usage::
 
-    python benchmarks/train_step.py [--device auto|cpu|cuda] [--steps 5]
+    python -m benchmarks.train_step [--device auto|cpu|cuda] [--steps 5]
         [--warmup 1] [--threads N] [--label-style soft|hard]
         [--reference-steps 3 | --no-reference] [--amp [float16|bfloat16]]
         [--compile] [--no-sustained]
@@ -78,11 +78,12 @@ from mmengine.logging import MMLogger
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 import prvr_mm  # noqa: F401  (stack fixes + registration)
+from benchmarks.reference_step import AuthorsStyleDLDKD
+from benchmarks.roofline import (PeakMemory, counted_flops, host_fields,
+                                 matmul_peak_gflops, roofline_fields,
+                                 step_flops, sustained_fields,
+                                 sustained_matmul_gflops, sync)
 from prvr_mm.engine import CPUAmpOptimWrapper
-from reference_step import AuthorsStyleDLDKD
-from roofline import (PeakMemory, counted_flops, host_fields,
-                      matmul_peak_gflops, roofline_fields, step_flops,
-                      sustained_fields, sustained_matmul_gflops, sync)
 
 try:  # what tools/train.py does on CPU (applies to both steps here)
     from prvr_mm.utils import tune_cpu_allocator

@@ -2,12 +2,12 @@
 import argparse
 import json
 import os
-import sys
 
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from prvr_mm.utils.cli import KeyValueAction
+from prvr_mm.errors import PRVRConfigError
+from prvr_mm.utils.cli import KeyValueAction, add_debug_flag, run_tool
 
 
 def parse_args():
@@ -39,6 +39,7 @@ def parse_args():
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_flag(parser)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -48,12 +49,17 @@ def parse_args():
 def main():
     args = parse_args()
     import prvr_mm  # noqa: F401  (stack fixes before the config imports)
-    from prvr_mm.utils import (CheckpointFileError, CheckpointMismatchError,
-                               finish_distributed, merge_cli_options,
+    from prvr_mm.utils import (finish_distributed, merge_config_options,
+                               resolve_dataloaders, start_launcher,
                                strip_training)
+    from prvr_mm.utils.checkpoint_loader import register_checkpoint_loader
+    register_checkpoint_loader()  # named errors for the checkpoint file
+    if not os.path.isfile(args.config):
+        raise PRVRConfigError(f'config file not found: {args.config}')
     cfg = Config.fromfile(args.config)
-    merge_cli_options(cfg, args.cfg_options, args.config, args.work_dir,
-                      args.launcher)
+    merge_config_options(cfg, args.cfg_options, args.config, args.work_dir)
+    start_launcher(cfg, args.launcher)
+    resolve_dataloaders(cfg)
     strip_training(cfg)  # evaluation opens no training or teacher file
     cfg.load_from = args.checkpoint
     cfg.resume = False
@@ -64,11 +70,7 @@ def main():
         evaluator['dump_rankings'] = args.dump
         evaluator['dump_topk'] = args.dump_topk
     runner = Runner.from_cfg(cfg)
-    try:
-        metrics = runner.test()
-    except (CheckpointFileError, CheckpointMismatchError,
-            FileNotFoundError) as err:
-        sys.exit(f'error: {err}')
+    metrics = runner.test()
     if runner.rank == 0:
         print(json.dumps(metrics, indent=2))
         if args.out:
@@ -78,4 +80,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

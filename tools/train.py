@@ -3,13 +3,13 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from prvr_mm.utils.cli import KeyValueAction
+from prvr_mm.errors import PRVRConfigError
+from prvr_mm.utils.cli import KeyValueAction, add_debug_flag, run_tool
 
 
 def parse_args():
@@ -64,17 +64,27 @@ def parse_args():
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_flag(parser)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
+def load_config(path: str) -> Config:
+    """``Config.fromfile``, with a named error for a missing file."""
+    if not osp.isfile(path):
+        raise PRVRConfigError(f'config file not found: {path}')
+    return Config.fromfile(path)
+
+
 def merge_args(cfg: Config, args) -> Config:
     """Merge the training flags into the config."""
-    from prvr_mm.utils import drop_custom_hooks, merge_cli_options
-    merge_cli_options(cfg, args.cfg_options, args.config, args.work_dir,
-                      args.launcher)
+    from prvr_mm.utils import (drop_custom_hooks, merge_config_options,
+                               resolve_dataloaders, start_launcher)
+    merge_config_options(cfg, args.cfg_options, args.config, args.work_dir)
+    start_launcher(cfg, args.launcher)
+    resolve_dataloaders(cfg)
     if args.amp or args.amp_dtype:
         from prvr_mm.utils.amp import use_amp
         use_amp(cfg, args.amp_dtype)
@@ -94,7 +104,7 @@ def merge_args(cfg: Config, args) -> Config:
     if args.auto_scale_lr:
         scale = cfg.get('auto_scale_lr')
         if not scale or 'base_batch_size' not in scale:
-            raise RuntimeError(
+            raise PRVRConfigError(
                 f'{args.config}: --auto-scale-lr needs '
                 'auto_scale_lr = dict(enable=False, base_batch_size=N) in '
                 'the config (N: the total batch size its learning rate was '
@@ -112,17 +122,14 @@ def merge_args(cfg: Config, args) -> Config:
 def main():
     args = parse_args()
     import prvr_mm  # noqa: F401  (stack fixes before the config imports)
-    from prvr_mm.utils import (CheckpointFileError, CheckpointMismatchError,
-                               finish_distributed, tune_cpu_allocator)
+    from prvr_mm.utils import finish_distributed, tune_cpu_allocator
+    from prvr_mm.utils.checkpoint_loader import register_checkpoint_loader
     if not torch.cuda.is_available():
         tune_cpu_allocator()  # reuse big tensor blocks: no page faults
-    cfg = merge_args(Config.fromfile(args.config), args)
+    register_checkpoint_loader()  # named errors for load_from / --resume
+    cfg = merge_args(load_config(args.config), args)
     runner = Runner.from_cfg(cfg)
-    try:
-        runner.train()
-    except (CheckpointFileError, CheckpointMismatchError,
-            FileNotFoundError) as err:
-        sys.exit(f'error: {err}')
+    runner.train()
     if args.test_best:
         from prvr_mm.apis import test_best_checkpoint
         metrics = test_best_checkpoint(runner)
@@ -135,4 +142,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

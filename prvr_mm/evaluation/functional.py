@@ -39,8 +39,8 @@ def gt_ranks(scores: Tensor,
     large temporary is one reused ``(rows, V)`` boolean comparison buffer,
     with ``rows = min(chunk, max(1, 2**21 // V))``, i.e. ``chunk`` bounds
     the memory at ``chunk * V`` and blocks are further capped at 2M
-    elements so that they stay cache-resident on CPUs (4-10x faster than
-    large blocks at V ~ 2k-20k).
+    elements so that they stay cache-resident on CPUs (figures:
+    ``docs/speed.md``).
 
     Args:
         scores (Tensor): (Q, V) scores, higher = better.

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
+from ..errors import PRVRConfigError
 from .functional import gt_ranks
 from .moments import pair_clip_scores, uniform_clip_spans
 from .scoring import NORM_EPS, fuse
@@ -138,7 +139,7 @@ def write_rankings(path: str,
         query_chunk (int): max queries handled at once. Defaults to 1024.
     """
     if topk < 1:
-        raise ValueError(f'dump_topk must be >= 1, got {topk}')
+        raise PRVRConfigError(f'dump_topk must be >= 1, got {topk}')
     branches = list(weights)
     main = 'fused' if 'fused' in scores else branches[0]
     ranking = scores[main]

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..errors import PRVRConfigError
+
 __all__ = [
     'NORM_EPS', 'SCORE_BLOCK_NUMEL', 'max_over_clips', 'block_sizes',
     'fusion_weights', 'fuse'
@@ -259,17 +261,19 @@ def fusion_weights(branches: Sequence[str],
     branches = list(branches)
     if isinstance(fusion_weight, Mapping):
         if sorted(fusion_weight) != sorted(branches):
-            raise ValueError(f'fusion weights name {sorted(fusion_weight)} '
-                             f'but the model has branches {branches}')
+            raise PRVRConfigError(
+                f'fusion weights name {sorted(fusion_weight)} '
+                f'but the model has branches {branches}')
         return {b: float(fusion_weight[b]) for b in branches}
     w = float(fusion_weight)
     if not 0.0 <= w <= 1.0:
-        raise ValueError(f'fusion_weight must be in [0, 1], got {w}')
+        raise PRVRConfigError(f'fusion_weight must be in [0, 1], got {w}')
     if len(branches) == 1:
         return {branches[0]: 1.0}
     if len(branches) != 2:
-        raise ValueError(f'a single fusion_weight fuses two branches; give '
-                         f'one weight per branch for {branches}')
+        raise PRVRConfigError(
+            f'a single fusion_weight fuses two branches; give '
+            f'one weight per branch for {branches}')
     return {branches[0]: w, branches[1]: 1 - w}
 
 

@@ -3,10 +3,10 @@
 A DL-DKD step at TVR shapes allocates and frees dozens of tensors of
 10-200 MB.  glibc serves blocks above its mmap threshold (at most 32 MB by
 default) with fresh ``mmap`` pages and unmaps them on free, so every step
-page-faults about 3 GB of freshly zeroed memory (measured: ~730k minor
-faults and ~2.4 s of kernel time per step on 2 cores).  Raising the mmap
-threshold and the trim threshold lets the heap keep and reuse those blocks:
-no faults after the first step, for a few percent more peak memory.
+page-faults its large tensors in again.  Raising the mmap threshold and the
+trim threshold lets the heap keep and reuse those blocks: no faults after
+the first step, for a little more peak memory (figures: ``docs/speed.md``,
+"Figures behind code choices").
 """
 import ctypes
 import os

@@ -3,7 +3,10 @@
 torch >= 2.6 unpickles checkpoints with ``weights_only=True`` by default.
 MMEngine 0.10.7 Runner checkpoints hold a message hub with
 :class:`~mmengine.logging.HistoryBuffer` objects and numpy arrays/scalars, so
-``--resume``, ``tools/test.py CKPT`` and ``load_from`` fail.  Instead of
+``--resume``, ``tools/test.py CKPT`` and ``load_from`` fail
+(open-mmlab/mmengine#1655; the fix, PR #1670, is merged on main but in no
+release). This is a defect of the pinned stack, fixed on ``import prvr_mm``
+so that mmaction2's own tools load our checkpoints too.  Instead of
 turning the safety off, :func:`register_safe_globals` adds exactly the globals
 those checkpoints reference to torch's allow-list.
 

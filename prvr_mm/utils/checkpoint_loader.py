@@ -2,9 +2,14 @@
 a checkpoint's weights fit the model exactly.
 
 * :func:`load_local_checkpoint` is MMEngine's loader of local files once
-  :func:`register_checkpoint_loader` ran (on ``import prvr_mm``), so
-  ``load_from``, ``--resume``, ``tools/test.py`` and ``Pretrained`` init all
-  get named errors for empty, truncated or refused (unsafe) files;
+  :func:`register_checkpoint_loader` ran. ``import prvr_mm`` does not run
+  it (it would change checkpoint loading for every model of the process);
+  our ``tools/train.py`` and ``tools/test.py`` call it, so their
+  ``load_from``, ``--resume``, test checkpoint and ``Pretrained`` init get
+  named errors for empty, truncated or refused (unsafe) files. Without it
+  (e.g. mmaction2's own tools) MMEngine's loader reads the same files with
+  the same safety (``weights_only=True`` and the allow-list of
+  :mod:`~prvr_mm.utils.checkpoint`), with torch's messages;
 * :func:`check_checkpoint_matches` lists every mismatched key and shape
   (``StrictCheckpointHook`` runs it for every Runner load;
   :func:`load_model_checkpoint` for tools that build the model themselves).
@@ -31,6 +36,11 @@ class UnsafeCheckpointError(CheckpointFileError):
     (a class or function that could run code); it is never executed."""
 
 
+class CheckpointNotFoundError(CheckpointFileError, FileNotFoundError):
+    """A checkpoint path that does not exist (also a ``FileNotFoundError``,
+    what this check raised before)."""
+
+
 class CheckpointMismatchError(CheckpointError):
     """A checkpoint whose weights do not fit the model of the config."""
 
@@ -47,9 +57,9 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
     """Read a local checkpoint with ``torch.load(weights_only=True)``, with
     errors that name the file and say what is wrong with it.
 
-    Registered as MMEngine's loader of local paths, so ``load_from``,
-    ``--resume``, ``tools/test.py`` and ``init_cfg=dict(type='Pretrained')``
-    all read files through it.
+    Once :func:`register_checkpoint_loader` ran (our tools), MMEngine's
+    loader of local paths, so ``load_from``, ``--resume``, ``tools/test.py``
+    and ``init_cfg=dict(type='Pretrained')`` read files through it.
 
     Args:
         filename (str): path of the checkpoint (``~`` expanded).
@@ -59,14 +69,14 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
         dict: the checkpoint.
 
     Raises:
-        FileNotFoundError: no such file.
+        CheckpointNotFoundError: no such file (a ``FileNotFoundError``).
         CheckpointFileError: empty, truncated or corrupted file, or a pickle
             referencing a global outside the allow-list (never executed).
     """
     global _last_loaded
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint {filename} does not exist')
+        raise CheckpointNotFoundError(f'checkpoint {filename} does not exist')
     size = osp.getsize(filename)
     if size == 0:
         raise CheckpointFileError(
@@ -120,7 +130,13 @@ def loaded_from(checkpoint: object) -> Optional[str]:
 
 
 def register_checkpoint_loader() -> None:
-    """Make :func:`load_local_checkpoint` MMEngine's loader of local files."""
+    """Make :func:`load_local_checkpoint` MMEngine's loader of local files.
+
+    Process-wide (``CheckpointLoader`` is a class registry): call it from an
+    entry point (``tools/train.py``, ``tools/test.py``), not on import. It
+    loosens nothing: the files are read with ``weights_only=True`` as
+    MMEngine's own loader reads them on torch >= 2.6.
+    """
     from mmengine.runner.checkpoint import CheckpointLoader
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_local_checkpoint, force=True)

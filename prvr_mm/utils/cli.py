@@ -1,14 +1,33 @@
 """Command-line options of the tools merged into a config.
 
 ``tools/train.py``, ``tools/test.py`` and the analysis tools share them.
+Each step is its own function, named for what it does:
+
+* :func:`merge_config_options` edits the config only (``--cfg-options``,
+  ``--work-dir``);
+* :func:`start_launcher` records ``--launcher`` and, on a machine without
+  CUDA, starts the gloo process group (a process-wide side effect);
+* :func:`~prvr_mm.utils.dataloader.resolve_dataloaders` sizes
+  ``num_workers='auto'`` to the machine.
+
+:func:`run_tool` runs a tool's ``main`` with the one rule for user errors
+(:class:`~prvr_mm.errors.PRVRError`): one ``error: ...`` line, exit status
+2, the traceback only with ``--debug`` (:func:`add_debug_flag`).
 """
 import os.path as osp
-from typing import Optional, Sequence
+import sys
+from typing import Any, Callable, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
-from .dataloader import resolve_dataloaders
+from ..errors import PRVRError
 from .dist import init_cpu_distributed, use_cpu_ddp_wrapper
+
+#: the command-line flag that keeps the traceback of a user error
+DEBUG_FLAG = '--debug'
+#: exit status of a tool stopped by a user error (argparse's usage errors
+#: exit 2 too)
+USER_ERROR_STATUS = 2
 
 _LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # hooks that need the training loop (EarlyStoppingHook.before_run reads
@@ -29,28 +48,66 @@ class KeyValueAction(DictAction):
         super().__call__(parser, namespace, values, option_string)
 
 
-def merge_cli_options(cfg: Config,
-                      cfg_options: Optional[dict],
-                      config_path: str,
-                      work_dir: Optional[str] = None,
-                      launcher: str = 'none') -> Config:
-    """Apply the command-line options common to the tools.
+def add_debug_flag(parser) -> None:
+    """Add ``--debug`` (see :func:`run_tool`) to an ``ArgumentParser``."""
+    parser.add_argument(
+        DEBUG_FLAG,
+        action='store_true',
+        help='show the full traceback of an error (a bad file, option, '
+        'config value or checkpoint prints one error line by default)')
+
+
+def run_tool(main: Callable[[], Any],
+             argv: Optional[Sequence[str]] = None) -> Any:
+    """Run a tool's ``main()`` with the tools' one rule for user errors.
+
+    A :class:`~prvr_mm.errors.PRVRError` (a bad file, option, config value,
+    checkpoint, index or a missing optional package) is printed as
+    ``error: <message>`` on stderr and the process exits with status 2
+    (:data:`USER_ERROR_STATUS`); with ``--debug`` in the command line it is
+    raised again, with its traceback. Any other exception is a bug and
+    propagates unchanged. Usage, at the bottom of a tool::
+
+        if __name__ == '__main__':
+            run_tool(main)
+
+    with :func:`add_debug_flag` on the tool's parser.
+
+    Args:
+        main (callable): the tool's entry point, called without arguments.
+        argv (Sequence[str], optional): the command line searched for
+            ``--debug``. Defaults to ``sys.argv[1:]``.
+
+    Returns:
+        Any: what ``main()`` returned.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return main()
+    except PRVRError as err:
+        if DEBUG_FLAG in argv:
+            raise
+        print(f'error: {err}', file=sys.stderr, flush=True)
+        sys.exit(USER_ERROR_STATUS)
+
+
+def merge_config_options(cfg: Config,
+                         cfg_options: Optional[dict],
+                         config_path: str,
+                         work_dir: Optional[str] = None) -> Config:
+    """Merge ``--cfg-options`` and ``--work-dir`` into the config (no other
+    effect).
 
     * ``--cfg-options``; a top-level ``data_root=...`` also moves every
       dataloader's dataset (config variables are resolved when the file is
       parsed, so the plain override alone would not reach them);
-    * ``--work-dir`` (default ``./work_dirs/<config name>``);
-    * ``--launcher``; on a machine without CUDA a ``pytorch`` launcher
-      initialises a gloo process group and a device-less DDP wrapper;
-    * loader workers: ``num_workers='auto'`` becomes a number sized to the
-      machine (:func:`~prvr_mm.utils.dataloader.resolve_dataloaders`).
+    * ``--work-dir`` (default ``./work_dirs/<config name>``).
 
     Args:
         cfg (Config): the loaded config (modified in place).
         cfg_options (dict, optional): parsed ``--cfg-options``.
         config_path (str): path of the config file.
         work_dir (str, optional): ``--work-dir``.
-        launcher (str): ``--launcher``.
 
     Returns:
         Config: ``cfg``.
@@ -66,11 +123,31 @@ def merge_cli_options(cfg: Config,
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config_path))[0])
-    cfg.launcher = launcher
-    if init_cpu_distributed(launcher):
-        use_cpu_ddp_wrapper(cfg)
-    resolve_dataloaders(cfg)
     return cfg
+
+
+def start_launcher(cfg: Config, launcher: str = 'none') -> bool:
+    """Record ``--launcher`` in the config and, on a machine without CUDA,
+    start the process group of a ``pytorch`` launcher (gloo) and switch the
+    config to a device-less DDP wrapper (STACK.md item 11). With CUDA, or
+    ``launcher='none'``, the Runner starts its own group as usual.
+
+    Args:
+        cfg (Config): the loaded config (modified in place).
+        launcher (str): ``--launcher``. Defaults to ``'none'``.
+
+    Returns:
+        bool: whether a CPU process group was started here.
+
+    Raises:
+        PRVRConfigError: a launcher that cannot work on this machine (see
+            :func:`~prvr_mm.utils.dist.init_cpu_distributed`).
+    """
+    cfg.launcher = launcher
+    started = init_cpu_distributed(launcher)
+    if started:
+        use_cpu_ddp_wrapper(cfg)
+    return started
 
 
 def strip_training(cfg: Config) -> Config:

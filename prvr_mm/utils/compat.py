@@ -1,4 +1,5 @@
-"""Compatibility fixes for the pinned stack, applied on ``import prvr_mm``.
+"""Compatibility fixes for the pinned stack, applied on ``import prvr_mm``
+(each a documented defect of mmaction2 1.2.0 with today's packages).
 
 The mmaction2 1.2.0 wheel ships without ``mmaction/models/localizers/drn``
 (upstream issue open-mmlab/mmaction2#2714), so ``import mmaction.models``
@@ -8,14 +9,21 @@ fails.  :func:`patch_missing_drn` places stub modules in ``sys.modules``
 mmaction2 1.2.0's VindLU models (``mmaction/models/multimodal/vindlu``) are
 imported whenever ``transformers>=4.28`` is installed, and they import names
 that transformers 5 removed (``apply_chunking_to_forward``), so again
-``import mmaction.models`` fails. :func:`patch_vindlu_for_transformers5`
-stubs that package (building a VindLU model then raises a clear error).
+``import mmaction.models`` fails (no upstream issue: mmaction2 1.2.0
+predates transformers 5; transformers removed the name in 5.0).
+:func:`patch_vindlu_for_transformers5` stubs that package (building a
+VindLU model then raises a clear error).
+
+:func:`check_mmcv`: mmaction2 1.2.0 imports ``mmcv`` without declaring it
+(STACK.md item 6).
 """
 import importlib.util
 import os.path as osp
 import sys
 import types
 from typing import Optional
+
+from ..errors import DependencyError
 
 _DRN_PKG = 'mmaction.models.localizers.drn'
 _VINDLU_PKG = 'mmaction.models.multimodal.vindlu'
@@ -34,7 +42,7 @@ class _MissingDRN:
     """Placeholder for mmaction2's DRN localizer absent from the wheel."""
 
     def __init__(self, *args, **kwargs) -> None:
-        raise ImportError(
+        raise DependencyError(
             'mmaction2 1.2.0 was installed without '
             '`mmaction/models/localizers/drn` (open-mmlab/mmaction2#2714); '
             'prvr_mm stubbed it so that `import mmaction.models` works. '
@@ -83,7 +91,7 @@ def _missing_vindlu(name: str) -> type:
         """Placeholder of a VindLU model that cannot import here."""
 
         def __init__(self, *args, **kwargs) -> None:
-            raise ImportError(
+            raise DependencyError(
                 f'{name}: mmaction2 1.2.0\'s VindLU models do not import with '
                 'transformers >= 5 (they use apply_chunking_to_forward, '
                 'removed in transformers 5); prvr_mm stubbed them so that '
@@ -126,7 +134,7 @@ def check_mmcv() -> None:
     installed is never replaced by ``mmcv-lite`` (same package).
     """
     if importlib.util.find_spec('mmcv') is None:
-        raise ImportError(
+        raise DependencyError(
             'prvr_mm needs mmcv (2.0.0rc4 <= mmcv < 2.2.0) for mmaction2 '
             "1.2.0: `pip install -e \".[lite]\"` installs the pure-Python "
             'mmcv-lite 2.1.0; or install full mmcv with its compiled ops')

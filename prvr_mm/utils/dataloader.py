@@ -1,7 +1,7 @@
 """DataLoader settings sized to the machine (``num_workers='auto'``).
 
 The base dataset config asks for ``num_workers='auto'``; the tools resolve
-it through :func:`resolve_dataloaders` (called by ``merge_cli_options``)
+it through :func:`resolve_dataloaders` (``tools/train.py``, ``tools/test.py``)
 before the Runner builds the loaders, so a number given in a config or with
 ``--cfg-options train_dataloader.num_workers=N`` always wins.  If you build
 a Runner yourself from such a config, call :func:`resolve_dataloaders` on
@@ -12,6 +12,8 @@ from typing import Optional
 
 import torch
 from mmengine.config import Config
+
+from ..errors import PRVRConfigError
 
 AUTO = 'auto'
 _LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -92,7 +94,7 @@ def resolve_dataloaders(cfg: Config, cuda: Optional[bool] = None) -> Config:
         if workers == AUTO:
             workers = auto_num_workers(cuda)
         if not isinstance(workers, int) or workers < 0:
-            raise ValueError(
+            raise PRVRConfigError(
                 f'{key}.num_workers must be a non-negative int or '
                 f"'{AUTO}', got {workers!r}")
         loader['num_workers'] = workers

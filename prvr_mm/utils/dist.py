@@ -20,6 +20,8 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
+from ..errors import PRVRConfigError
+
 
 def init_cpu_distributed(launcher: str, timeout_s: int = 1800) -> bool:
     """Initialise a gloo process group when launched without CUDA.
@@ -37,14 +39,14 @@ def init_cpu_distributed(launcher: str, timeout_s: int = 1800) -> bool:
     if dist.is_available() and dist.is_initialized():
         return True
     if launcher != 'pytorch':
-        raise ValueError(
+        raise PRVRConfigError(
             f'launcher={launcher!r} on a machine without CUDA: only '
             "'pytorch' (torchrun) is supported for CPU distributed runs")
     missing = [
         v for v in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR') if v not in os.environ
     ]
     if missing:
-        raise ValueError(
+        raise PRVRConfigError(
             f'--launcher pytorch but {", ".join(missing)} not set: start the '
             'tool with torchrun (python -m torch.distributed.run '
             '--nproc_per_node=N tools/train.py ... --launcher pytorch, or '

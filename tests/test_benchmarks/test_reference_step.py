@@ -1,19 +1,15 @@
 """The authors-style reference step of the benchmarks computes the same
 losses as the authors' code (the golden fixture of tests/test_parity)."""
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[2] / 'benchmarks'
-GOLDEN = Path(__file__).resolve().parents[1] / 'data' / 'dldkd_golden'
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+from benchmarks.reference_step import AuthorsStyleDLDKD
 
-from reference_step import AuthorsStyleDLDKD  # noqa: E402
+GOLDEN = Path(__file__).resolve().parents[1] / 'data' / 'dldkd_golden'
 
 TERMS = dict(
     loss_inher_trip='inher_trip',

@@ -2,19 +2,12 @@
 real step executes, the sustained GEMM run and its fields."""
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[2] / 'benchmarks'
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-import roofline  # noqa: E402
-import train_step  # noqa: E402
+from benchmarks import roofline, train_step
 
 SMALL = dict(
     num_videos=6,

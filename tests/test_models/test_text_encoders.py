@@ -4,8 +4,8 @@ import pytest
 import torch
 from mmaction.registry import MODELS
 
-from prvr_mm.testing import make_tiny_roberta
 from prvr_mm.utils.clip_loading import TINY_CLIP_CFG, build_open_clip
+from tests.helpers.tiny_models import make_tiny_roberta
 
 SENTENCES = [
     'a red circle moves left', 'the blue square slides up slowly',

@@ -30,9 +30,9 @@ from prvr_mm.extraction.text_features import extract_text_features
 from prvr_mm.extraction.video_features import (clip_indices,
                                                extract_video_features,
                                                pool_features)
-from prvr_mm.testing import (make_tiny_recognizer, make_tiny_roberta,
-                             write_tiny_clip_config)
 from prvr_mm.utils.clip_loading import build_open_clip
+from tests.helpers.tiny_models import (make_tiny_recognizer, make_tiny_roberta,
+                                       write_tiny_clip_config)
 from tests.helpers.tools import ROOT, run_tool
 
 TOOLS = osp.join(ROOT, 'tools')

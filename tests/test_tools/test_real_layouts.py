@@ -206,7 +206,8 @@ def test_evaluation_needs_no_teacher_files(runs, tmp_path):
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from prvr_mm.utils import merge_cli_options, strip_training
+    from prvr_mm.utils import (merge_config_options, resolve_dataloaders,
+                               strip_training)
     run = runs['dlkd_tvr']
     assert run['train'].returncode == 0, _tail(run['train'])
     data = str(tmp_path / 'tvr')
@@ -222,7 +223,8 @@ def test_evaluation_needs_no_teacher_files(runs, tmp_path):
         }.get(v, v))
         for k, v in opts.items()
     }
-    merge_cli_options(cfg, opts, 'dlkd_tvr.py', str(tmp_path / 'work'))
+    merge_config_options(cfg, opts, 'dlkd_tvr.py', str(tmp_path / 'work'))
+    resolve_dataloaders(cfg)
     strip_training(cfg)
     cfg.load_from = osp.join(run['work'], 'epoch_1.pth')
     metrics = Runner.from_cfg(cfg).test()

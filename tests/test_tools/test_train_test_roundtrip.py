@@ -161,7 +161,7 @@ def test_test_tool_refuses_a_checkpoint_of_other_dimensions(
         'model.inheritance.hidden_dim=32',
         cwd=trained,
         check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a PRVRError: one error line (run_tool)
     assert f'{ckpt} does not fit the model of the config' in proc.stderr
     assert 'size mismatch inheritance.query_proj.linear.weight: ' \
         'checkpoint (16, 16), model (32, 16)' in proc.stderr

@@ -1,4 +1,5 @@
-"""Stack fixes: the missing mmaction2 DRN package and safe checkpoints."""
+"""Stack fixes: the missing mmaction2 DRN package (mmaction2#2714), VindLU
+under transformers 5, safe checkpoints (mmengine#1655)."""
 import os.path as osp
 import subprocess
 import sys
@@ -73,3 +74,20 @@ def test_vindlu_stub_with_transformers5():
                "MODELS.build(dict(type='VindLURetrieval'))")
     assert proc.returncode != 0
     assert 'apply_chunking_to_forward' in proc.stderr, proc.stderr[-2000:]
+
+
+def test_history_buffer_checkpoint_loads_with_weights_only(tmp_path):
+    """mmengine#1655 (fix PR #1670 in no release): a Runner checkpoint's
+    ``HistoryBuffer`` loads with ``weights_only=True`` after ``import
+    prvr_mm`` (allow-list + pickled without function references)."""
+    import torch
+    from mmengine.logging import HistoryBuffer
+    buf = HistoryBuffer()
+    buf.update(1.5)
+    buf.update(2.5)
+    path = str(tmp_path / 'hub.pth')
+    torch.save(dict(message_hub=dict(log_scalars=dict(loss=buf))), path)
+    loaded = torch.load(path, weights_only=True)
+    restored = loaded['message_hub']['log_scalars']['loss']
+    assert isinstance(restored, HistoryBuffer)
+    assert restored.mean() == 2.0 and restored.current() == 2.5

@@ -66,9 +66,12 @@ def plot(curves: dict, out: str, split: str, weights: dict) -> None:
     panels = curves['panels']
     fig, axes = plt.subplots(
         len(panels), 1, figsize=(12, 2.6 * len(panels) + 0.8), squeeze=False)
-    styles = dict(
-        inher=dict(color='tab:blue', label='inheritance'),
-        explore=dict(color='tab:orange', label='exploration'),
+    from prvr_mm.models.students import BRANCH_ATTRS, EXPLORATION, INHERITANCE
+    styles = {
+        INHERITANCE: dict(color='tab:blue', label=BRANCH_ATTRS[INHERITANCE]),
+        EXPLORATION: dict(color='tab:orange', label=BRANCH_ATTRS[EXPLORATION]),
+    }
+    styles.update(
         fused=dict(color='black', linestyle='--', label='fused'),
         teacher=dict(color='tab:green', label='teacher (CLIP)'))
     for ax, panel in zip(axes[:, 0], panels):
@@ -127,10 +130,11 @@ def main():
     import prvr_mm  # noqa: F401  (stack fixes + registration)
     from prvr_mm.apis import encode_split, init_model, query_curves
     from prvr_mm.evaluation import PRVRMetric
-    from prvr_mm.utils import merge_cli_options
+    from prvr_mm.utils import merge_config_options, resolve_dataloaders
 
     cfg = Config.fromfile(args.config)
-    merge_cli_options(cfg, args.cfg_options, args.config)
+    merge_config_options(cfg, args.cfg_options, args.config)
+    resolve_dataloaders(cfg)
     loader = cfg.get(f'{args.split}_dataloader')
     if loader is None:
         raise ValueError(f'the config has no {args.split}_dataloader')

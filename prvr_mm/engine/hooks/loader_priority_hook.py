@@ -38,14 +38,11 @@ class LoaderPriorityHook(Hook):
 
     Without a GPU the step keeps every core busy (its products run on
     ``torch.get_num_threads()`` threads) and a loader worker preparing the
-    next batch takes its CPU from the step; on 2 cores the real iteration
-    cost 11 % more than the isolated step (``benchmarks/train_loop.py``, 20
-    iterations in two runs).  At niceness 10 the worker still runs
-    whenever a core is idle and gets a small share otherwise: the batch was
-    ready as before (``data_s`` 0.04-0.05 s) and the iteration cost 6 % more
-    than the isolated step.  At niceness 19 the worker starved and the step
-    waited for data.  With CUDA the step mostly waits for the GPU and the
-    workers keep their priority.
+    next batch takes its CPU from the step.  At niceness 10 the worker
+    still runs whenever a core is idle and gets a small share otherwise, so
+    the batch is ready in time; at niceness 19 it starves and the step waits
+    for data (figures: ``docs/speed.md``).  With CUDA the step mostly waits
+    for the GPU and the workers keep their priority.
 
     Args:
         nice (int | str): niceness increment of each worker; ``'auto'``

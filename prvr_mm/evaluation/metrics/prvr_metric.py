@@ -94,7 +94,7 @@ class PRVRMetric(BaseMetric):
         self.fusion_weight = fusion_weight
         for w in extra_fusion_weights:
             if not 0.0 <= w <= 1.0:
-                raise ValueError(
+                raise PRVRConfigError(
                     'every extra_fusion_weights value must be '
                     f'in [0, 1], got {tuple(extra_fusion_weights)}')
         self.extra_fusion_weights = tuple(
@@ -104,12 +104,12 @@ class PRVRMetric(BaseMetric):
         self.precision = precision
         self.device = device
         if dump_topk < 1:
-            raise ValueError(f'dump_topk must be >= 1, got {dump_topk}')
+            raise PRVRConfigError(f'dump_topk must be >= 1, got {dump_topk}')
         self.dump_rankings = dump_rankings
         self.dump_topk = dump_topk
         if not 0.0 <= moment_run_ratio <= 1.0:
-            raise ValueError(f'moment_run_ratio must be in [0, 1], '
-                             f'got {moment_run_ratio}')
+            raise PRVRConfigError(f'moment_run_ratio must be in [0, 1], '
+                                  f'got {moment_run_ratio}')
         self.moment_run_ratio = moment_run_ratio
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:

@@ -8,6 +8,7 @@ from mmengine.model import BaseDataPreprocessor
 from torch.nn.utils.rnn import pad_sequence
 
 from ...datasets.collate import ITEM_SIZES
+from ...errors import PRVRConfigError, PRVRDataError
 from ..batch_order import collate_order
 
 
@@ -65,8 +66,8 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
         super().__init__(non_blocking=non_blocking)
         self.sort_by_queries = sort_by_queries
         if (mean is None) != (std is None):
-            raise ValueError('mean and std must be given together, got '
-                             f'mean={mean}, std={std}')
+            raise PRVRConfigError('mean and std must be given together, got '
+                                  f'mean={mean}, std={std}')
         self.normalize = mean is not None
         if self.normalize:
             # (C, 1, 1, 1): channel dim of (..., C, T, H, W) clips
@@ -111,14 +112,14 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
         if 'teacher_frames' in inputs:
             t_lengths = [len(v) for v in inputs['teacher_frames']]
             if t_lengths != lengths.tolist():
-                raise ValueError(
+                raise PRVRDataError(
                     f'teacher frame counts {t_lengths} differ from student '
                     f'clip counts {lengths.tolist()}; CLIPTeacherFrames '
                     'takes one frame per sampled clip')
             batch['teacher_frames'] = pad_sequence(
                 inputs['teacher_frames'], batch_first=True)
             if samples is None or any('sentences' not in s for s in samples):
-                raise ValueError(
+                raise PRVRConfigError(
                     'teacher_frames need the caption strings of every '
                     'video in data_samples[i].sentences (PackPRVRRawInputs)')
             batch['teacher_text'] = [
@@ -127,7 +128,7 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
         if 'teacher_video' in inputs:
             t_lengths = [len(v) for v in inputs['teacher_video']]
             if t_lengths != lengths.tolist():
-                raise ValueError(
+                raise PRVRDataError(
                     f'teacher clip counts {t_lengths} differ from student '
                     f'clip counts {lengths.tolist()}; align both to the same '
                     'number of clips in the pipeline')
@@ -153,13 +154,13 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
     def _normalize_clips(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, L, C, T, H, W) uint8 -> float, ``(x - mean) / std``."""
         if clips.dim() != 6:
-            raise ValueError(
+            raise PRVRConfigError(
                 f'raw clips of shape {tuple(clips.shape)}; expected '
                 '(B, L, C, T, H, W) from PackPRVRRawInputs')
         clips = clips.float()
         if self.normalize:
             if clips.shape[2] != self.mean.shape[0]:
-                raise ValueError(
+                raise PRVRConfigError(
                     f'clips have {clips.shape[2]} channels '
                     f'(shape {tuple(clips.shape)}) but mean/std have '
                     f'{self.mean.shape[0]}')

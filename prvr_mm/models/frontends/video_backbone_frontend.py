@@ -6,6 +6,8 @@ import torch
 from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 
+from ...errors import PRVRConfigError
+
 FORMATS = ('NCTHW', 'NCHW')
 
 
@@ -59,8 +61,9 @@ class VideoBackboneFrontend(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if input_format not in FORMATS:
-            raise ValueError(f'input_format must be one of {FORMATS}, got '
-                             f'{input_format!r}')
+            raise PRVRConfigError(
+                f'input_format must be one of {FORMATS}, got '
+                f'{input_format!r}')
         if clips_per_forward is not None and clips_per_forward < 1:
             raise ValueError(
                 f'clips_per_forward must be >= 1, got {clips_per_forward}')
@@ -129,7 +132,7 @@ class VideoBackboneFrontend(BaseModule):
             Tensor: (B, L, D) clip features, zeros at padded clips.
         """
         if video.dim() != 6:
-            raise ValueError(
+            raise PRVRConfigError(
                 f'VideoBackboneFrontend takes (B, L, C, T, H, W) clips, got '
                 f'shape {tuple(video.shape)} (PackPRVRRawInputs after '
                 "FormatShape(input_format='NCTHW'))")

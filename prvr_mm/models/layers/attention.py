@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...errors import PRVRConfigError
 from .dropout import FastDropout, build_dropout
 from .packing import (Packing, gather_rows, permute_rows, scatter_rows,
                       split_by_length)
@@ -44,8 +45,8 @@ class MaskedSelfAttentionBlock(nn.Module):
                  buckets: int = 4):
         super().__init__()
         if dim % num_heads != 0:
-            raise ValueError(f'hidden dim {dim} is not a multiple of '
-                             f'num_heads={num_heads}')
+            raise PRVRConfigError(f'hidden dim {dim} is not a multiple of '
+                                  f'num_heads={num_heads}')
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.query = nn.Linear(dim, dim)

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...errors import PRVRConfigError
+
 
 def drop_positions(numel: int, p: float, device: torch.device) -> torch.Tensor:
     """Flat indices of the dropped elements of a Bernoulli(``p``) mask.
@@ -32,7 +34,7 @@ def drop_positions(numel: int, p: float, device: torch.device) -> torch.Tensor:
         Binomial(``n``, ``p``).
     """
     if not 0.0 < p < 1.0:
-        raise ValueError(f'drop probability must be in (0, 1), got {p}')
+        raise PRVRConfigError(f'drop probability must be in (0, 1), got {p}')
     log_keep = math.log1p(-p)
     mean = numel * p  # gaps drawn per chunk: mean + 6 sigma
     chunk = int(mean + 6.0 * math.sqrt(mean * (1.0 - p)) + 64)

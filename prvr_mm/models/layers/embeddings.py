@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...errors import PRVRConfigError
 from .dropout import (FastDropout, build_dropout, drop_positions, fast_dropout,
                       use_fast_dropout)
 from .packing import Packing, gather_rows, pack, scatter_rows
@@ -219,7 +220,7 @@ class LearnedPositionalEncoding(nn.Module):
 
     def _check(self, length: int) -> None:
         if length > self.embedding.num_embeddings:
-            raise ValueError(
+            raise PRVRConfigError(
                 f'sequence of length {length} exceeds the '
                 f'{self.embedding.num_embeddings} learned positions; '
                 'sample/truncate inputs to max_ctx_l / max_desc_l first')

@@ -4,6 +4,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmaction.registry import MODELS
 
+from ...errors import PRVRConfigError
 from .precision import at_least_fp32 as _at_least_fp32
 
 
@@ -36,7 +37,8 @@ class FrameKLDistillLoss(nn.Module):
                  loss_weight: float = 1.0) -> None:
         super().__init__()
         if temperature <= 0:
-            raise ValueError(f'temperature must be > 0, got {temperature}')
+            raise PRVRConfigError(
+                f'temperature must be > 0, got {temperature}')
         self.temperature = temperature
         self.loss_weight = loss_weight
 

@@ -4,6 +4,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmaction.registry import MODELS
 
+from ...errors import PRVRConfigError
 from .precision import at_least_fp32 as _at_least_fp32
 
 
@@ -36,8 +37,8 @@ class TripletRankingLoss(nn.Module):
                  loss_weight: float = 1.0) -> None:
         super().__init__()
         if hard_pool_size < 1:
-            raise ValueError(f'hard_pool_size must be >= 1, '
-                             f'got {hard_pool_size}')
+            raise PRVRConfigError(f'hard_pool_size must be >= 1, '
+                                  f'got {hard_pool_size}')
         self.margin = margin
         self.hard_negative = hard_negative
         self.hard_pool_size = hard_pool_size
@@ -96,7 +97,7 @@ class TripletRankingLoss(nn.Module):
         """
         num_q, num_v = scores.shape
         if num_v < 2:
-            raise ValueError(
+            raise PRVRConfigError(
                 'the query->video ranking loss needs at least 2 videos in a '
                 f'batch, got {num_v} (a last batch of one video? set '
                 'train_dataloader.drop_last=True)')

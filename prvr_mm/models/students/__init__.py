@@ -1,4 +1,8 @@
-from .dual_student_recognizer import DualStudentRecognizer
+from .dual_student_recognizer import (BRANCH_ATTRS, EXPLORATION, INHERITANCE,
+                                      DualStudentRecognizer)
 from .prvr_branch import PRVRBranch
 
-__all__ = ['DualStudentRecognizer', 'PRVRBranch']
+__all__ = [
+    'DualStudentRecognizer', 'PRVRBranch', 'BRANCH_ATTRS', 'INHERITANCE',
+    'EXPLORATION'
+]

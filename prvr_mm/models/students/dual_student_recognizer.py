@@ -1,6 +1,7 @@
 """DL-DKD dual student: inheritance + exploration branches, distilled from
 a CLIP teacher, trained with ranking, InfoNCE and frame-level KL losses."""
 import copy
+from collections import OrderedDict
 from typing import Dict, List, Optional, Union
 
 import torch
@@ -8,11 +9,23 @@ from mmaction.registry import MODELS
 from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 
+from ...errors import PRVRConfigError
 from ..losses.precision import at_least_fp32
 from ..similarity import clip_scores
 from .global_batch import GlobalBatch
 
 ForwardResults = Union[Dict[str, torch.Tensor], List[BaseDataElement]]
+
+#: The one mapping between the two names of each branch: short name -> the
+#: recognizer attribute that holds it. The short name is in every loss key
+#: (``loss_inher_trip``), metric (``prvr/inher/SumR``), prediction field
+#: (``inher_clips``) and search index; the attribute is the ``state_dict``
+#: prefix (``inheritance.query_proj.linear.weight``). Both sides are
+#: user-facing (logs, metric names, checkpoints) and must not change: code
+#: that needs one from the other reads this constant.
+BRANCH_ATTRS = OrderedDict(inher='inheritance', explore='exploration')
+#: short names of the two branches (keys of :data:`BRANCH_ATTRS`)
+INHERITANCE, EXPLORATION = BRANCH_ATTRS
 
 
 @MODELS.register_module()
@@ -106,14 +119,15 @@ class DualStudentRecognizer(BaseModel):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if label_style not in ('hard', 'soft'):
-            raise ValueError(
+            raise PRVRConfigError(
                 f"label_style must be 'hard' or 'soft', got {label_style!r}")
         if inheritance is None and not (double_branch and exploration):
-            raise ValueError(
+            raise PRVRConfigError(
                 'inheritance=None (exploration only) needs an exploration '
                 'branch config and double_branch=True')
         if inheritance is None and share_query_proj:
-            raise ValueError('share_query_proj needs the inheritance branch')
+            raise PRVRConfigError(
+                'share_query_proj needs the inheritance branch')
         self.frontend = MODELS.build(frontend) if frontend else None
         if self.frontend is not None:
             inheritance = inheritance and self._frontend_dim(inheritance)
@@ -163,24 +177,25 @@ class DualStudentRecognizer(BaseModel):
                 rows (soft targets only), in ``[0, 1]``.
 
         Raises:
-            ValueError: a value out of its range.
+            PRVRConfigError: a value out of its range.
         """
         if kd_weight is not None:
             if not kd_weight >= 0:
-                raise ValueError(f'kd_weight must be >= 0, got {kd_weight}')
+                raise PRVRConfigError(
+                    f'kd_weight must be >= 0, got {kd_weight}')
             self.kd_weight = float(kd_weight)
         for name, value in (('alpha', alpha), ('beta', beta)):
             if value is None:
                 continue
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f'{name} must be in [0, 1], got {value}')
+                raise PRVRConfigError(f'{name} must be in [0, 1], got {value}')
             setattr(self, name, float(value))
 
     def _frontend_dim(self, branch: dict) -> dict:
         """The branch config with the frontend's output as ``video_dim``."""
         dim = self.frontend.out_channels
         if branch.get('video_dim', dim) != dim:
-            raise ValueError(
+            raise PRVRConfigError(
                 f"branch video_dim={branch['video_dim']} but the frontend "
                 f'gives {dim}-d clip features; leave video_dim out')
         return dict(branch, video_dim=dim)
@@ -197,12 +212,13 @@ class DualStudentRecognizer(BaseModel):
 
     @property
     def branches(self) -> Dict[str, torch.nn.Module]:
-        """The built branches by name (``inher`` and ``explore``)."""
+        """The built branches by short name (:data:`BRANCH_ATTRS`: ``inher``
+        -> ``self.inheritance``, ``explore`` -> ``self.exploration``)."""
         out = {}
-        if self.inheritance is not None:
-            out['inher'] = self.inheritance
-        if self.exploration is not None:
-            out['explore'] = self.exploration
+        for name, attr in BRANCH_ATTRS.items():
+            branch = getattr(self, attr)
+            if branch is not None:
+                out[name] = branch
         return out
 
     def encode(self,
@@ -227,7 +243,7 @@ class DualStudentRecognizer(BaseModel):
         if self.frontend is not None:
             video = self.frontend(video, inputs['video_mask'])
         elif video.dim() != 3:
-            raise ValueError(
+            raise PRVRConfigError(
                 f'video of shape {tuple(video.shape)} looks like raw clips; '
                 'expected (B, L, Dv) clip features, or set model.frontend')
         # the authors' order: every branch's clips, then every branch's
@@ -289,7 +305,7 @@ class DualStudentRecognizer(BaseModel):
             t_feats = None if self.teacher is None else \
                 self.teacher.teacher_features(inputs)
             if t_feats is None:
-                raise ValueError(
+                raise PRVRConfigError(
                     'kd_weight != 0 or label_style=soft needs a teacher and '
                     'teacher inputs (teacher_video/teacher_query features, '
                     'or teacher_frames/teacher_text for an online teacher)')
@@ -298,7 +314,7 @@ class DualStudentRecognizer(BaseModel):
 
         losses = {}
         for name, feats in enc.items():
-            distill = name == 'inher' and teacher is not None and \
+            distill = name == INHERITANCE and teacher is not None and \
                 self.kd_weight != 0
             cos, raw, _, pos_cos = clip_scores(  # one product per branch
                 feats['query'],
@@ -307,15 +323,16 @@ class DualStudentRecognizer(BaseModel):
                 query_to_video=batch.row_labels if distill else None)
             cos, raw = batch.scores(cos), batch.scores(raw)
             losses[f'loss_{name}_trip'] = self.loss_triplet(cos, labels)
-            nce = self.loss_nce if name == 'inher' else self.loss_nce_explore
+            nce = self.loss_nce if name == INHERITANCE else \
+                self.loss_nce_explore
             if self.label_style == 'soft':
                 source = batch.scores(teacher['max_scores_unnorm']) \
-                    if name == 'inher' else raw
+                    if name == INHERITANCE else raw
                 losses[f'loss_{name}_nce'] = nce(raw, labels, source,
                                                  self.alpha, self.beta)
             else:
                 losses[f'loss_{name}_nce'] = nce(raw, labels)
-            if name == 'inher':
+            if name == INHERITANCE:
                 kd = raw.new_zeros(())
                 if distill:
                     kd = batch.sum(

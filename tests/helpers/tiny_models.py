@@ -1,12 +1,14 @@
-"""Tiny real models saved the way the real ones are, so tools load them
-through their real loading path (``--model FOLDER``, a config JSON, a
-config + checkpoint)."""
+"""Tiny real models for tests and smoke runs (random weights, no download),
+saved the way the real ones are, so tools load them through their real
+loading path (``--model FOLDER``, a config JSON, a config + checkpoint): a
+tiny RoBERTa with a tokenizer trained on given sentences, a tiny open_clip
+architecture with the real vocabulary, a tiny mmaction2 recognizer config."""
 import json
 import os
 import os.path as osp
 from typing import Iterable, Optional
 
-from ..utils.clip_loading import TINY_CLIP_CFG
+from prvr_mm.utils.clip_loading import TINY_CLIP_CFG
 
 
 def make_tiny_roberta(folder: str,
