@@ -122,7 +122,7 @@ def main():
             FileNotFoundError) as err:
         sys.exit(f'error: {err}')
     if args.test_best:
-        from prvr_mm.apis import test_best_checkpoint
+        from prvr_mm.engine.best_checkpoint import test_best_checkpoint
         metrics = test_best_checkpoint(runner)
         if runner.rank == 0:
             print(json.dumps(metrics, indent=2))
