@@ -11,8 +11,8 @@ every index type; one line per (scale, data, index)::
     search_scale <clips> <index>: data=<kind> videos=V build_s=...
         qps=... recall@10=... index_mb=...
 
-* ``exact``: :meth:`SearchIndex.search` without ANN (one GEMM per group of
-  equally long videos); its top-10 is the
+* ``exact``: :func:`~prvr_mm.apis.search_videos` without ANN (one GEMM per
+  group of equally long videos); its top-10 is the
   reference of ``recall@10`` (fraction of the exact top-10 videos found).
 * any other spec ``FACTORY[|PARAMS[;PARAMS...]]`` (faiss ``index_factory``
   string with ``{nlist}`` replaced by a power of two near ``4 * sqrt(clips)``,
@@ -49,10 +49,11 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from prvr_mm.apis import ClipANN, SearchIndex  # noqa: E402
+from prvr_mm.apis import ClipANN, SearchIndex, search_videos  # noqa: E402
 
 HIDDEN = 384
 W = 0.7
+WEIGHTS = {'inher': W, 'explore': 1 - W}
 
 
 def parse_args():
@@ -151,11 +152,11 @@ def synthetic(num_clips: int, kind: str, num_queries: int, seed: int):
         spans=torch.zeros(num_clips, 2, dtype=torch.float64),
         timed=torch.zeros(num_v, dtype=torch.bool),
         durations=torch.full((num_v, ), float('nan'), dtype=torch.float64),
-        fusion_weight=W,
         fingerprint=dict(
             weights='synthetic',
             pipeline='synthetic',
-            branches='inher,explore'))
+            branches='inher,explore',
+            fusion_weights=WEIGHTS))
     return index, {b: torch.from_numpy(q) for b, q in queries.items()}
 
 
@@ -169,7 +170,7 @@ def report(scale, name, kind, index, clips_mb, line):
 
 def timed_search(index, queries, candidates=None):
     start = time.perf_counter()
-    out = index.search(queries, 10, candidates)
+    out = search_videos(index, queries, WEIGHTS, 10, candidates)
     return out['videos'], time.perf_counter() - start
 
 
@@ -203,8 +204,7 @@ def main():
                     continue
                 factory = factory.replace('{nlist}', str(nlist_for(scale)))
                 start = time.perf_counter()
-                index.ann = ClipANN(factory, '',
-                                    index.weights).build(index.clips)
+                index.set_ann(ClipANN(factory, '', WEIGHTS).build(index.clips))
                 build_s = time.perf_counter() - start
                 ann_mb = index.ann.memory_bytes() / 2**20
                 for setting in params.split(';'):

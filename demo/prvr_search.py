@@ -9,7 +9,8 @@ raw videos), then search it in the terminal or on a local page::
         --query "someone opens the door" [--top-k 5]
     python demo/prvr_search.py CONFIG CKPT --index toy.index.h5 --serve
 
-See docs/search.md.
+The page lives beside this script (``demo/search_page.py``). See
+docs/search.md.
 """
 import argparse
 import json
@@ -132,15 +133,15 @@ def print_table(pred: dict) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from prvr_mm.apis import PRVRInferencer, SearchIndexError
+    from prvr_mm.apis import PRVRInferencer
+    from prvr_mm.errors import PRVRError
     try:
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
         move_data_root(
             cfg, args.data_root or (args.cfg_options or {}).get('data_root'))
-        inferencer = PRVRInferencer(
-            cfg, args.checkpoint, device=args.device, show_progress=True)
+        inferencer = PRVRInferencer(cfg, args.checkpoint, device=args.device)
         if args.build_index:
             index = inferencer.index(
                 args.build_index,
@@ -152,7 +153,8 @@ def main(argv=None) -> int:
                 video_dir=args.video_dir,
                 dtype='float32' if args.float32 else 'float16',
                 ann=args.ann,
-                ann_params=args.ann_params)
+                ann_params=args.ann_params,
+                show_progress=True)
             print(f'indexed {len(index)} videos ({index.total_clips} clips) '
                   f'into {args.index}')
         else:
@@ -171,11 +173,12 @@ def main(argv=None) -> int:
             if args.json:
                 with open(args.json, 'w') as f:
                     json.dump(preds, f, indent=2)
-    except (SearchIndexError, ValueError, FileNotFoundError) as e:
+    except (PRVRError, ValueError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     if args.serve:
-        from prvr_mm.apis.search_page import launch_search_page
+        sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+        from search_page import launch_search_page
         print(f'search page on http://{args.host}:{args.port} (Ctrl-C to '
               'stop)')
         launch_search_page(inferencer, args.host, args.port, args.top_k,

@@ -131,7 +131,7 @@ def main():
     runner = Runner.from_cfg(cfg)
     runner.train()
     if args.test_best:
-        from prvr_mm.apis import test_best_checkpoint
+        from prvr_mm.engine.best_checkpoint import test_best_checkpoint
         metrics = test_best_checkpoint(runner)
         if runner.rank == 0:
             print(json.dumps(metrics, indent=2))

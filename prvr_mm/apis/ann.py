@@ -6,8 +6,11 @@ One faiss index holds a *fused clip embedding* per clip,
 branch embeddings, so that the inner product with the fused query
 ``[sqrt(w) * q_inher, sqrt(1 - w) * q_explore]`` is the fused clip-level
 cosine ``w * cos_inher + (1 - w) * cos_explore``. The videos of the best
-clips are the candidates that :class:`~prvr_mm.apis.SearchIndex` re-scores
-exactly (max over each video's clips per branch, then fused). Any faiss
+clips are the candidates that :func:`~prvr_mm.apis.search.search_videos`
+re-scores exactly (max over each video's clips per branch, then fused).
+An ANN is built under the fusion weights it is given (the evaluator's,
+recorded in the index fingerprint) and refuses a search under others.
+:class:`ClipANN` owns the only faiss memory of a search index. Any faiss
 ``index_factory`` string works (``'Flat'``, ``'IVF4096,Flat'``,
 ``'HNSW32'``, ``'PCAR128,IVF4096,SQ8'``, ...); search-time parameters are a
 faiss ``ParameterSpace`` string (``'nprobe=32'``, ``'efSearch=128'``).
@@ -20,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import DependencyError, SearchIndexError
+
 __all__ = ['ClipANN', 'fused_vectors']
 
 
@@ -27,7 +32,7 @@ def _faiss():
     try:
         import faiss
     except ImportError as e:  # pragma: no cover - depends on the extras
-        raise ImportError(
+        raise DependencyError(
             'approximate search needs faiss: pip install "prvr_mm[search]" '
             '(faiss-cpu)') from e
     return faiss
@@ -60,7 +65,10 @@ class ClipANN:
             ``'IVF1024,Flat'``.
         params (str): faiss ``ParameterSpace`` search parameters, e.g.
             ``'nprobe=32'``. Defaults to ``''``.
-        weights (dict[str, float]): fusion weight of every branch.
+        weights (dict[str, float]): fusion weight of every branch (the
+            evaluator's, :meth:`PRVRMetric.from_config
+            <prvr_mm.evaluation.PRVRMetric.from_config>`); the fused clip
+            embeddings are built with them.
         index (faiss.Index, optional): an already built index (used by
             :meth:`from_bytes`).
     """
@@ -70,9 +78,12 @@ class ClipANN:
                  params: str = '',
                  weights: Optional[Mapping[str, float]] = None,
                  index=None) -> None:
+        if not weights:
+            raise ValueError('ClipANN needs the fusion weight of every '
+                             "branch, e.g. {'inher': 0.7, 'explore': 0.3}")
         self.factory = factory
         self.params = params
-        self.weights = dict(weights or {'inher': 1.0})
+        self.weights = {b: float(w) for b, w in weights.items()}
         self.index = index
         if index is not None and params:
             self.set_params(params)
@@ -154,13 +165,30 @@ class ClipANN:
         self.set_params(self.params)
         return self
 
-    def search(self, queries: Mapping[str, Tensor], num: int) -> Tensor:
+    def check_weights(self, weights: Mapping[str, float]) -> None:
+        """Refuse fusion weights other than the ANN's own.
+
+        Raises:
+            SearchIndexError: naming both weights and the fix.
+        """
+        asked = {b: float(w) for b, w in weights.items()}
+        if asked != self.weights:
+            raise SearchIndexError(
+                f'the ANN ({self.factory!r}) was built under fusion weights '
+                f'{self.weights}, the search asks for {asked}: rebuild it '
+                'under these weights (demo/prvr_search.py --build-index '
+                '... --ann FACTORY) or search exactly (no candidates)')
+
+    def search(self, queries: Mapping[str, Tensor], num: int,
+               weights: Mapping[str, float]) -> Tensor:
         """Best ``num`` clips of every query by fused clip cosine.
 
         Args:
             queries (dict[str, Tensor]): per branch (q, H) L2-normalised
                 query vectors.
             num (int): clips per query.
+            weights (dict[str, float]): the fusion weights of the search;
+                they must be the ANN's (:meth:`check_weights`).
 
         Returns:
             Tensor: (q, min(num, ntotal)) int64 clip rows, -1 where faiss
@@ -168,6 +196,7 @@ class ClipANN:
         """
         if self.index is None:
             raise RuntimeError('ClipANN.search before build()')
+        self.check_weights(weights)
         num = min(int(num), self.ntotal)
         _, ids = self.index.search(fused_vectors(queries, self.weights), num)
         return torch.from_numpy(ids).to(torch.long)
@@ -198,4 +227,7 @@ class ClipANN:
     def describe(self) -> Dict[str, object]:
         """Factory, parameters and size, for headers and logs."""
         return dict(
-            factory=self.factory, params=self.params, ntotal=self.ntotal)
+            factory=self.factory,
+            params=self.params,
+            ntotal=self.ntotal,
+            weights=dict(self.weights))

@@ -13,7 +13,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from prvr_mm.apis import PRVRInferencer, SearchIndex, SearchIndexError
+from prvr_mm.apis import (ClipANN, PRVRInferencer, SearchIndexError,
+                          VideoIndexer, load_index, save_index, search_videos)
 from tests.helpers.tools import ROOT
 from tests.helpers.tools import TINY_TOY_CFG as CFG
 from tests.helpers.tools import run_tool, save_random_checkpoint, tool
@@ -101,7 +102,7 @@ def test_float16_index_keeps_the_ranking(work, tiny_toy_root):
     inferencer = work['inferencer']
     path = osp.join(work['dir'], 'test16.index.h5')
     inferencer.index('test', path, data_root=tiny_toy_root)
-    index = SearchIndex.load(path)
+    index = load_index(path)
     assert index.storage_dtype == torch.float16
     with h5py.File(path, 'r') as f:
         assert f['clips/inher'].dtype == np.float16
@@ -122,30 +123,35 @@ def test_float16_index_keeps_the_ranking(work, tiny_toy_root):
 
 
 def test_ann_returns_exact_topk_with_enough_candidates(work):
-    index = SearchIndex.load(work['index32'])
+    index = load_index(work['index32'])
+    weights = index.fingerprint['fusion_weights']
+    assert weights == work['inferencer'].fusion_weights
     g = torch.Generator().manual_seed(0)
     queries = {b: torch.randn(20, 16, generator=g) for b in index.branches}
-    exact = index.search(queries, top_k=4)
+    exact = search_videos(index, queries, weights, top_k=4)
     for factory, params in (('Flat', ''), ('IVF4,Flat', 'nprobe=4'),
                             ('HNSW8', 'efSearch=256')):
-        index.build_ann(factory, params)
-        approx = index.search(queries, top_k=4, candidates=index.total_clips)
+        index.set_ann(ClipANN(factory, params, weights).build(index.clips))
+        approx = search_videos(
+            index, queries, weights, top_k=4, candidates=index.total_clips)
         assert torch.equal(approx['videos'], exact['videos']), factory
         assert torch.allclose(approx['scores'], exact['scores'], atol=1e-5)
         for key in ('best', 'start', 'end'):
             assert torch.equal(approx[key], exact[key])
     # the ANN is saved with the index and loaded back
     path = osp.join(work['dir'], 'with_ann.index.h5')
-    index.save(path)
-    loaded = SearchIndex.load(path)
+    save_index(index, path)
+    loaded = load_index(path)
     assert loaded.ann.factory == 'HNSW8' and loaded.ann.params == \
         'efSearch=256' and loaded.ann.ntotal == index.total_clips
-    again = loaded.search(queries, top_k=4, candidates=index.total_clips)
+    again = search_videos(
+        loaded, queries, weights, top_k=4, candidates=index.total_clips)
     assert torch.equal(again['videos'], exact['videos'])
     with pytest.raises(ValueError, match='no ANN'):
-        SearchIndex.load(work['index32']).search(queries, candidates=5)
+        search_videos(
+            load_index(work['index32']), queries, weights, candidates=5)
     with pytest.raises(ValueError, match='index_factory'):
-        index.build_ann('NotAnIndex42')
+        ClipANN('NotAnIndex42', '', weights).build(index.clips)
 
 
 def test_index_built_by_another_model_is_refused(work):
@@ -179,29 +185,39 @@ def test_bad_queries_and_top_k(work, tiny_toy_root):
         empty.search(feats)
 
 
+def test_index_under_other_fusion_weights_is_refused(work):
+    """The evaluator owns the fusion weights: an index built under 0.7 is
+    refused by a config whose test evaluator says 0.5."""
+    cfg = Config.fromfile(CFG)
+    cfg.test_evaluator.fusion_weight = 0.5
+    with pytest.raises(SearchIndexError, match='fusion weights') as e:
+        PRVRInferencer(cfg, work['ckpt'], index=work['index32'])
+    assert "'inher': 0.7" in str(e.value) and "'inher': 0.5" in str(e.value)
+
+
 def test_bad_index_files(work, tmp_path):
     with pytest.raises(SearchIndexError, match='not found'):
-        SearchIndex.load(str(tmp_path / 'nothing.h5'))
+        load_index(str(tmp_path / 'nothing.h5'))
     text = tmp_path / 'text.h5'
     text.write_text('hello')
     with pytest.raises(SearchIndexError, match='not an HDF5 file'):
-        SearchIndex.load(str(text))
+        load_index(str(text))
     other = tmp_path / 'other.h5'
     with h5py.File(other, 'w') as f:
         f['x'] = np.zeros(3)
     with pytest.raises(SearchIndexError, match='not a search index'):
-        SearchIndex.load(str(other))
+        load_index(str(other))
     broken = tmp_path / 'broken.h5'
     import shutil
     shutil.copy(work['index32'], broken)
     with h5py.File(broken, 'a') as f:
         del f['spans']
     with pytest.raises(SearchIndexError, match="missing key 'spans'"):
-        SearchIndex.load(str(broken))
+        load_index(str(broken))
     with h5py.File(broken, 'a') as f:
         f['spans'] = np.zeros((3, 2))
     with pytest.raises(SearchIndexError, match=r'spans has shape \(3, 2\)'):
-        SearchIndex.load(str(broken))
+        load_index(str(broken))
 
 
 def test_feature_file_collection_and_video_files(work, tiny_toy_root,
@@ -295,3 +311,54 @@ def test_demo_terminal_table(work, tiny_toy_root, tmp_path, capsys):
         assert demo.main([CFG, *args]) == 2
         err = capsys.readouterr().err
         assert message in err, err
+
+
+def test_call_runs_the_base_inferencer_steps(work, tiny_toy_root, tmp_path):
+    """``inferencer(...)`` is MMEngine's ``__call__`` (preprocess, forward,
+    visualize, postprocess); ``visualize`` draws a PNG per query."""
+    from mmengine.infer import BaseInferencer
+    assert PRVRInferencer.__call__ is BaseInferencer.__call__
+    inferencer = PRVRInferencer(CFG, work['ckpt'], index=work['index32'])
+    feats = query_features(tiny_toy_root,
+                           ['toy_test_00000#enc#0', 'toy_test_00003#enc#0'])
+    plain = inferencer(feats, top_k=3)
+    assert plain['visualization'] is None
+    assert len(plain['predictions']) == 2
+    assert 'curves' not in plain['predictions'][0]['results'][0]
+    out = inferencer(
+        feats,
+        batch_size=2,
+        top_k=3,
+        vis_out_dir=str(tmp_path / 'vis'),
+        vis_topk=2,
+        return_curves=True,
+        pred_out_file=str(tmp_path / 'preds.json'))
+    paths = out['visualization']
+    assert [osp.basename(p)
+            for p in paths] == ['query_00000.png', 'query_00001.png']
+    for path in paths:
+        with open(path, 'rb') as f:
+            assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    assert out['predictions'] == inferencer.search(
+        feats, top_k=3, return_curves=True)
+    with open(tmp_path / 'preds.json') as f:
+        assert json.load(f)['predictions'][1]['results'][0]['curves']
+    images = inferencer(feats[:1], top_k=2, return_vis=True)['visualization']
+    assert images[0].dtype == np.uint8 and images[0].shape[2] == 3
+    raw = inferencer(feats[:1], top_k=2, return_datasamples=True)
+    curves = raw['predictions'][0]['results'][0]['curves']
+    assert isinstance(curves['fused'], np.ndarray)
+
+
+def test_indexer_alone_matches_the_inferencer(work, tiny_toy_root):
+    """``VideoIndexer`` (indexing apart from search) builds the index that
+    the inferencer's thin ``index`` delegate builds."""
+    indexer = VideoIndexer.from_config(CFG, work['ckpt'], batch_size=4)
+    index = indexer.index('test', data_root=tiny_toy_root, dtype='float32')
+    ref = load_index(work['index32'])
+    assert index.video_ids == ref.video_ids
+    for key in ('weights', 'pipeline', 'branches', 'fusion_weights'):
+        assert index.fingerprint[key] == ref.fingerprint[key]
+    for b in ref.branches:
+        assert torch.allclose(index.clips[b], ref.clips[b], atol=1e-6)
+    assert torch.equal(index.spans, ref.spans)

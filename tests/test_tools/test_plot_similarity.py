@@ -1,5 +1,5 @@
 """``tools/analysis/plot_similarity.py``: a PNG of one query's similarity
-over time (the curves are tested in tests/test_apis/test_inference.py)."""
+over time (the curves are tested in tests/test_apis/test_analysis.py)."""
 import os.path as osp
 
 from tests.helpers.tools import (TINY_TOY_CFG, run_tool,

@@ -9,7 +9,8 @@ inheritance and exploration branches, their fused curve and, when the split
 has teacher features, the CLIP teacher's; the query's ground-truth moment is
 shaded when its timestamps are known. The x axis is in seconds when the
 video's duration is known (uniform clips assumed), else in clips. The
-computation lives in :mod:`prvr_mm.apis.inference`; the fusion weight is the
+computation lives in :mod:`prvr_mm.apis.analysis` and the curves are drawn by
+:func:`prvr_mm.apis.visualization.draw_curves`; the fusion weight is the
 one of the config's test evaluator.
 """
 import argparse
@@ -63,23 +64,15 @@ def plot(curves: dict, out: str, split: str, weights: dict) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
+    from prvr_mm.apis.visualization import draw_curves
+
     panels = curves['panels']
     fig, axes = plt.subplots(
         len(panels), 1, figsize=(12, 2.6 * len(panels) + 0.8), squeeze=False)
-    from prvr_mm.models.students import BRANCH_ATTRS, EXPLORATION, INHERITANCE
-    styles = {
-        INHERITANCE: dict(color='tab:blue', label=BRANCH_ATTRS[INHERITANCE]),
-        EXPLORATION: dict(color='tab:orange', label=BRANCH_ATTRS[EXPLORATION]),
-    }
-    styles.update(
-        fused=dict(color='black', linestyle='--', label='fused'),
-        teacher=dict(color='tab:green', label='teacher (CLIP)'))
     for ax, panel in zip(axes[:, 0], panels):
-        for name, values in panel['curves'].items():
-            edges = panel['teacher_edges'] if name == 'teacher' else \
-                panel['edges']
-            style = dict(styles.get(name, dict(label=name)))
-            ax.stairs(values, edges, linewidth=1.6, baseline=None, **style)
+        teacher = dict(teacher=panel['teacher_edges']) \
+            if 'teacher_edges' in panel else None
+        draw_curves(ax, panel['edges'], panel['curves'], teacher)
         best = panel['best_clip']
         ax.axvspan(
             panel['edges'][best],
@@ -95,14 +88,11 @@ def plot(curves: dict, out: str, split: str, weights: dict) -> None:
                 color='tab:red',
                 alpha=0.2,
                 label='GT moment')
-        ax.set_xlim(panel['edges'][0], panel['edges'][-1])
         ax.set_xlabel('time (s)' if panel['unit'] == 's' else 'clip index')
-        ax.set_ylabel('cosine')
         ax.set_title(
             _label(panel, weights),
             fontsize=9,
             color='tab:red' if panel['is_gt'] else 'black')
-        ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0))
     notes = [
         f'query {curves["query_id"]} ({split} split): GT rank '

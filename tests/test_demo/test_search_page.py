@@ -1,6 +1,8 @@
-"""The search page (``demo/prvr_search.py --serve``), served on localhost
-and driven in headless Chromium: type a query, results appear with their
-similarity curves and videos playing from the moment's start."""
+"""The search page (``demo/search_page.py``, ``demo/prvr_search.py
+--serve``), served on localhost and driven in headless Chromium: type a
+query, results appear with their similarity curves and videos playing from
+the moment's start."""
+import importlib.util
 import os
 import os.path as osp
 import shutil
@@ -12,9 +14,20 @@ import numpy as np
 import pytest
 
 from prvr_mm.apis import PRVRInferencer
-from prvr_mm.apis.search_page import curve_svg, render_results
+from tests.helpers.tools import ROOT
 from tests.helpers.tools import TINY_TOY_CFG as CFG
 from tests.helpers.tools import save_random_checkpoint
+
+
+def _load_page():
+    spec = importlib.util.spec_from_file_location(
+        'search_page', osp.join(ROOT, 'demo', 'search_page.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+search_page = _load_page()
 
 QUERY = 'someone carries the cup'  # toy vocabulary words
 
@@ -88,10 +101,10 @@ def test_free_text_search_end_to_end(inferencer, tiny_toy_root):
             assert r['clip'] == int(np.argmax(curves['fused']))
     with pytest.raises(ValueError, match='toy vocabulary'):
         inferencer.search('zebra xylophone')
-    html = render_results(preds[0])
+    html = search_page.render_results(preds[0])
     assert html.count('class="prvr-result"') == 4
     assert 'prvr-series-inher' in html and 'prvr-moment' in html
-    svg = curve_svg(
+    svg = search_page.curve_svg(
         dict(spans=[[0, 1]], inher=[0.5], fused=[0.5]), [0, 1], 'clip')
     assert svg.startswith('<svg') and 'clip' in svg
 
@@ -114,9 +127,9 @@ def test_page_in_headless_chromium(inferencer, tmp_path):
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from prvr_mm.apis.search_page import launch_search_page
     port = _free_port()
-    page = launch_search_page(inferencer, port=port, top_k=4, block=False)
+    page = search_page.launch_search_page(
+        inferencer, port=port, top_k=4, block=False)
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in ('--headless', '--no-sandbox', '--disable-gpu',

@@ -1,9 +1,10 @@
-"""Inference with a trained PRVR model: encode a split, score one query.
+"""Analysis of a trained PRVR model on a split: embed it, and look at one
+query's similarity over time.
 
-The one place where a model is run outside the Runner's loops; the plot
-tool (``tools/analysis/plot_similarity.py``) and the search tools use it,
-and take the fusion weights of a config from its evaluator
-(:meth:`PRVRMetric.from_config <prvr_mm.evaluation.PRVRMetric.from_config>`).
+The plot tool (``tools/analysis/plot_similarity.py``) uses it, and takes the
+fusion weights of a config from its evaluator
+(:meth:`PRVRMetric.from_config <prvr_mm.evaluation.PRVRMetric.from_config>`);
+the model comes from :func:`~prvr_mm.apis.init_model`.
 
 1. :func:`encode_split` runs a model over a dataset (like the test loop) and
    keeps, per video, the clip and query embeddings of every branch (what
@@ -17,12 +18,11 @@ and take the fusion weights of a config from its evaluator
 Clip ``i`` of ``T`` clips covers ``[i / T, (i + 1) / T]`` of the video
 (:func:`prvr_mm.evaluation.rankings.clip_edges`).
 """
-from typing import List, Mapping, Optional, Sequence, Tuple, Union
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
@@ -30,37 +30,9 @@ from torch.nn.utils.rnn import pad_sequence
 from ..evaluation.rankings import clip_edges
 from ..evaluation.scoring import NORM_EPS, fuse, max_over_clips
 
-__all__ = ['clip_cosines', 'encode_split', 'init_model', 'query_curves']
+__all__ = ['clip_cosines', 'encode_split', 'query_curves']
 
 _TEACHER_KEYS = ('teacher_video', 'teacher_queries')
-
-
-def init_model(config: Union[str, Config],
-               checkpoint: Optional[str] = None,
-               device: str = 'cpu') -> torch.nn.Module:
-    """Build the model of a config and load a checkpoint into it, strictly
-    (every key and shape must fit, see
-    :func:`~prvr_mm.utils.load_model_checkpoint`).
-
-    Args:
-        config (str | Config): config file or loaded config.
-        checkpoint (str, optional): checkpoint file; None keeps the
-            initial (random) weights.
-        device (str): where to put the model. Defaults to ``'cpu'``.
-
-    Returns:
-        nn.Module: the model, in eval mode.
-    """
-    from mmaction.registry import MODELS
-    from mmengine.registry import init_default_scope
-
-    from ..utils import load_model_checkpoint
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
-    init_default_scope(cfg.get('default_scope', 'mmaction'))
-    model = MODELS.build(cfg.model)
-    if checkpoint is not None:
-        load_model_checkpoint(model, checkpoint, map_location='cpu')
-    return model.to(device).eval()
 
 
 def clip_cosines(query: Tensor, clips: Tensor) -> np.ndarray:

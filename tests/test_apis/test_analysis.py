@@ -1,5 +1,6 @@
-"""``prvr_mm.apis.inference``: encoding a split with a model, the similarity
-curves of one query, the fusion weight of a config."""
+"""``prvr_mm.apis.analysis`` and ``init_model``: encoding a split with a
+model, the similarity curves of one query, the fusion weight of a
+config."""
 import json
 import os.path as osp
 

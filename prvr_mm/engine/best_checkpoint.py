@@ -1,4 +1,5 @@
-"""What ``tools/train.py --test-best`` does after training."""
+"""Test the best checkpoint of a finished training run: what
+``tools/train.py --test-best`` does after ``runner.train()``."""
 from typing import Dict
 
 from mmengine.runner import Runner

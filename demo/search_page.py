@@ -3,7 +3,8 @@ its similarity over time (inheritance, exploration, fused), the moment hint
 highlighted, and the video playing from the moment's start when its file
 is available.
 
-Built with Gradio (``pip install "prvr_mm[demo]"``); started by
+Built with Gradio (``pip install "prvr_mm[demo]"``) on the public API of
+:class:`prvr_mm.apis.PRVRInferencer`; started by
 ``demo/prvr_search.py CONFIG CKPT --index FILE --serve``. The results are
 plain HTML with inline SVG curves (no plotting library in the browser), and
 videos are served by Gradio from the folders of the indexed files only.
@@ -12,6 +13,8 @@ import html
 import os
 import os.path as osp
 from typing import Dict, Optional, Sequence
+
+from prvr_mm.errors import PRVRError, SearchIndexError
 
 __all__ = [
     'curve_svg', 'render_results', 'build_search_page', 'launch_search_page'
@@ -182,7 +185,8 @@ def build_search_page(inferencer,
     """The Gradio page of an inferencer with a loaded index.
 
     Args:
-        inferencer (PRVRInferencer): with ``search_index`` set.
+        inferencer (PRVRInferencer): with ``search_index`` set (loaded or
+            built).
         top_k (int): initial number of results. Defaults to 5.
         candidates (int, optional): ANN candidates (None = exact).
         title (str): page title.
@@ -193,7 +197,11 @@ def build_search_page(inferencer,
     os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
     import gradio as gr
 
-    index = inferencer._require_index()
+    index = inferencer.search_index
+    if index is None:
+        raise SearchIndexError('the search page needs an index: load one '
+                               '(PRVRInferencer(..., index=FILE)) or build '
+                               'one (PRVRInferencer.index)')
     info = (f'{len(index)} videos, {index.total_clips} clips; model '
             f'{osp.basename(str(index.fingerprint.get("config")))} / '
             f'{osp.basename(str(index.fingerprint.get("checkpoint")))}')
@@ -207,7 +215,8 @@ def build_search_page(inferencer,
                 top_k=int(k),
                 candidates=candidates,
                 return_curves=True)[0]
-        except (ValueError, RuntimeError) as e:  # shown, never a traceback
+        except (PRVRError, ValueError, RuntimeError) as e:
+            # shown on the page, never a traceback
             return _message(f'Search failed: {e}')
         return render_results(pred)
 
