@@ -136,8 +136,7 @@ def collection_paths(root: str,
 
 
 def frame_files(folder: str) -> List[str]:
-    """The images of a frame folder (:data:`IMAGE_EXTENSIONS`), sorted by
-    name: image ``i`` of the list is frame ``i`` of the video."""
+    """The images of a frame folder, sorted: image ``i`` is frame ``i``."""
     return sorted(
         f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS))
 
@@ -198,9 +197,6 @@ def find_videos(folder: str,
 def scan_caption_file(path: str) -> Tuple[List[Tuple[str, str]], List[str]]:
     """Read ``<cap_id> <sentence>`` lines, collecting every error.
 
-    Args:
-        path (str): caption txt file.
-
     Returns:
         tuple: ``(pairs, errors)``: the valid ``(cap_id, sentence)`` in file
         order (first occurrence of a duplicate kept) and one message per
@@ -234,7 +230,7 @@ def scan_caption_file(path: str) -> Tuple[List[Tuple[str, str]], List[str]]:
 
 
 def parse_caption_file(path: str) -> List[Tuple[str, str]]:
-    """Read ``<cap_id> <sentence>`` lines.
+    """Read ``<cap_id> <sentence>`` lines (see :func:`scan_caption_file`).
 
     Returns:
         list[tuple[str, str]]: ``(cap_id, sentence)`` in file order.
@@ -261,8 +257,7 @@ def read_meta(path: str) -> dict:
         ``queries`` (cap_id -> dict with ``timestamps``), ``{}`` if absent.
 
     Raises:
-        PRVRDataError: missing file, invalid JSON (with line and column) or
-            another structure.
+        PRVRDataError: missing file, invalid JSON or another structure.
     """
     if not osp.isfile(path):
         raise PRVRDataError(f'meta file not found: {path}')
@@ -271,9 +266,9 @@ def read_meta(path: str) -> dict:
             meta = json.load(f)
         except json.JSONDecodeError as e:
             raise PRVRDataError(
-                f'{path} is not valid JSON ({e}); expected {_META_FORMAT}: '
-                'fix the file or write it again with '
-                'prvr_mm.datasets.layout.write_meta') from None
+                f'{path} is not valid JSON ({e}); expected {_META_FORMAT}: fix'
+                ' it or write it with prvr_mm.datasets.layout.write_meta'
+            ) from None
     if not isinstance(meta, dict) or not all(
             isinstance(meta.get(k, {}), dict) for k in ('videos', 'queries')):
         raise PRVRDataError(f'{path}: expected {_META_FORMAT}')
