@@ -5,7 +5,8 @@ weights do not change the speed), then
 
 1. times the image tower alone on random (B, 3, 224, 224) batches;
 2. runs :func:`prvr_mm.extraction.clip_features.extract_clip_features`
-   with the same model on a generated collection of realistic videos:
+   with the same architecture (built by the tool) on a generated
+   collection of realistic videos:
    ``mp4``: 640x360, 30 fps, 60 s H.264 files (x264 default GOP, B-frames),
    or ``frames``: the same videos as 3-fps JPEG folders (TVR's format);
    one CLIP frame per 1.5 s of video (``--fps 0.6667``, TVR's student
@@ -34,10 +35,11 @@ import shutil
 import time
 
 import torch
+from long_video import make_long_video
 
 from prvr_mm.datasets import toy_videos, video_io
 from prvr_mm.extraction import clip_features
-from prvr_mm.utils import clip_loading
+from prvr_mm.models.teachers.open_clip_utils import build_clip
 
 
 def cpu_seconds() -> float:
@@ -75,7 +77,7 @@ def prepare(work: str, kind: str, videos: int) -> str:
     """Collection folder with ``videos`` copies of one realistic video."""
     src = osp.join(work, 'real_640x360_30fps_60s.mp4')
     if not osp.isfile(src):
-        toy_videos.make_long_video(src + '.tmp.mp4')
+        make_long_video(src + '.tmp.mp4')
         os.rename(src + '.tmp.mp4', src)
     folder = osp.join(work, f'videos_{kind}')
     if kind == 'frames' and not osp.isdir(osp.join(work, 'frames_master')):
@@ -115,11 +117,12 @@ def main():
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
     os.makedirs(args.work_dir, exist_ok=True)
     folder = prepare(args.work_dir, args.input, args.videos)
-    clip = clip_loading.build_open_clip(args.model, device=device)
-    size = clip[0].visual.image_size
+    model = build_clip(dict(model_name=args.model), device=device).model
+    size = model.visual.image_size
     size = size[0] if isinstance(size, (tuple, list)) else size
-    tower, tower_cpu = tower_fps(clip[0], args.batch_size, args.tower_frames,
+    tower, tower_cpu = tower_fps(model, args.batch_size, args.tower_frames,
                                  size, device)
+    del model  # the tool builds the same architecture (random weights)
     root = osp.join(args.work_dir, 'out')
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(osp.join(root, 'bench', 'TextData'))
@@ -129,7 +132,7 @@ def main():
         root,
         'bench',
         fps=args.fps,
-        clip=clip,
+        clip_model=dict(model_name=args.model),
         batch_size=args.batch_size,
         workers=args.workers,
         device=device,

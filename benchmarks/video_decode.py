@@ -33,10 +33,12 @@ import os.path as osp
 import time
 
 import numpy as np
+from long_video import make_long_video
 
 from prvr_mm.datasets import toy_videos, video_io
+from prvr_mm.extraction.decoding import segment_centres
 
-PyAVReader, segment_centres = video_io.PyAVReader, video_io.segment_centres
+PyAVReader = video_io.PyAVReader
 
 
 def _pyav_full(path):
@@ -178,7 +180,7 @@ def main():
     fps, secs = (float(x) for x in rest.split('x'))
     real = osp.join(args.work_dir, f'real_{w}x{h}_{fps:g}fps_{secs:g}s.mp4')
     if not osp.isfile(real):
-        toy_videos.make_long_video(real + '.tmp.mp4', (w, h), fps, secs)
+        make_long_video(real + '.tmp.mp4', (w, h), fps, secs)
         os.rename(real + '.tmp.mp4', real)
     toy_root = osp.join(args.work_dir, 'toy')
     if not osp.isdir(toy_root):

@@ -7,13 +7,13 @@ folder or h5, the MS-SL layout) -- all of them, or those of a caption file
 feature row) and, given a folder of raw videos, the file of each video.
 :func:`split_collection` takes the videos of a config split instead.
 """
-import json
-import os
 import os.path as osp
 from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 
+from ..datasets.layout import VIDEO_EXTENSIONS, find_videos
+from ..datasets.layout import read_durations as layout_read_durations
 from ..datasets.layout import video_id_of
 from ..datasets.readers import (PRVRDataError, build_feature_reader,
                                 parse_caption_file)
@@ -23,15 +23,10 @@ __all__ = [
     'VIDEO_EXTENSIONS'
 ]
 
-VIDEO_EXTENSIONS = ('.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v')
-
 
 def find_video_files(video_dir: str, video_ids: List[str]) -> Dict[str, str]:
-    """Raw file of every video id found in ``video_dir``.
-
-    A video ``vid`` matches ``<video_dir>/<vid><ext>`` for an extension of
-    :data:`VIDEO_EXTENSIONS` (any case), or a frame folder
-    ``<video_dir>/<vid>/`` (recorded, though a page cannot play it).
+    """Raw file (or frame folder) of every video id found in ``video_dir``
+    (:func:`prvr_mm.datasets.layout.find_videos`, its tie rule included).
 
     Args:
         video_dir (str): the folder.
@@ -40,17 +35,8 @@ def find_video_files(video_dir: str, video_ids: List[str]) -> Dict[str, str]:
     Returns:
         dict[str, str]: absolute path per found id (missing ids absent).
     """
-    if not osp.isdir(video_dir):
-        raise PRVRDataError(f'video folder not found: {video_dir}')
-    by_stem = {}
-    for name in sorted(os.listdir(video_dir)):
-        stem, ext = osp.splitext(name)
-        path = osp.abspath(osp.join(video_dir, name))
-        if ext.lower() in VIDEO_EXTENSIONS:
-            by_stem.setdefault(stem, path)
-        elif osp.isdir(path):
-            by_stem.setdefault(name, path)
-    return {v: by_stem[v] for v in video_ids if v in by_stem}
+    by_id = find_videos(video_dir)
+    return {v: osp.abspath(by_id[v]) for v in video_ids if v in by_id}
 
 
 class FeatureCollection:
@@ -148,22 +134,7 @@ class FeatureCollection:
 
 def read_durations(meta_file: str) -> Dict[str, float]:
     """``{video id: duration}`` of a dataset meta file."""
-    if not osp.isfile(meta_file):
-        raise PRVRDataError(f'meta file not found: {meta_file}')
-    with open(meta_file) as f:
-        try:
-            meta = json.load(f)
-        except json.JSONDecodeError as e:
-            raise PRVRDataError(f'{meta_file} is not valid JSON: {e}') from e
-    videos = meta.get('videos', {}) if isinstance(meta, dict) else None
-    if not isinstance(videos, dict):
-        raise PRVRDataError(f'{meta_file}: expected {{"videos": {{vid: '
-                            '{"duration": seconds}}}}')
-    return {
-        vid: float(info['duration'])
-        for vid, info in videos.items()
-        if isinstance(info, dict) and info.get('duration') is not None
-    }
+    return layout_read_durations(meta_file)
 
 
 def split_collection(dataset,

@@ -16,14 +16,15 @@ counts.  The teacher files are only needed by the training split.
 """
 import os.path as osp
 from collections import Counter, OrderedDict
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .coverage import check_coverage
 from .layout import (COLLECTIONS, SPLITS, TEACHER_DIM, collection_paths,
-                     teacher_text_key, video_id_of)
+                     scan_caption_file, teacher_text_key, video_id_of)
 from .readers import (BigFileReader, H5FeatureReader, PRVRDataError,
-                      check_features, resolve_feature_path, scan_caption_file)
+                      check_features, resolve_feature_path)
 
 
 def _summary(values: Sequence[float]) -> Optional[dict]:
@@ -44,12 +45,6 @@ def _fmt_summary(stats: Optional[dict]) -> str:
         return f'{x:g}' if x != int(x) else str(int(x))
 
     return f"{num(stats['min'])}/{num(stats['median'])}/{num(stats['max'])}"
-
-
-def _examples(keys: Sequence[str], limit: int = 5) -> str:
-    shown = ', '.join(repr(k) for k in keys[:limit])
-    return shown + (f' and {len(keys) - limit} more'
-                    if len(keys) > limit else '')
 
 
 class DatasetCheck:
@@ -194,13 +189,6 @@ def _open(report: DatasetCheck, name: str, path: str):
     return reader
 
 
-def _row_counts(reader, keys: Iterable[str]) -> Dict[str, tuple]:
-    """Shape of each key without reading the values."""
-    if isinstance(reader, BigFileReader):
-        return {k: (len(reader.frames[k]), reader.feat_dim) for k in keys}
-    return {k: tuple(reader.file[k].shape) for k in keys}
-
-
 def _check_feature_file(report: DatasetCheck,
                         name: str,
                         path: str,
@@ -208,14 +196,16 @@ def _check_feature_file(report: DatasetCheck,
                         what: str,
                         expected_dim: Optional[int],
                         rows_name: str,
-                        resolve: Optional[Callable[[str, set], str]] = None,
+                        candidates: Optional[Callable[[str],
+                                                      Sequence[str]]] = None,
                         single_row: bool = False,
                         sample: Optional[int] = None,
                         seed: int = 0) -> Dict[str, tuple]:
-    """Coverage, shapes and values of one feature file.
+    """Coverage, shapes (:func:`~prvr_mm.datasets.coverage.check_coverage`)
+    and values of one feature file.
 
     Returns:
-        dict: key -> shape of every wanted key found.
+        dict: wanted id -> shape of every wanted key found.
     """
     reader = _open(report, name, path)
     if reader is None:
@@ -223,103 +213,65 @@ def _check_feature_file(report: DatasetCheck,
     letter = '1' if single_row else dict(tokens='L').get(rows_name, 'T')
     st = report.stats['features'][name]
     try:
-        keys = set(reader.keys())
-        st['num_keys'] = len(keys)
+        st['num_keys'] = len(reader.keys())
         st['expected_dim'] = expected_dim
-        found: Dict[str, str] = OrderedDict()  # wanted id -> key in file
-        st['coverage'] = OrderedDict()
-        for split, ids in wanted.items():
-            ids = list(OrderedDict.fromkeys(ids))
-            missing = []
-            for i in ids:
-                key = resolve(i, keys) if resolve else i
-                if key in keys:
-                    found[i] = key
-                else:
-                    missing.append(i)
-            st['coverage'][split] = dict(
-                found=len(ids) - len(missing), total=len(ids), what=what)
-            if missing:
-                report.problem(
-                    f'{name}: {reader.path} misses {len(missing)} of '
-                    f'{len(ids)} {what} of the {split} split (missing key '
-                    f'{_examples(missing)}); expected arrays of shape '
-                    f'({letter}, {expected_dim or "D"})')
-        shapes = _row_counts(reader, found.values())
+        cov = check_coverage(
+            reader,
+            OrderedDict(
+                (f'the {split} split', ids) for split, ids in wanted.items()),
+            what,
+            letter,
+            expected_dim,
+            candidates,
+            single_row=single_row)
+        st['coverage'] = OrderedDict(
+            (split, dict(found=found, total=total, what=what))
+            for split, (found, total) in zip(wanted, cov.counts.values()))
+        for problem in cov.problems:
+            report.problem(f'{name}: {problem}')
+        shapes = cov.shapes
         dims = Counter(s[-1] if s else None for s in shapes.values())
         st['dim'] = (
             dims.most_common(1)[0][0] if dims else getattr(
                 reader, 'feat_dim', None))
-        bad_dim = [
-            k for k, s in shapes.items()
-            if expected_dim is not None and (not s or s[-1] != expected_dim)
-        ]
-        if isinstance(reader, BigFileReader) and expected_dim is not None \
-                and reader.feat_dim != expected_dim:
-            report.problem(
-                f'{name}: {reader.path} holds {reader.feat_dim}-d features '
-                f'(shape.txt), expected (T, {expected_dim}) (feature '
-                'dimension mismatch with the config)')
-        elif bad_dim:
-            report.problem(
-                f'{name}: {reader.path}: {len(bad_dim)} keys have a feature '
-                f'dimension other than {expected_dim}, e.g. key '
-                f'{bad_dim[0]!r} has shape {shapes[bad_dim[0]]} (feature '
-                'dimension mismatch with the config)')
-        if single_row:
-            bad = [
-                k for k, s in shapes.items()
-                if len(s) > 1 and int(np.prod(s[:-1])) != 1
-            ]
-            if bad:
-                report.problem(
-                    f'{name}: {reader.path}: {len(bad)} keys are not one '
-                    f'vector, e.g. key {bad[0]!r} has shape '
-                    f'{shapes[bad[0]]}, expected (1, {expected_dim or "D"}) '
-                    f'or ({expected_dim or "D"},)')
-        else:
-            empty = [
-                k for k, s in shapes.items()
-                if not s or s[0] == 0 or (len(s) > 1 and s[-1] == 0)
-            ]
-            if empty:
-                src = (f'{reader.path}/video2frames.txt' if isinstance(
-                    reader, BigFileReader) else reader.path)
-                report.problem(f'{name}: {src}: {len(empty)} items have zero '
-                               f'{rows_name}, e.g. key {empty[0]!r} (shape '
-                               f'{shapes[empty[0]]}), expected ({letter}, '
-                               f'{expected_dim or "D"}) with {letter} >= 1')
+        if not single_row:
             st['rows_name'] = rows_name
             st['rows'] = _summary([s[0] for s in shapes.values() if s])
-        # values: NaN / inf (all of them, or a random sample)
-        items = [
-            k for k, s in shapes.items()
-            if s and s[0] > 0 and (len(s) == 1 or s[-1] > 0)
-        ]
-        if sample is not None and len(items) > sample:
-            rng = np.random.default_rng(seed)
-            items = [
-                items[i]
-                for i in sorted(rng.choice(len(items), sample, replace=False))
-            ]
-        bad_values = []
-        for key in items:
-            try:
-                if isinstance(reader, BigFileReader):
-                    check_features(reader.matrix[reader.frames[key]],
-                                   f'{reader.path}/feature.bin', key)
-                else:
-                    check_features(reader.file[key][()], reader.path, key)
-            except PRVRDataError as e:
-                bad_values.append((key, str(e)))
-        st['values_checked'] = len(items)
-        if bad_values:
-            report.problem(
-                f'{name}: {len(bad_values)} items contain NaN or inf values, '
-                f'e.g. {bad_values[0][1]}')
-        return {i: shapes[k] for i, k in found.items() if k in shapes}
+        _check_values(report, name, reader, shapes, sample, seed)
+        return {i: shapes[k] for i, k in cov.found.items() if k in shapes}
     finally:
         reader.close()
+
+
+def _check_values(report: DatasetCheck, name: str, reader, shapes: Dict[str,
+                                                                        tuple],
+                  sample: Optional[int], seed: int) -> None:
+    """NaN / inf in the values of every item (or a random sample)."""
+    items = [
+        k for k, s in shapes.items()
+        if s and s[0] > 0 and (len(s) == 1 or s[-1] > 0)
+    ]
+    if sample is not None and len(items) > sample:
+        rng = np.random.default_rng(seed)
+        items = [
+            items[i]
+            for i in sorted(rng.choice(len(items), sample, replace=False))
+        ]
+    bad_values = []
+    for key in items:
+        try:
+            if isinstance(reader, BigFileReader):
+                check_features(reader.matrix[reader.frames[key]],
+                               f'{reader.path}/feature.bin', key)
+            else:
+                check_features(reader.file[key][()], reader.path, key)
+        except PRVRDataError as e:
+            bad_values.append((key, str(e)))
+    report.stats['features'][name]['values_checked'] = len(items)
+    if bad_values:
+        report.problem(
+            f'{name}: {len(bad_values)} items contain NaN or inf values, '
+            f'e.g. {bad_values[0][1]}')
 
 
 def check_dataset(root: str,
@@ -407,10 +359,6 @@ def check_dataset(root: str,
         'frames',
         sample=sample)
 
-    def clip_key(cap_id: str, keys: set) -> str:
-        key = teacher_text_key(cap_id)
-        return key if key in keys else cap_id
-
     _check_feature_file(
         report,
         'teacher text features',
@@ -419,7 +367,7 @@ def check_dataset(root: str,
         'cap_ids',
         teacher_dim,
         'rows',
-        resolve=clip_key,
+        candidates=lambda c: (teacher_text_key(c), c),
         single_row=True,
         sample=sample)
     both = [

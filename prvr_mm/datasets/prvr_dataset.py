@@ -1,5 +1,4 @@
 """PRVR feature dataset: one item = one video with all its queries."""
-import json
 import os.path as osp
 from collections import OrderedDict
 from typing import Callable, List, Optional, Sequence, Union
@@ -7,9 +6,10 @@ from typing import Callable, List, Optional, Sequence, Union
 from mmaction.registry import DATASETS
 from mmengine.dataset import BaseDataset
 
-from .layout import SPLITS, collection_files, teacher_text_key, video_id_of
-from .readers import (BigFileReader, PRVRDataError, build_feature_reader,
-                      describe_missing, missing_keys, parse_caption_file)
+from .coverage import check_coverage
+from .layout import (SPLITS, collection_files, parse_caption_file, read_meta,
+                     teacher_text_key, video_id_of)
+from .readers import PRVRDataError, build_feature_reader
 from .toy import ensure_toy_dataset
 
 
@@ -185,10 +185,11 @@ class PRVRFeatureDataset(BaseDataset):
         ]
 
     def _check_keys(self, data_list: List[dict]) -> None:
-        """Coverage, zero-frame and dimension checks of all readers."""
+        """Coverage, zero-frame and dimension checks of all readers
+        (:func:`~prvr_mm.datasets.coverage.check_coverage`; the first
+        problem is raised)."""
         vids = [d['video_id'] for d in data_list]
         caps = [q for d in data_list for q in d['query_ids']]
-        source = self.ann_file
         checks = [(self.text_reader, caps, 'cap_ids', None, 'L')]
         if self.video_reader is not None:
             checks.insert(0, (self.video_reader, vids, 'video ids', None, 'T'))
@@ -196,44 +197,25 @@ class PRVRFeatureDataset(BaseDataset):
             checks.append(
                 (self.teacher_video_reader, vids, 'video ids', None, 'T'))
         if self.teacher_text_reader is not None:
-            checks.append((self.teacher_text_reader, caps, 'cap_ids',
-                           lambda c: [teacher_text_key(c)], '1'))
+            checks.append((self.teacher_text_reader, caps, 'cap_ids', lambda c:
+                           (c, teacher_text_key(c)), '1'))
         try:
-            for reader, ids, what, alt, rows in checks:
-                dim = reader.dim or 'D'
-                missing = missing_keys(reader, ids, alt)
-                if missing:
-                    raise PRVRDataError(
-                        describe_missing(reader.path, missing, len(set(ids)),
-                                         what, source, f'({rows}, {dim})'))
-                if isinstance(reader, BigFileReader):
-                    empty = [v for v in ids if len(reader.frames[v]) == 0]
-                    if empty:
-                        raise PRVRDataError(
-                            f'{reader.path}/video2frames.txt: video '
-                            f'{empty[0]!r} has no frames ({len(empty)} such '
-                            f'videos in {source}); expected (T, {dim}) with '
-                            'T >= 1')
-                elif reader.dim is not None and ids:
-                    key = ids[0] if alt is None or ids[0] in reader else \
-                        alt(ids[0])[0]
-                    shape = reader.file[key].shape
-                    if not shape or shape[-1] != reader.dim:
-                        raise PRVRDataError(
-                            f'{reader.path}: key {key!r} has shape {shape}, '
-                            f'expected ({rows}, {reader.dim}) (feature '
-                            'dimension mismatch with the config)')
+            for reader, ids, what, candidates, rows in checks:
+                cov = check_coverage(
+                    reader, {self.ann_file: ids},
+                    what,
+                    rows,
+                    reader.dim,
+                    candidates,
+                    all_shapes=False)
+                if cov.problems:
+                    raise PRVRDataError(cov.problems[0])
         finally:
             for reader in self.readers:
                 reader.close()
 
     def _load_meta(self) -> dict:
-        if not self.meta_file:
-            return {}
-        if not osp.isfile(self.meta_file):
-            raise PRVRDataError(f'meta file not found: {self.meta_file}')
-        with open(self.meta_file) as f:
-            return json.load(f)
+        return read_meta(self.meta_file) if self.meta_file else {}
 
     @property
     def query_ids(self) -> List[str]:

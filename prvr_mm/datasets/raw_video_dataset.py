@@ -6,11 +6,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from mmaction.registry import DATASETS
 
+from .layout import VIDEO_EXTENSIONS, find_videos
 from .prvr_dataset import PRVRFeatureDataset
 from .readers import PRVRDataError
 from .toy_raw import ensure_toy_raw_dataset
-
-VIDEO_EXTENSIONS = ('.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v')
 
 
 @DATASETS.register_module()
@@ -25,10 +24,11 @@ class PRVRRawVideoDataset(PRVRFeatureDataset):
     (``CheckedPyAVInit``, ``SampleFrames``, ``CheckedPyAVDecode``,
     ``Resize``, ``CenterCrop``, ``FormatShape``, ``PackPRVRRawInputs``).
     The video of id ``vid`` is ``<data_root>/<data_prefix['video']>/<vid>``
-    + the first extension of ``video_exts`` that exists, or else the frame
-    folder ``.../<vid>/`` of images named ``frame_tmpl`` (TVR's frames, for
-    example); every video of the split must exist (checked at start-up, the
-    error names the folder and the ids).
+    + an extension of ``video_exts``, or the frame folder ``.../<vid>/`` of
+    images named ``frame_tmpl`` (TVR's frames, for example), as listed by
+    :func:`prvr_mm.datasets.layout.find_videos` (two entries for one id are
+    an error naming both); every video of the split must exist (checked at
+    start-up, the error names the folder and the ids).
 
     Each raw item given to the pipeline holds ``video_id``, ``query_ids``,
     ``sentences``, ``modality`` (``'RGB'``), ``query_feats``, with a meta
@@ -45,9 +45,8 @@ class PRVRRawVideoDataset(PRVRFeatureDataset):
             ``collection``).
         data_prefix (dict): ``video``: folder of the video files, relative
             to ``data_root``. Defaults to ``dict(video='videos')``.
-        video_exts (Sequence[str]): file extensions tried in order.
-            Defaults to ``('.mp4', '.mkv', '.webm', '.avi', '.mov',
-            '.m4v')``.
+        video_exts (Sequence[str]): video file extensions. Defaults to
+            :data:`prvr_mm.datasets.layout.VIDEO_EXTENSIONS`.
         frame_tmpl (str): image names in a frame folder. Defaults to
             ``'{:06d}.jpg'``.
         frame_start_index (int): index of a frame folder's first image.
@@ -104,26 +103,14 @@ class PRVRRawVideoDataset(PRVRFeatureDataset):
         return self.data_prefix.get('video', '')
 
     def _index_videos(self) -> Dict[str, str]:
-        """Video id -> file (by the order of preference of ``video_exts``)
-        or else frame folder."""
-        folder = self.video_dir
-        if not osp.isdir(folder):
+        """Video id -> file or frame folder
+        (:func:`~prvr_mm.datasets.layout.find_videos`: an id given twice is
+        an error naming both paths)."""
+        try:
+            return find_videos(self.video_dir, self.video_exts)
+        except PRVRDataError as err:
             raise PRVRDataError(
-                f'video folder not found: {folder} (data_prefix video of '
-                f'{self.ann_file}); expected <video_id>{self.video_exts[0]} '
-                'files in it')
-        rank = {ext: i for i, ext in enumerate(self.video_exts)}
-        found: Dict[str, tuple] = {}
-        with os.scandir(folder) as it:
-            for entry in it:
-                stem, ext = osp.splitext(entry.name)
-                if ext.lower() in rank and entry.is_file():
-                    best = found.get(stem)
-                    if best is None or rank[ext.lower()] < best[0]:
-                        found[stem] = (rank[ext.lower()], entry.path)
-                elif entry.is_dir() and entry.name not in found:
-                    found[entry.name] = (len(rank), entry.path)
-        return {stem: path for stem, (_, path) in found.items()}
+                f'{err} (data_prefix video of {self.ann_file})') from None
 
     def load_data_list(self) -> List[dict]:
         """Group the queries by video and attach each video's file."""

@@ -1,4 +1,5 @@
-"""Feature readers of the MS-SL layout: caption files, h5 and BigFile.
+"""Feature readers of the MS-SL layout: h5 and BigFile (caption files are
+parsed by :mod:`prvr_mm.datasets.layout`, re-exported here).
 
 Every reader validates what it returns (shape, dimension, finiteness) and
 raises :class:`PRVRDataError` naming the file, the key and the expected
@@ -14,63 +15,13 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import PRVRDataError
+from .layout import parse_caption_file, scan_caption_file
 
-
-def scan_caption_file(path: str) -> Tuple[List[Tuple[str, str]], List[str]]:
-    """Read ``<cap_id> <sentence>`` lines, collecting every error.
-
-    Args:
-        path (str): caption txt file.
-
-    Returns:
-        tuple: ``(pairs, errors)``: the valid ``(cap_id, sentence)`` in file
-        order (first occurrence of a duplicate kept) and one message per
-        missing file, malformed line (with its number), duplicate cap_id or
-        empty split.
-    """
-    if not osp.isfile(path):
-        return [], [f'caption file not found: {path}']
-    out, seen, errors = [], {}, []
-    with open(path, encoding='utf-8') as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split(' ', 1)
-            if len(parts) != 2 or not parts[1].strip() or '#' not in parts[0]:
-                errors.append(
-                    f'{path}:{lineno}: malformed caption line {line!r}; '
-                    "expected '<video_id>#enc#<n> <sentence>'")
-                continue
-            cap_id = parts[0]
-            if cap_id in seen:
-                errors.append(f'{path}:{lineno}: duplicate cap_id {cap_id!r} '
-                              f'(first on line {seen[cap_id]})')
-                continue
-            seen[cap_id] = lineno
-            out.append((cap_id, parts[1].strip()))
-    if not out and not errors:
-        errors.append(f'{path}: the split has no queries')
-    return out, errors
-
-
-def parse_caption_file(path: str) -> List[Tuple[str, str]]:
-    """Read ``<cap_id> <sentence>`` lines.
-
-    Args:
-        path (str): caption txt file.
-
-    Returns:
-        list[tuple[str, str]]: ``(cap_id, sentence)`` in file order.
-
-    Raises:
-        PRVRDataError: missing file, malformed line (with its number),
-            duplicate cap_id, or no query at all (the first one found).
-    """
-    out, errors = scan_caption_file(path)
-    if errors:
-        raise PRVRDataError(errors[0])
-    return out
+__all__ = [
+    'PRVRDataError', 'parse_caption_file', 'scan_caption_file',
+    'check_features', 'H5FeatureReader', 'BigFileReader',
+    'resolve_feature_path', 'build_feature_reader'
+]
 
 
 def check_features(feats: np.ndarray,
@@ -386,44 +337,6 @@ class BigFileReader(_FeatureReader):
     def _missing(self, key: str) -> str:
         return (f'{self.path}/video2frames.txt: missing video id {key!r} '
                 f'(expected frames of shape (T, {self.feat_dim}))')
-
-
-def missing_keys(reader, ids, alternatives=None) -> List[str]:
-    """The ids of ``ids`` that ``reader`` does not hold (in order, unique).
-
-    Args:
-        reader (H5FeatureReader | BigFileReader): the reader.
-        ids (Iterable[str]): wanted keys.
-        alternatives (callable, optional): ``id -> list of keys`` that are
-            accepted in place of ``id`` (e.g. the CLIP text key).
-
-    Returns:
-        list[str]: the missing ids.
-    """
-    keys = set(reader.keys())
-    out, seen = [], set()
-    for key in ids:
-        if key in seen:
-            continue
-        seen.add(key)
-        if key in keys:
-            continue
-        if alternatives is not None and any(
-                k in keys for k in alternatives(key)):
-            continue
-        out.append(key)
-    return out
-
-
-def describe_missing(path: str, missing: List[str], total: int, what: str,
-                     source: str, expected: str) -> str:
-    """One message for keys of ``source`` absent from feature file
-    ``path``."""
-    shown = ', '.join(repr(k) for k in missing[:5])
-    more = f' and {len(missing) - 5} more' if len(missing) > 5 else ''
-    return (f'{path}: missing {len(missing)} of {total} {what} of {source} '
-            f'(missing key {shown}{more}); expected arrays of shape '
-            f'{expected}')
 
 
 H5_SUFFIXES = ('.hdf5', '.h5')

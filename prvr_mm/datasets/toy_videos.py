@@ -18,8 +18,6 @@ Layout written under ``root`` (``collection='toyvid'`` by default)::
                                            (like TVR's 3-fps frames); frame
                                            ``i`` (0-based) is the scene at
                                            time ``i / frame_fps``
-    videos/<collection>_corrupt.mp4        with ``corrupt=True``: a truncated
-                                           mp4 named by no caption file
     TextData/<collection>{train,val,test}.caption.txt
                                            ``<video_id>#enc#<n> <sentence>``
     TextData/<collection>_meta.json        durations and query timestamps
@@ -79,9 +77,6 @@ DEFAULTS = dict(
     moment_len=(1.5, 3.0),
     codec='libx264',
 )
-
-#: File extensions treated as videos by the extraction tools.
-VIDEO_EXTENSIONS = ('.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v')
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -283,7 +278,6 @@ def make_toy_videos(root: str,
                     num_videos: Union[int, Dict[str, int]] = None,
                     seed: int = 0,
                     frame_folders: int = 0,
-                    corrupt: bool = False,
                     collection: str = 'toyvid',
                     **overrides) -> Dict[str, int]:
     """Write the toy raw-video collection to ``root`` (atomically: a temp
@@ -297,9 +291,6 @@ def make_toy_videos(root: str,
         seed (int): random seed; the same arguments give identical files.
         frame_folders (int): how many training videos (the first ones) are
             written as JPEG folders at ``frame_fps`` instead of mp4.
-        corrupt (bool): also write ``videos/<collection>_corrupt.mp4``, a
-            truncated mp4 that no caption names (for the skip-list path of
-            the extraction tools).
         collection (str): collection name used in file and video names.
         **overrides: any other key of ``DEFAULTS``: ``size`` (pixels,
             even), ``fps``, ``frame_fps``, ``duration`` and ``moment_len``
@@ -307,8 +298,8 @@ def make_toy_videos(root: str,
             video), ``codec``.
 
     Returns:
-        dict: videos and queries per split, ``frame_folders`` and
-        ``corrupt`` counts.
+        dict: videos and queries per split, and the ``frame_folders``
+        count.
     """
     unknown = set(overrides) - set(DEFAULTS)
     if unknown:
@@ -373,14 +364,9 @@ def make_toy_videos(root: str,
                 f.write('\n'.join(lines) + '\n')
             stats[f'{split}_videos'] = n_videos
             stats[f'{split}_queries'] = len(lines)
-        if corrupt:
-            _write_corrupt(
-                osp.join(video_dir, f'{collection}_corrupt.mp4'), rng, size,
-                cfg)
         with open(osp.join(text_dir, f'{collection}_meta.json'), 'w') as f:
             json.dump(meta, f, indent=1, sort_keys=True)
         stats['frame_folders'] = frame_folders
-        stats['corrupt'] = int(bool(corrupt))
         os.rename(tmp, root)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -390,18 +376,6 @@ def make_toy_videos(root: str,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return stats
-
-
-def _write_corrupt(path: str, rng: np.random.Generator, size: int,
-                   cfg: dict) -> None:
-    """A real mp4 cut to its first 40 % (the index atom is lost)."""
-    scene = ToyScene(size, _background(rng, size), (0.0, 0.0), [])
-    write_mp4(path, (scene.frame(i / cfg['fps']) for i in range(16)),
-              cfg['fps'], cfg['codec'])
-    with open(path, 'rb') as f:
-        data = f.read()
-    with open(path, 'wb') as f:
-        f.write(data[:max(64, int(len(data) * 0.4))])
 
 
 def ensure_toy_videos(root: str, **kwargs) -> Optional[Dict[str, int]]:
@@ -418,62 +392,3 @@ def ensure_toy_videos(root: str, **kwargs) -> Optional[Dict[str, int]]:
     if osp.isdir(root):
         return None
     return make_toy_videos(root, **kwargs)
-
-
-def make_long_video(path: str,
-                    size: Tuple[int, int] = (640, 360),
-                    fps: float = 30.0,
-                    seconds: float = 60.0,
-                    seed: int = 0,
-                    codec: str = 'libx264') -> int:
-    """A realistic-size test video (default 640x360, 30 fps, 60 s, H.264):
-    a panning texture with moving shapes, for decode and extraction
-    benchmarks.
-
-    Args:
-        path (str): output file.
-        size (tuple[int, int]): ``(width, height)``, both even.
-        fps (float): frame rate.
-        seconds (float): duration.
-        seed (int): random seed.
-        codec (str): encoder.
-
-    Returns:
-        int: number of frames written.
-    """
-    rng = np.random.default_rng(seed)
-    w, h = size
-    side = max(w, h)
-    side += (-side) % 4
-    moments, t = [], 0.0
-    while t < seconds:
-        length = float(rng.uniform(1.5, 4.0))
-        moments.append(
-            dict(
-                colour=list(COLOURS)[int(rng.integers(len(COLOURS)))],
-                shape=SHAPES[int(rng.integers(len(SHAPES)))],
-                direction=list(DIRECTIONS)[int(rng.integers(4))],
-                start=t,
-                end=t + length,
-                lane=float(rng.uniform(-0.3, 0.3))))
-        t += length + float(rng.uniform(0.5, 2.0))
-    bg = _background(rng, side)
-    # fine grain so the encoder has real work (not a flat picture)
-    bg = bg + rng.normal(0, 12, bg.shape)
-    scene = ToyScene(side, bg, (25.0, 9.0), moments)
-    n = int(round(seconds * fps))
-
-    def frames():
-        for i in range(n):
-            img = scene.frame(i / fps)[:h, :w].astype(np.int16)
-            # sensor noise: a bit rate like camera footage (~1 Mbit/s)
-            img += rng.integers(-6, 7, img.shape, dtype=np.int16)
-            yield np.clip(img, 0, 255).astype(np.uint8)
-
-    return write_mp4(
-        path,
-        frames(),
-        fps,
-        codec,
-        options=dict(preset='veryfast', crf='18')
-        if codec == 'libx264' else None)

@@ -15,27 +15,22 @@ forward and converts only the frames asked for.  While decoding towards a
 frame, non-reference frames (which nothing else needs) are skipped by the
 decoder.
 
-A folder of frames is a video at ``frame_fps`` frames per second: image
-``i`` (0-based, sorted by name) shows time ``i / frame_fps`` and a time
-``t`` gives the image nearest to it, ``round(t * frame_fps)``.
+A folder of frames (:mod:`prvr_mm.datasets.frame_folder`) is a video at
+``frame_fps`` frames per second: image ``i`` (0-based, sorted by name)
+shows time ``i / frame_fps`` and a time ``t`` gives the image nearest to
+it, ``round(t * frame_fps)``.  Which files are videos is the layout's rule
+(:func:`prvr_mm.datasets.layout.find_videos`).
 
 Every failure (missing, empty, corrupt or unreadable file, no video stream,
 no frame) raises :class:`VideoDecodeError` naming the file and the reason.
 """
-import os
 import os.path as osp
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Union
+from typing import Sequence
 
 import numpy as np
 
-from .readers import PRVRDataError
-
-#: Extensions of video files (case-insensitive).
-VIDEO_EXTENSIONS = ('.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v')
-#: Extensions of the images of a frame folder (case-insensitive).
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
+from ..errors import PRVRDataError
 
 
 class VideoDecodeError(PRVRDataError):
@@ -63,44 +58,6 @@ class VideoInfo:
     duration: float
     width: int = 0
     height: int = 0
-
-
-def list_videos(folder: str) -> 'OrderedDict[str, str]':
-    """The videos of a folder: files with a video extension and
-    sub-folders holding images, keyed by video id (name without extension),
-    sorted by id.
-
-    Args:
-        folder (str): the folder.
-
-    Returns:
-        OrderedDict[str, str]: video id -> path.
-
-    Raises:
-        VideoDecodeError: the folder does not exist, or two entries share a
-            video id (``a.mp4`` and ``a.mkv``).
-    """
-    if not osp.isdir(folder):
-        raise VideoDecodeError(f'video folder not found: {folder}')
-    found: Dict[str, str] = {}
-    for name in os.listdir(folder):
-        path = osp.join(folder, name)
-        stem, ext = osp.splitext(name)
-        if osp.isdir(path):
-            if not any(f.lower().endswith(IMAGE_EXTENSIONS)
-                       for f in os.listdir(path)):
-                continue
-            vid = name
-        elif ext.lower() in VIDEO_EXTENSIONS:
-            vid = stem
-        else:
-            continue
-        if vid in found:
-            raise VideoDecodeError(
-                f'{folder}: video id {vid!r} is given twice '
-                f'({osp.basename(found[vid])} and {name})')
-        found[vid] = path
-    return OrderedDict(sorted(found.items()))
 
 
 class _Reader:
@@ -157,70 +114,6 @@ def _stack(frames: list, as_pil: bool):
     if not frames:
         return np.zeros((0, 0, 0, 3), np.uint8)
     return np.stack(frames)
-
-
-class FrameFolderReader(_Reader):
-    """A folder of images at ``fps`` frames per second.
-
-    Image ``i`` (sorted by file name) shows time ``i / fps``; a time ``t``
-    gives the image nearest to it (``round(t * fps)``, clipped).
-
-    Args:
-        folder (str): folder of ``.jpg`` / ``.jpeg`` / ``.png`` images.
-        fps (float): frame rate of the folder (TVR's frames: 3).
-    """
-
-    def __init__(self, folder: str, fps: float = 3.0) -> None:
-        if fps <= 0:
-            raise ValueError(f'frame folder fps must be > 0, got {fps}')
-        if not osp.isdir(folder):
-            raise VideoDecodeError(f'{folder}: frame folder not found')
-        self.files = sorted(
-            f for f in os.listdir(folder)
-            if f.lower().endswith(IMAGE_EXTENSIONS))
-        if not self.files:
-            raise VideoDecodeError(
-                f'{folder}: no frames (expected images '
-                f'{"/".join(IMAGE_EXTENSIONS)} in the folder)')
-        self.folder = folder
-        n = len(self.files)
-        self.frame_times = np.arange(n, dtype=np.float64) / fps
-        self.info = VideoInfo(folder, 'frames', n, float(fps), n / fps)
-
-    def indices_at(self, times: Sequence[float]) -> np.ndarray:
-        """Nearest image of each time: ``round(t * fps)``, clipped."""
-        times = np.asarray(times, dtype=np.float64)
-        idx = np.floor(times * self.info.fps + 0.5).astype(np.int64)
-        return np.clip(idx, 0, self.info.num_frames - 1)
-
-    def _load(self, i: int, as_pil: bool):
-        from PIL import Image
-        path = osp.join(self.folder, self.files[i])
-        try:
-            with Image.open(path) as img:
-                img = img.convert('RGB')
-        except (OSError, SyntaxError, ValueError) as e:
-            raise VideoDecodeError(
-                f'{path}: cannot read frame {i} of the frame folder '
-                f'({type(e).__name__}: {e})') from e
-        return img if as_pil else np.asarray(img)
-
-    def get_frames(self, indices: Sequence[int], as_pil: bool = False):
-        idx = _check_indices(indices, self.info.num_frames, self.folder)
-        cache = {}
-        out = []
-        for i in idx.tolist():
-            if i not in cache:
-                cache[i] = self._load(i, as_pil)
-            out.append(cache[i])
-        if not as_pil:
-            shapes = {f.shape for f in out}
-            if len(shapes) > 1:
-                raise VideoDecodeError(
-                    f'{self.folder}: frames have different sizes {shapes}')
-        else:
-            self.info.width, self.info.height = out[0].size if out else (0, 0)
-        return _stack(out, as_pil)
 
 
 def _av_reason(e: Exception) -> str:
@@ -488,44 +381,17 @@ def open_video(path: str, frame_fps: float = 3.0) -> _Reader:
         VideoDecodeError: missing, empty, corrupt or unreadable input.
     """
     if osp.isdir(path):
+        from .frame_folder import FrameFolderReader
         return FrameFolderReader(path, frame_fps)
     return PyAVReader(path)
 
 
-def segment_centres(duration: float, num: int) -> np.ndarray:
-    """Times (seconds) at the centre of ``num`` equal segments of
-    ``[0, duration)``: ``(i + 0.5) * duration / num``.
-
-    Returns:
-        np.ndarray: (num,) float64.
-    """
-    if num < 1:
-        raise ValueError(f'num must be >= 1, got {num}')
-    return (np.arange(num, dtype=np.float64) + 0.5) * (duration / num)
+def __getattr__(name: str):
+    # the frame folder reader builds on the base class above (no cycle)
+    if name == 'FrameFolderReader':
+        from .frame_folder import FrameFolderReader
+        return FrameFolderReader
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
-def read_frames_at(path: str,
-                   times: Union[Sequence[float], np.ndarray],
-                   frame_fps: float = 3.0,
-                   as_pil: bool = False) -> Union[np.ndarray, List]:
-    """Open a video, return its frames shown at ``times`` (seconds) and
-    close it; see :func:`open_video`.
-
-    Returns:
-        np.ndarray | list: (N, H, W, 3) uint8 RGB, or N PIL images.
-    """
-    with open_video(path, frame_fps) as reader:
-        return reader.frames_at(times, as_pil=as_pil)
-
-
-def probe(path: str, frame_fps: float = 3.0) -> VideoInfo:
-    """:class:`VideoInfo` of a video file or frame folder (no decoding)."""
-    with open_video(path, frame_fps) as reader:
-        return reader.info
-
-
-__all__ = [
-    'VIDEO_EXTENSIONS', 'IMAGE_EXTENSIONS', 'VideoDecodeError', 'VideoInfo',
-    'list_videos', 'open_video', 'PyAVReader', 'FrameFolderReader',
-    'segment_centres', 'read_frames_at', 'probe'
-]
+__all__ = ['VideoDecodeError', 'VideoInfo', 'open_video', 'PyAVReader']

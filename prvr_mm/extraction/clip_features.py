@@ -8,85 +8,22 @@ of at most ``batch_size`` frames, while the main process runs the image
 tower on batches packed across videos.  See
 ``tools/data/extract_clip_features.py`` for the command line.
 """
-import math
 import os.path as osp
 import time
 from collections import OrderedDict
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import IterableDataset, get_worker_info
 
-from ..datasets.layout import collection_paths, teacher_text_key
-from ..datasets.readers import build_feature_reader, parse_caption_file
-from ..datasets.video_io import list_videos, open_video, segment_centres
+from ..datasets.layout import (SPLITS, collection_paths, find_videos,
+                               parse_caption_file, teacher_text_key)
+from ..datasets.readers import build_feature_reader
 from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
                      auto_workers, barrier, broadcast, check_key, dist_info,
                      init_distributed, progress_bar, resolve_device,
                      round_robin, video_loader)
-
-SPLITS = ('train', 'val', 'test')
-
-_NO_STEPS = ('no student features for this video (number of time steps '
-             'unknown); extract them first or pass --fps')
-
-
-class FrameChunks(IterableDataset):
-    """Decoded, preprocessed frames of videos, in chunks.
-
-    Each item is ``dict(vid, chunk, num_chunks, frames)`` with ``frames``
-    a (n, 3, S, S) tensor (n <= ``chunk_size``), or ``dict(vid, error)``
-    when the video cannot be read (the message names the file and the
-    reason).  Workers split the videos between them.
-
-    Args:
-        items (list[tuple]): ``(video_id, path, num_steps)``; ``num_steps``
-            None means ``round(duration * fps)`` (at least 1).
-        transform (callable): PIL image -> (3, S, S) tensor.
-        chunk_size (int): frames per item.
-        fps (float, optional): frames per second when ``num_steps`` is None.
-        frame_fps (float): frame rate of frame folders.
-    """
-
-    def __init__(self,
-                 items: List[Tuple[str, str, Optional[int]]],
-                 transform: Callable,
-                 chunk_size: int,
-                 fps: Optional[float] = None,
-                 frame_fps: float = 3.0) -> None:
-        self.items, self.transform = items, transform
-        self.chunk_size, self.fps, self.frame_fps = chunk_size, fps, frame_fps
-
-    def __iter__(self):
-        info = get_worker_info()
-        items = self.items if info is None else \
-            self.items[info.id::info.num_workers]
-        for vid, path, steps in items:
-            yield from self._video(vid, path, steps)
-
-    def _video(self, vid: str, path: str, steps: Optional[int]):
-        try:
-            with open_video(path, self.frame_fps) as reader:
-                duration = reader.info.duration
-                if steps is None:
-                    if self.fps is None:
-                        yield dict(vid=vid, error=_NO_STEPS)
-                        return
-                    steps = max(1, int(round(duration * self.fps)))
-                idx = reader.indices_at(segment_centres(duration, steps))
-                chunks = math.ceil(steps / self.chunk_size)
-                for c in range(chunks):
-                    part = idx[c * self.chunk_size:(c + 1) * self.chunk_size]
-                    images = reader.get_frames(part, as_pil=True)
-                    frames = torch.stack([self.transform(im) for im in images])
-                    yield dict(
-                        vid=vid, chunk=c, num_chunks=chunks, frames=frames)
-        except Exception as e:  # noqa: BLE001 (reported in the skip list)
-            msg = str(e)
-            if path not in msg:
-                msg = f'{path}: {msg}'
-            yield dict(vid=vid, error=f'{type(e).__name__}: {msg}')
+from .decoding import FrameChunks
 
 
 def collection_captions(caption_files: Sequence[str]
@@ -143,10 +80,7 @@ def extract_clip_features(video_dir: str,
                           fps: Optional[float] = None,
                           frame_fps: float = 3.0,
                           captions: Optional[Sequence[str]] = None,
-                          model_name: str = 'ViT-B-32',
-                          pretrained: Optional[str] = None,
-                          model_cfg=None,
-                          clip: Optional[tuple] = None,
+                          clip_model: Optional[dict] = None,
                           batch_size: int = 32,
                           text_batch_size: int = 256,
                           workers: Optional[int] = None,
@@ -174,12 +108,10 @@ def extract_clip_features(video_dir: str,
         captions (Sequence[str], optional): caption files; default: the
             collection's ``TextData/<c>{train,val,test}.caption.txt`` that
             exist.
-        model_name (str): open_clip architecture. Defaults to ViT-B-32.
-        pretrained (str, optional): pretrained tag or local weights file.
-        model_cfg (str | dict, optional): architecture JSON registered with
-            open_clip (tests: a tiny model with the real vocabulary).
-        clip (tuple, optional): an already built ``(model, preprocess,
-            tokenizer)`` (benchmarks).
+        clip_model (dict, optional): the CLIP spec (``model_name``,
+            ``pretrained`` tag or local file, ``quick_gelu``, ``model_cfg``,
+            ...) of :func:`prvr_mm.models.teachers.open_clip_utils.
+            build_clip`. Defaults to a ViT-B-32 with random weights.
         batch_size (int): frames per image-tower batch. Defaults to 32.
         text_batch_size (int): sentences per text-tower batch.
         workers (int, optional): DataLoader decoding workers (0 decodes in
@@ -222,11 +154,8 @@ def extract_clip_features(video_dir: str,
         root, collection)
     say = log if rank == 0 else (lambda *a: None)
 
-    if clip is None:
-        from ..utils.clip_loading import build_open_clip
-        clip = build_open_clip(model_name, pretrained, model_cfg, device)
-    model, preprocess, tokenizer = clip
-    model = model.to(device).eval()
+    from ..models.teachers.open_clip_utils import build_clip
+    model, preprocess, tokenizer, _ = build_clip(clip_model, device=device)
     summary = dict(
         video_out=video_out,
         text_out=text_out,
@@ -315,7 +244,7 @@ def _plan(video_dir, base, captions, student_features, vout, tout, do_videos,
                 key = check_key(teacher_text_key(cap_id), 'captions')
                 if key not in done_t:
                     todo_caps.append((key, sentence))
-        videos = list_videos(video_dir) if do_videos else OrderedDict()
+        videos = find_videos(video_dir) if do_videos else OrderedDict()
         done_v = vout.done_keys() if do_videos else set()
         steps = {}
         if student_features and do_videos:
@@ -434,7 +363,7 @@ def _run_checker(root, collection, student_features, base, model, say):
     """Run the dataset checker; only teacher-file problems fail."""
     from ..datasets.check import check_dataset
     from ..datasets.layout import COLLECTIONS
-    from ..utils.clip_loading import embed_dim
+    from ..models.teachers.open_clip_utils import embed_dim
     visual = None if collection in COLLECTIONS else '-'
     if student_features:
         rel = osp.relpath(

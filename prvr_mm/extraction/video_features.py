@@ -14,7 +14,6 @@ output averaged over every dimension after the channels and over the views
 of the clip (frames of a 2D model, crops), with the outputs of a
 multi-pathway backbone (SlowFast) concatenated.
 """
-import math
 import os
 import os.path as osp
 import time
@@ -22,33 +21,16 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import IterableDataset, get_worker_info
 
-from ..datasets.video_io import list_videos, open_video
+from ..datasets.layout import find_videos
 from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
                      auto_workers, barrier, broadcast, check_key, dist_info,
                      init_distributed, progress_bar, resolve_device,
                      round_robin, video_loader)
+from .decoding import ClipChunks
 
 #: Pipeline steps replaced by this tool's own decoding and clip sampling.
 _DROP_SUFFIXES = ('Init', 'Decode')
-
-
-def clip_indices(num_frames: int, clip_len: int, frame_interval: int,
-                 stride: int) -> np.ndarray:
-    """Frame indices of every clip, covering the video.
-
-    Returns:
-        np.ndarray: (num_clips, clip_len) int64, clipped to the last frame.
-    """
-    if min(clip_len, frame_interval, stride) < 1:
-        raise ValueError('clip_len, frame_interval and stride must be >= 1, '
-                         f'got {clip_len}, {frame_interval}, {stride}')
-    span = (clip_len - 1) * frame_interval + 1
-    num = max(1, math.ceil(max(0, num_frames - span) / stride) + 1)
-    starts = np.arange(num) * stride
-    idx = starts[:, None] + np.arange(clip_len)[None] * frame_interval
-    return np.minimum(idx, num_frames - 1).astype(np.int64)
 
 
 def test_pipeline_of(cfg, format_shape: str) -> List[dict]:
@@ -81,77 +63,6 @@ def sampling_of(cfg) -> dict:
                 for k in ('clip_len', 'frame_interval') if k in step
             }
     return {}
-
-
-class ClipChunks(IterableDataset):
-    """Preprocessed clips of videos, in chunks of at most ``chunk_size``.
-
-    Items: ``dict(vid, chunk, num_chunks, inputs, data_samples)`` or
-    ``dict(vid, error)``.
-    """
-
-    def __init__(self, items: List[tuple], pipeline: Callable, chunk_size: int,
-                 clip_len: int, frame_interval: int, stride: int,
-                 sample_fps: Optional[float], frame_fps: float) -> None:
-        self.items, self.pipeline, self.chunk_size = items, pipeline, \
-            chunk_size
-        self.clip_len, self.frame_interval = clip_len, frame_interval
-        self.stride, self.sample_fps = stride, sample_fps
-        self.frame_fps = frame_fps
-
-    def __iter__(self):
-        info = get_worker_info()
-        items = self.items if info is None else \
-            self.items[info.id::info.num_workers]
-        for vid, path in items:
-            yield from self._video(vid, path)
-
-    def _video(self, vid: str, path: str):
-        try:
-            with open_video(path, self.frame_fps) as reader:
-                if self.sample_fps:
-                    n = max(1, int(reader.info.duration * self.sample_fps))
-                    native = reader.indices_at(np.arange(n) / self.sample_fps)
-                else:
-                    n = reader.info.num_frames
-                    native = np.arange(n)
-                clips = clip_indices(n, self.clip_len, self.frame_interval,
-                                     self.stride)
-                chunks = math.ceil(len(clips) / self.chunk_size)
-                for c in range(chunks):
-                    part = clips[c * self.chunk_size:(c + 1) * self.chunk_size]
-                    wanted = native[part.reshape(-1)]
-                    frames = reader.get_frames(wanted)
-                    inputs, samples = [], []
-                    for k in range(len(part)):
-                        imgs = list(frames[k * self.clip_len:(k + 1) *
-                                           self.clip_len])
-                        h, w = imgs[0].shape[:2]
-                        packed = self.pipeline(
-                            dict(
-                                imgs=imgs,
-                                num_clips=1,
-                                clip_len=self.clip_len,
-                                frame_inds=part[k],
-                                total_frames=n,
-                                start_index=0,
-                                original_shape=(h, w),
-                                img_shape=(h, w),
-                                modality='RGB',
-                                filename=path))
-                        inputs.append(packed['inputs'])
-                        samples.append(packed['data_samples'])
-                    yield dict(
-                        vid=vid,
-                        chunk=c,
-                        num_chunks=chunks,
-                        inputs=inputs,
-                        data_samples=samples)
-        except Exception as e:  # noqa: BLE001 (reported in the skip list)
-            msg = str(e)
-            if path not in msg:
-                msg = f'{path}: {msg}'
-            yield dict(vid=vid, error=f'{type(e).__name__}: {msg}')
 
 
 def pool_features(feats, num: int) -> torch.Tensor:
@@ -323,7 +234,7 @@ def extract_video_features(config: str,
         try:
             h5out.merge()
             skips.clear_parts()
-            videos = list_videos(video_dir)
+            videos = find_videos(video_dir)
             done = h5out.done_keys()
             if not as_h5 and osp.isdir(out):
                 from ..datasets.readers import BigFileReader

@@ -8,7 +8,7 @@ import os
 import os.path as osp
 from typing import Iterable, Optional
 
-from prvr_mm.utils.clip_loading import TINY_CLIP_CFG
+from prvr_mm.models.teachers.open_clip_utils import TINY_CLIP_CFG
 
 
 def make_tiny_roberta(folder: str,

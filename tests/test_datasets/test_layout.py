@@ -160,3 +160,50 @@ def test_write_bigfile_streams_pairs(tmp_path):
         write_bigfile(
             str(tmp_path / 'bad'), [('a', np.zeros((2, 4))),
                                     ('b', np.zeros((2, 5)))])
+
+
+def test_one_meta_parser_for_dataset_and_search(tmp_path):
+    """The dataset and the search (apis.collection) read meta files with
+    layout.read_meta: a bad file names itself and the fix."""
+    from prvr_mm.apis.collection import read_durations
+    from prvr_mm.datasets.layout import read_meta
+    from prvr_mm.errors import PRVRDataError
+    rng = np.random.default_rng(0)
+    paths, _, _, _ = _collection(str(tmp_path), rng)
+    assert read_durations(paths['meta']) == dict(a=3.0, b=5.0)
+    assert read_meta(paths['meta'])['queries']['a#enc#0'] == dict(
+        timestamps=[0.5, 1.0])
+    with open(paths['meta'], 'w') as f:
+        f.write('{"videos": {"a": {"duration": 3.0},}')
+    for read in (read_meta, read_durations, lambda p: PRVRFeatureDataset(
+            data_root=paths['dir'],
+            collection='mine',
+            split='train',
+            visual_feature='feats',
+            with_meta=True)):
+        with pytest.raises(PRVRDataError, match='is not valid JSON') as e:
+            read(paths['meta'])
+        assert paths['meta'] in str(e.value) and 'write_meta' in str(e.value)
+    with open(paths['meta'], 'w') as f:
+        f.write('[1, 2]')
+    with pytest.raises(PRVRDataError, match='expected {"videos"'):
+        read_meta(paths['meta'])
+
+
+@pytest.mark.parametrize('collection', ['tvr', 'activitynet', 'charades'])
+def test_config_dimensions_agree_with_the_layout(collection):
+    """Feature dimensions: layout.COLLECTIONS / TEACHER_DIM own them (the
+    checker and the tools read them there, configs cannot import Python);
+    the dataset configs repeat the numbers and must agree."""
+    from mmengine.config import Config
+
+    from prvr_mm.datasets.layout import COLLECTIONS, TEACHER_DIM
+    from tests.helpers.tools import ROOT
+    base = osp.join(ROOT, 'configs', '_base_', 'datasets')
+    cfg = Config.fromfile(osp.join(base, f'{collection}.py'))
+    dims = COLLECTIONS[collection]
+    assert (cfg.video_dim, cfg.query_dim) == (dims['video_dim'],
+                                              dims['query_dim'])
+    assert cfg.teacher_dim == TEACHER_DIM
+    clip = Config.fromfile(osp.join(base, f'{collection}_clip.py'))
+    assert clip.video_dim == clip.query_dim == TEACHER_DIM

@@ -178,3 +178,27 @@ def test_teacher_frames_use_open_clips_own_resize_and_crop():
     mine = (mine - torch.tensor(pp['mean']).view(3, 1, 1)) / torch.tensor(
         pp['std']).view(3, 1, 1)
     assert torch.allclose(mine, expected, atol=1e-6)
+
+
+def test_decode_transforms_use_the_exact_reader(tmp_path):
+    """CheckedPyAVInit/Decode read through video_io.PyAVReader: the frames
+    of a sequential decode (B-frames), the reader closed after decoding."""
+    import av
+
+    from prvr_mm.datasets.toy_videos import write_mp4
+    from prvr_mm.datasets.video_io import PyAVReader
+    path = str(tmp_path / 'b.mp4')
+    frames = [np.full((32, 32, 3), 7 * i, np.uint8) for i in range(30)]
+    write_mp4(path, frames, 10.0, options=dict(g='8', bf='3', threads='1'))
+    with av.open(path) as c:
+        full = [f.to_ndarray(format='rgb24') for f in c.decode(video=0)]
+    init = Compose([dict(type='CheckedPyAVInit')])(
+        dict(filename=path, start_index=0, modality='RGB'))
+    reader = init['video_reader']
+    assert isinstance(reader, PyAVReader) and init['total_frames'] == 30
+    inds = np.array([29, 3, 3, 17, 0])
+    out = Compose([dict(type='CheckedPyAVDecode')])(
+        dict(init, frame_inds=inds))
+    assert out['video_reader'] is None and out['img_shape'] == (32, 32)
+    for i, img in zip(inds, out['imgs']):
+        np.testing.assert_array_equal(img, full[i])

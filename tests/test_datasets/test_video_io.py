@@ -5,12 +5,14 @@ import os.path as osp
 import numpy as np
 import pytest
 
+from prvr_mm.datasets.layout import find_videos
 from prvr_mm.datasets.toy_videos import (ToyScene, _background,
                                          write_frame_folder, write_mp4)
 from prvr_mm.datasets.video_io import (FrameFolderReader, PyAVReader,
-                                       VideoDecodeError, list_videos,
-                                       open_video, probe, read_frames_at,
-                                       segment_centres)
+                                       VideoDecodeError, open_video)
+from prvr_mm.errors import PRVRDataError
+from prvr_mm.extraction.decoding import segment_centres
+from tests.helpers.videos import probe, read_frames_at
 
 
 def _frames(n, size=48, seed=0):
@@ -106,13 +108,22 @@ def test_segment_centres_and_listing(tmp_path):
     write_frame_folder(str(tmp_path / 'a'), _frames(2))
     os.makedirs(tmp_path / 'no_images')
     (tmp_path / 'notes.txt').write_text('x')
-    videos = list_videos(str(tmp_path))
+    videos = find_videos(str(tmp_path))
     assert list(videos) == ['a', 'b']
+    assert videos['b'] == str(tmp_path / 'b.mp4')
+    # one id, one entry: a clash names both paths, never a silent pick
     (tmp_path / 'b.mkv').write_bytes(b'')
-    with pytest.raises(VideoDecodeError, match="'b' is given twice"):
-        list_videos(str(tmp_path))
-    with pytest.raises(VideoDecodeError, match='video folder not found'):
-        list_videos(str(tmp_path / 'missing'))
+    with pytest.raises(PRVRDataError, match="'b' is given twice") as e:
+        find_videos(str(tmp_path))
+    assert str(tmp_path / 'b.mkv') in str(e.value)
+    assert str(tmp_path / 'b.mp4') in str(e.value)
+    os.remove(tmp_path / 'b.mkv')
+    write_frame_folder(str(tmp_path / 'b'), _frames(1))
+    with pytest.raises(PRVRDataError, match="'b' is given twice"):
+        find_videos(str(tmp_path))
+    assert list(find_videos(str(tmp_path), ('.mkv', ))) == ['a', 'b']
+    with pytest.raises(PRVRDataError, match='video folder not found'):
+        find_videos(str(tmp_path / 'missing'))
 
 
 def test_errors_name_the_file_and_reason(tmp_path):

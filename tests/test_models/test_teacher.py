@@ -13,15 +13,10 @@ from mmengine.dataset import Compose
 
 from prvr_mm.datasets.layout import video_id_of
 from prvr_mm.datasets.readers import parse_caption_file
-
 # STACK.md item 14: small towers, the real vocabulary and context length so
-# that the ViT-B-32 tokenizer's ids fit
-TINY_CLIP = dict(
-    embed_dim=32,
-    vision_cfg=dict(
-        layers=1, width=32, head_width=16, patch_size=8, image_size=32),
-    text_cfg=dict(
-        context_length=77, vocab_size=49408, width=32, heads=2, layers=1))
+# that the ViT-B-32 tokenizer's ids fit (one definition, prvr-tiny-clip)
+from prvr_mm.models.teachers.open_clip_utils import TINY_CLIP_CFG as TINY_CLIP
+
 ONLINE = dict(model_cfg=TINY_CLIP)
 
 

@@ -4,7 +4,11 @@ import pytest
 import torch
 from mmaction.registry import MODELS
 
-from prvr_mm.utils.clip_loading import TINY_CLIP_CFG, build_open_clip
+from prvr_mm.errors import PRVRConfigError
+from prvr_mm.models.teachers.open_clip_utils import (TINY_CLIP_CFG,
+                                                     TINY_CLIP_NAME,
+                                                     build_clip,
+                                                     resolve_quick_gelu)
 from tests.helpers.tiny_models import make_tiny_roberta
 
 SENTENCES = [
@@ -69,7 +73,8 @@ def test_open_clip_text_encoder_matches_encode_text():
     enc = MODELS.build(
         dict(type='OpenCLIPTextEncoder', model_cfg=TINY_CLIP_CFG))
     torch.manual_seed(0)
-    clip, _, tokenizer = build_open_clip(model_cfg=TINY_CLIP_CFG)
+    bundle = build_clip(dict(model_cfg=TINY_CLIP_CFG))
+    clip, tokenizer = bundle.model, bundle.tokenizer
     assert enc.dim == enc.sentence_dim == 32
     assert not any(p.requires_grad for p in enc.parameters())
     feats, mask = enc.encode(SENTENCES)
@@ -98,13 +103,14 @@ def test_open_clip_text_encoder_matches_encode_text():
                 max_len=100))
 
 
-def test_build_open_clip_local_weights(tmp_path):
+def test_build_clip_local_weights(tmp_path):
     torch.manual_seed(1)
-    model, preprocess, _ = build_open_clip(model_cfg=TINY_CLIP_CFG)
+    bundle = build_clip(dict(model_cfg=TINY_CLIP_CFG))
+    model, preprocess = bundle.model, bundle.preprocess
     path = str(tmp_path / 'tiny.pt')
     torch.save(model.state_dict(), path)
     torch.manual_seed(2)
-    again, _, _ = build_open_clip(model_cfg=TINY_CLIP_CFG, pretrained=path)
+    again = build_clip(dict(model_cfg=TINY_CLIP_CFG, pretrained=path)).model
     for (k, a), b in zip(model.state_dict().items(),
                          again.state_dict().values()):
         torch.testing.assert_close(a, b, msg=k)
@@ -112,4 +118,57 @@ def test_build_open_clip_local_weights(tmp_path):
     with pytest.raises(
             ValueError, match='not a local file and not a '
             'pretrained tag'):
-        build_open_clip(model_cfg=TINY_CLIP_CFG, pretrained='no-such-tag')
+        build_clip(dict(model_cfg=TINY_CLIP_CFG, pretrained='no-such-tag'))
+
+
+def test_one_tiny_clip_config():
+    """The tiny CLIP is one JSON file: registered under its name, the dict
+    of the tests and the tools."""
+    import open_clip
+
+    torch.manual_seed(3)
+    by_name = build_clip(dict(model_name=TINY_CLIP_NAME)).model
+    torch.manual_seed(3)
+    by_cfg = build_clip(dict(model_cfg=TINY_CLIP_CFG)).model
+    for a, b in zip(by_name.state_dict().values(),
+                    by_cfg.state_dict().values()):
+        assert torch.equal(a, b)
+    assert open_clip.get_model_config(TINY_CLIP_NAME) == TINY_CLIP_CFG
+
+
+def test_quick_gelu_of_tags_local_files_and_names(tmp_path):
+    """STACK.md item 18: OpenAI's weights use QuickGELU; a local file does
+    not say so, so a bare OpenAI-style name is refused without quick_gelu.
+    """
+    from prvr_mm.models.teachers.open_clip_utils import clip_spec
+    path = str(tmp_path / 'weights.bin')
+    open(path, 'wb').close()
+
+    def force(**spec):
+        return resolve_quick_gelu(clip_spec(spec))
+
+    assert force(model_name='ViT-B-32', pretrained='openai')
+    assert not force(model_name='ViT-B-32-quickgelu', pretrained='openai')
+    assert not force(model_name='ViT-B-32', pretrained='laion2b_s34b_b79k')
+    assert not force(model_name='ViT-B-32')  # random weights: as named
+    with pytest.raises(PRVRConfigError, match='ambiguous') as e:
+        force(model_name='ViT-B-32', pretrained=path)
+    assert path in str(e.value) and 'quick_gelu=True' in str(e.value)
+    assert force(model_name='ViT-B-32', pretrained=path, quick_gelu=True)
+    assert not force(model_name='ViT-B-32', pretrained=path, quick_gelu=False)
+    assert force(model_name='ViT-B-32', force_quick_gelu=True)
+    assert not force(model_name='ViT-B-32-quickgelu', pretrained=path)
+    assert not force(model_cfg=TINY_CLIP_CFG, pretrained=path)
+    with pytest.raises(PRVRConfigError, match='QuickGELU architecture'):
+        force(model_name='ViT-B-32-quickgelu', quick_gelu=False)
+    # the text encoder goes through the same builder, so it refuses too
+    with pytest.raises(PRVRConfigError, match='ambiguous'):
+        MODELS.build(
+            dict(
+                type='OpenCLIPTextEncoder',
+                model_name='ViT-B-32',
+                pretrained=path))
+    # and builds the activation it is told
+    model = build_clip(dict(model_cfg=TINY_CLIP_CFG, quick_gelu=True)).model
+    act = model.transformer.resblocks[0].mlp.gelu
+    assert type(act).__name__ == 'QuickGELU'

@@ -26,14 +26,15 @@ from prvr_mm.datasets.readers import BigFileReader, parse_caption_file
 from prvr_mm.datasets.toy_videos import make_toy_videos
 from prvr_mm.extraction.clip_features import extract_clip_features
 from prvr_mm.extraction.common import ShardedH5Output
+from prvr_mm.extraction.decoding import clip_indices
 from prvr_mm.extraction.text_features import extract_text_features
-from prvr_mm.extraction.video_features import (clip_indices,
-                                               extract_video_features,
+from prvr_mm.extraction.video_features import (extract_video_features,
                                                pool_features)
-from prvr_mm.utils.clip_loading import build_open_clip
+from prvr_mm.models.teachers.open_clip_utils import build_clip
 from tests.helpers.tiny_models import (make_tiny_recognizer, make_tiny_roberta,
                                        write_tiny_clip_config)
 from tests.helpers.tools import ROOT, run_tool
+from tests.helpers.videos import write_corrupt_mp4
 
 TOOLS = osp.join(ROOT, 'tools')
 COLL = 'toyvid'
@@ -60,9 +61,9 @@ def assets(tmp_path_factory):
         num_videos=dict(train=8, val=3, test=3),
         seed=0,
         frame_folders=1,
-        corrupt=True,
         duration=(3.0, 5.0),
         moment_len=(1.0, 1.5))
+    write_corrupt_mp4(osp.join(coll, 'videos', f'{COLL}_corrupt.mp4'))
     sentences = [
         s for split in ('train', 'val', 'test') for _, s in parse_caption_file(
             f'{coll}/TextData/{COLL}{split}.caption.txt')
@@ -70,7 +71,7 @@ def assets(tmp_path_factory):
     models = base / 'models'
     clip_cfg = write_tiny_clip_config(str(models / 'tiny-clip.json'))
     torch.manual_seed(0)
-    clip, _, _ = build_open_clip(model_cfg=clip_cfg)
+    clip = build_clip(dict(model_cfg=clip_cfg)).model
     clip_weights = str(models / 'tiny-clip.pt')
     torch.save(clip.state_dict(), clip_weights)
     roberta = make_tiny_roberta(str(models / 'tiny-roberta'), sentences)
@@ -179,8 +180,9 @@ def test_layout_checker_and_skip_list(extracted):
     assert all(v.ndim == 2 and v.shape[1] == 32 and v.shape[0] >= 3
                for v in query.values())
     # the sentence embeddings are the model's encode_text of the captions
-    clip, _, tok = build_open_clip(
-        model_cfg=a['clip_cfg'], pretrained=a['clip_weights'])
+    bundle = build_clip(
+        dict(model_cfg=a['clip_cfg'], pretrained=a['clip_weights']))
+    clip, tok = bundle.model, bundle.tokenizer
     cap_id, sentence = parse_caption_file(
         f"{a['coll']}/TextData/{COLL}val.caption.txt")[0]
     torch.testing.assert_close(
@@ -223,8 +225,7 @@ def test_second_run_recomputes_nothing(extracted):
         a['root'],
         COLL,
         student_features='FeatureData/x3d',
-        model_cfg=a['clip_cfg'],
-        pretrained=a['clip_weights'],
+        clip_model=dict(model_cfg=a['clip_cfg'], pretrained=a['clip_weights']),
         workers=0,
         progress=False,
         log=lambda *x: None)
@@ -265,8 +266,7 @@ def test_second_run_recomputes_nothing(extracted):
         a['root'],
         COLL,
         student_features='FeatureData/x3d',
-        model_cfg=a['clip_cfg'],
-        pretrained=a['clip_weights'],
+        clip_model=dict(model_cfg=a['clip_cfg'], pretrained=a['clip_weights']),
         workers=0,
         do_text=False,
         progress=False,
@@ -351,8 +351,7 @@ def test_ctrl_c_keeps_what_was_written(extracted):
         a['root'],
         COLL,
         fps=10,
-        model_cfg=a['clip_cfg'],
-        pretrained=a['clip_weights'],
+        clip_model=dict(model_cfg=a['clip_cfg'], pretrained=a['clip_weights']),
         video_out=vout,
         do_text=False,
         workers=0,
@@ -426,9 +425,9 @@ def test_2d_recognizer_features(tmp_path):
         str(tmp_path / 'c'),
         num_videos=dict(train=2, val=0, test=0),
         duration=(1.0, 1.5),
-        corrupt=True,
         moment_len=(0.4, 0.5))
     os.rename(str(tmp_path / 'c' / 'videos'), videos)
+    write_corrupt_mp4(osp.join(videos, 'toyvid_corrupt.mp4'))
     cfg = make_tiny_recognizer(
         str(tmp_path / 'mnv2.py'), kind='2d', clip_len=4)
     out = str(tmp_path / 'feats.hdf5')
@@ -460,7 +459,7 @@ def test_open_clip_token_features_for_clip_only_configs(tmp_path):
         f'v{i}#enc#0 {s}\n' for i, s in enumerate(sentences)))
     arch = write_tiny_clip_config(str(tmp_path / 'tiny-clip.json'))
     weights = str(tmp_path / 'tiny-clip.pt')  # random, saved like a user's
-    torch.save(build_open_clip(model_cfg=arch)[0].state_dict(), weights)
+    torch.save(build_clip(dict(model_cfg=arch)).model.state_dict(), weights)
     tool = runpy.run_path(osp.join(TOOLS, 'data', 'extract_text_features.py'))
     assert tool['main']([
         str(root), COLL, '--encoder', 'open_clip', '--model-config', arch,

@@ -62,6 +62,14 @@ def parse_args(argv=None):
         help="weights: a pretrained tag ('openai') or a local file; omitted "
         '= random weights (testing only)')
     parser.add_argument(
+        '--quick-gelu',
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help='build the model with QuickGELU (OpenAI weights) or not '
+        '(--no-quick-gelu); default: from the model name or pretrained tag. '
+        'Needed with a local weights file and a bare OpenAI-style name such '
+        'as ViT-B-32')
+    parser.add_argument(
         '--model-config',
         help='open_clip architecture JSON to register first (its file name '
         'is the model name), e.g. a tiny model for tests')
@@ -106,6 +114,18 @@ def parse_args(argv=None):
     return args
 
 
+def clip_spec_of(args) -> dict:
+    """The CLIP spec of the command line (see
+    :func:`prvr_mm.models.teachers.open_clip_utils.build_clip`)."""
+    spec = dict(
+        model_name=args.model,
+        pretrained=args.pretrained,
+        quick_gelu=args.quick_gelu)
+    if args.model_config:
+        spec['model_cfg'] = args.model_config
+    return spec
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     summary = extract_clip_features(
@@ -116,9 +136,7 @@ def main(argv=None) -> int:
         fps=args.fps,
         frame_fps=args.frame_fps,
         captions=args.captions,
-        model_name=args.model,
-        pretrained=args.pretrained,
-        model_cfg=args.model_config,
+        clip_model=clip_spec_of(args),
         batch_size=args.batch_size,
         text_batch_size=args.text_batch_size,
         workers=args.workers,

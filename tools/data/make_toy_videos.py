@@ -1,7 +1,7 @@
 """Write the tiny raw-video PRVR collection.
 
 ``python tools/data/make_toy_videos.py ROOT [--num-videos 80] [--seed 0]
-[--frame-folders 2] [--corrupt]``
+[--frame-folders 2]``
 """
 import argparse
 import json
@@ -25,10 +25,6 @@ def main(argv=None):
         type=int,
         default=0,
         help='write this many training videos as JPEG folders')
-    parser.add_argument(
-        '--corrupt',
-        action='store_true',
-        help='also write a truncated mp4 that no caption names')
     parser.add_argument('--collection', default='toyvid')
     parser.add_argument(
         '--options',
@@ -42,7 +38,6 @@ def main(argv=None):
         num_videos=args.num_videos,
         seed=args.seed,
         frame_folders=args.frame_folders,
-        corrupt=args.corrupt,
         collection=args.collection,
         **args.options)
     print(json.dumps(stats, indent=2))

@@ -1,5 +1,6 @@
-"""Pipeline transforms of raw-video PRVR samples: checked PyAV decoding, the
-CLIP teacher's frames, and packing of frames + queries for the model.
+"""Pipeline transforms of raw-video PRVR samples: decoding through the one
+video reader (:mod:`prvr_mm.datasets.video_io`), the CLIP teacher's frames,
+and packing of frames + queries for the model.
 
 A raw-video training pipeline (see ``docs/raw_video.md``)::
 
@@ -12,11 +13,12 @@ from typing import Dict, Optional
 
 import numpy as np
 import torch
-from mmaction.datasets.transforms import PyAVDecode, PyAVInit, RawFrameDecode
+from mmaction.datasets.transforms import RawFrameDecode
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from ..readers import PRVRDataError
+from ...errors import PRVRDataError
+from ..video_io import PyAVReader, VideoDecodeError
 from .prvr_transforms import PackPRVRInputs
 
 
@@ -31,16 +33,17 @@ def _video_error(results: Dict, what: str, err: BaseException,
 
 
 @TRANSFORMS.register_module()
-class CheckedPyAVInit(PyAVInit):
-    """mmaction2's ``PyAVInit`` with two fixes for real collections.
+class CheckedPyAVInit(BaseTransform):
+    """Open a video file with the project's one reader,
+    :class:`prvr_mm.datasets.video_io.PyAVReader` (mmaction2's ``PyAVInit``
+    keys, frame-exact).
 
-    - Containers that store no frame count (WebM, Matroska, some AVI) make
-      ``PyAVInit`` report ``total_frames=0``; ``SampleFrames`` then yields
-      indices modulo 0 and ``PyAVDecode`` fails with an ``IndexError``. Here
-      the frames are counted from the demuxed packets instead (no decoding).
-    - A corrupt, empty or unreadable file raises :class:`PRVRDataError`
-      naming the file and the video id instead of PyAV's ``'<none>'`` (the
-      parent opens the bytes from memory, so PyAV never sees the path).
+    - ``total_frames`` is the number of frames in the file, counted from the
+      demuxed packets (no decoding), also for containers that store no frame
+      count (WebM, Matroska, some AVI), where mmaction2's ``PyAVInit``
+      reports 0 and ``SampleFrames`` then fails.
+    - A missing, empty, corrupt or unreadable file raises
+      :class:`PRVRDataError` naming the file, the video id and the reason.
 
     A frame folder (``frame_dir`` set by :class:`PRVRRawVideoDataset`, with
     ``total_frames``) passes through, so one pipeline reads collections that
@@ -51,53 +54,73 @@ class CheckedPyAVInit(PyAVInit):
     """
 
     def transform(self, results: Dict) -> Dict:
-        """Open the video, count its frames when the container does not."""
+        """Open the video and count its frames."""
         if 'frame_dir' in results:
             return results
         try:
-            results = super().transform(results)
-            container = results['video_reader']
-            if not container.streams.video:
-                raise ValueError('the file has no video stream')
-            if results['total_frames'] <= 0:
-                stream = container.streams.video[0]
-                results['total_frames'] = sum(
-                    1 for packet in container.demux(stream) if packet.size)
-                container.seek(0)
-        except PRVRDataError:
-            raise
-        except Exception as err:  # av.error.*, OSError, IndexError, ...
+            reader = PyAVReader(results['filename'])
+        except VideoDecodeError as err:
             raise _video_error(results, 'cannot open the video', err,
                                'a readable video file') from err
-        if results['total_frames'] <= 0:
-            raise PRVRDataError(
-                f"{results['filename']}: the video has no frames; expected "
-                'a video with at least one frame')
+        results['video_reader'] = reader
+        results['total_frames'] = reader.info.num_frames
         return results
 
 
 @TRANSFORMS.register_module()
-class CheckedPyAVDecode(PyAVDecode):
-    """mmaction2's ``PyAVDecode`` whose decoding errors (truncated or
-    corrupt streams, no decodable frame) raise :class:`PRVRDataError`
-    naming the file. Arguments and keys as ``PyAVDecode``; a frame folder
-    (``frame_dir``) is read by mmaction2's ``RawFrameDecode`` instead.
+class CheckedPyAVDecode(BaseTransform):
+    """Decode the sampled frames (``frame_inds``) with the reader opened by
+    :class:`CheckedPyAVInit`: exactly the frames a sequential decode gives
+    at those indices (what mmaction2's ``PyAVDecode`` in ``'accurate'``
+    mode returns), without decoding the whole prefix. Decoding errors
+    (truncated or corrupt streams) raise :class:`PRVRDataError` naming the
+    file. A frame folder (``frame_dir``) is read by mmaction2's
+    ``RawFrameDecode`` instead.
+
+    Required keys: ``video_reader``, ``frame_inds``. Added or modified keys:
+    ``imgs``, ``original_shape``, ``img_shape``; ``video_reader`` is closed
+    and set to None.
+
+    Args:
+        mode (str): accepted for mmaction2 configs: ``'accurate'`` (the
+            default) or ``'efficient'``; both give the exact frames.
+        multi_thread (bool): accepted for mmaction2 configs; unused (one
+            decoding thread per worker).
     """
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(self,
+                 mode: str = 'accurate',
+                 multi_thread: bool = False) -> None:
+        if mode not in ('accurate', 'efficient'):
+            raise ValueError(
+                f"mode must be 'accurate' or 'efficient', got {mode!r}")
+        self.mode, self.multi_thread = mode, multi_thread
         self._frames = RawFrameDecode()
 
     def transform(self, results: Dict) -> Dict:
         """Decode the sampled frames."""
-        try:
-            if 'frame_dir' in results:
+        if 'frame_dir' in results:
+            try:
                 return self._frames.transform(results)
-            return super().transform(results)
-        except Exception as err:
+            except Exception as err:  # mmcv image errors
+                raise _video_error(
+                    results, 'cannot decode the sampled frames', err,
+                    f"{results.get('total_frames')} readable images") from err
+        reader = results['video_reader']
+        inds = np.asarray(results['frame_inds']).reshape(-1)
+        try:
+            imgs = reader.get_frames(inds % reader.info.num_frames)
+        except VideoDecodeError as err:
             raise _video_error(
                 results, 'cannot decode the sampled frames', err,
-                f"{results.get('total_frames')} decodable frames") from err
+                f'{reader.info.num_frames} decodable frames') from err
+        finally:
+            reader.close()
+        results['frame_inds'] = inds
+        results['imgs'] = list(imgs)
+        results['original_shape'] = results['img_shape'] = imgs.shape[1:3]
+        results['video_reader'] = None
+        return results
 
 
 @TRANSFORMS.register_module()

@@ -7,7 +7,7 @@ from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 
 from ..similarity import clip_scores
-from .open_clip_utils import build_clip_model
+from .open_clip_utils import build_clip
 
 
 def _pair(size) -> Tuple[int, int]:
@@ -70,8 +70,10 @@ class CLIPTeacherHead(BaseModule):
         if self._clip is None and self.clip_cfg is not None:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
-                clip, self._tokenizer, self._preprocess_cfg = \
-                    build_clip_model(self.clip_cfg)
+                bundle = build_clip(self.clip_cfg)
+            clip = bundle.model
+            self._tokenizer = bundle.tokenizer
+            self._preprocess_cfg = bundle.preprocess_cfg
             clip.to(self._device_anchor.device)
             object.__setattr__(self, '_clip', clip)
         return self._clip

@@ -6,18 +6,20 @@ import torch
 from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 
-from ...utils.clip_loading import build_open_clip, embed_dim
+from ..teachers.open_clip_utils import build_clip, embed_dim
 
 
 @MODELS.register_module()
 class OpenCLIPTextEncoder(BaseModule):
     """Token features of an open_clip text transformer before pooling.
 
-    The model is loaded as the CLIP teacher and the extraction tool load it
-    (:func:`prvr_mm.utils.clip_loading.build_open_clip`): an architecture
-    name and weights (``pretrained='openai'`` or a local file), or a small
-    architecture config (random weights, tests); the tokenizer is
-    ``open_clip.get_tokenizer(model_name)``.  Only the text tower is kept.
+    The model is built by the one CLIP builder, as the teacher and the
+    extraction tools build theirs
+    (:func:`prvr_mm.models.teachers.open_clip_utils.build_clip`): an
+    architecture name and weights (``pretrained='openai'`` or a local
+    file), or a small architecture config (random weights, tests); the
+    tokenizer is ``open_clip.get_tokenizer(model_name)``.  Only the text
+    tower is kept.
 
     Token features are the final layer-normed hidden states of the text
     transformer, projected by ``text_projection`` when ``project=True`` (the
@@ -40,6 +42,9 @@ class OpenCLIPTextEncoder(BaseModule):
             ``None`` keeps random weights.
         model_cfg (str | dict, optional): architecture JSON file or dict
             registered with open_clip first (small test models).
+        quick_gelu (bool, optional): the activation; needed with a local
+            weights file and a bare OpenAI-style name (see
+            :func:`~prvr_mm.models.teachers.open_clip_utils.build_clip`).
         project (bool): project tokens with ``text_projection``. Defaults
             to True.
         max_len (int, optional): at most this many tokens (start and end
@@ -51,12 +56,18 @@ class OpenCLIPTextEncoder(BaseModule):
                  model_name: str = 'ViT-B-32',
                  pretrained: Optional[str] = None,
                  model_cfg: Union[str, dict, None] = None,
+                 quick_gelu: Optional[bool] = None,
                  project: bool = True,
                  max_len: Optional[int] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        clip, _, self.tokenizer = build_open_clip(model_name, pretrained,
-                                                  model_cfg)
+        spec = dict(
+            model_name=model_name,
+            pretrained=pretrained,
+            quick_gelu=quick_gelu)
+        if model_cfg is not None:
+            spec['model_cfg'] = model_cfg
+        clip, _, self.tokenizer, _ = build_clip(spec)
         if not hasattr(clip, 'token_embedding'):
             raise ValueError(
                 f'{model_name}: only CLIP models with a built-in text '
