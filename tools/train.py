@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from prvr_mm.utils.cli import KeyValueAction
+from prvr_mm.utils.cfg_options import CfgOptionsAction
 
 
 def parse_args():
@@ -53,7 +53,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=KeyValueAction,
+        action=CfgOptionsAction,
         help='override settings of the config, key=value (a top-level '
         'data_root=... also moves every dataset)')
     parser.add_argument(
@@ -107,6 +107,49 @@ def merge_args(cfg: Config, args) -> Config:
     return cfg
 
 
+def _user_error(err) -> None:
+    """Print a user error as one ``error:`` line and exit 2."""
+    print(f'error: {err}', file=sys.stderr)
+    sys.exit(2)
+
+
+def start_run(cfg: Config, args):
+    """Before the Runner is built: refuse settings that cannot work, resume
+    a copied work dir from its own files, and take the work dir's lock
+    (rank 0; released at exit). Returns the lock."""
+    from prvr_mm.engine.run_checks import check_train_config
+    from prvr_mm.engine.work_dir_lock import lock_work_dir
+    from prvr_mm.errors import PRVRConfigError
+    try:
+        check_train_config(cfg)
+        lock = lock_work_dir(cfg.work_dir, args.launcher)
+    except PRVRConfigError as err:
+        _user_error(err)
+    if cfg.get('resume') and cfg.get('load_from') is None and \
+            osp.isdir(cfg.work_dir):
+        from mmengine.runner import find_latest_checkpoint
+        latest = find_latest_checkpoint(cfg.work_dir)
+        own = latest and osp.join(cfg.work_dir, osp.basename(latest))
+        if latest and osp.dirname(osp.realpath(latest)) != osp.realpath(
+                cfg.work_dir) and osp.isfile(own):
+            # a copied work dir (cp -a A C): its last_checkpoint names A's
+            print(f'--resume: {cfg.work_dir}/last_checkpoint names {latest}, '
+                  f'outside this work dir: resuming its copy {own}')
+            cfg.load_from = own
+    return lock
+
+
+def check_batches(runner) -> None:
+    """Refuse a training split or last batch the losses cannot use, before
+    the first iteration (builds the training dataloader)."""
+    from prvr_mm.engine.run_checks import check_runner_batches
+    from prvr_mm.errors import PRVRConfigError
+    try:
+        check_runner_batches(runner)
+    except PRVRConfigError as err:
+        _user_error(err)
+
+
 def main():
     args = parse_args()
     import prvr_mm  # noqa: F401  (stack fixes before the config imports)
@@ -115,7 +158,9 @@ def main():
     if not torch.cuda.is_available():
         tune_cpu_allocator()  # reuse big tensor blocks: no page faults
     cfg = merge_args(Config.fromfile(args.config), args)
+    start_run(cfg, args)  # checks, work dir lock
     runner = Runner.from_cfg(cfg)
+    check_batches(runner)
     try:
         runner.train()
     except (CheckpointFileError, CheckpointMismatchError,
