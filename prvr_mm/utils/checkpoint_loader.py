@@ -155,7 +155,7 @@ def _not_a_checkpoint(filename: str) -> Optional[str]:
     lowered = head.lstrip().lower()
     if lowered.startswith(b'version https://git-lfs'):
         fix = ('it is a git-lfs pointer file, not the file itself: run '
-               '`git lfs pull` in its repository (or download the file '
+               'git lfs pull in its repository (or download the file '
                'itself)')
     elif lowered.startswith((b'<!doctype html', b'<html', b'<?xml', b'<')):
         fix = ('it is a web page (HTML), probably saved from a download '
