@@ -52,6 +52,7 @@ def atomic_checkpoint_saves(runner):
     if getattr(original, '_prvr_atomic', False):
         yield
         return
+    patched = runner.__dict__.get('save_checkpoint')  # someone's own wrap
 
     def save(out_dir, filename, *args, **kwargs):
         if not _is_local(out_dir) or not is_main_process():
@@ -65,7 +66,10 @@ def atomic_checkpoint_saves(runner):
     try:
         yield
     finally:
-        del runner.save_checkpoint  # the class's method again
+        if patched is None:
+            del runner.save_checkpoint  # the class's method again
+        else:
+            runner.save_checkpoint = patched
 
 
 @HOOKS.register_module()
