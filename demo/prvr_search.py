@@ -17,7 +17,9 @@ import json
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
+
+from prvr_mm.utils.cfg_options import CfgOptionsAction
 
 
 def parse_args(argv=None):
@@ -51,7 +53,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override settings of the config, key=value (e.g. '
         'text_encoder.pretrained=/path/to/weights.pt)')
     build = parser.add_argument_group('building the index')

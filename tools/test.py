@@ -7,7 +7,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from prvr_mm.errors import PRVRConfigError
-from prvr_mm.utils.cli import KeyValueAction, add_debug_flag, run_tool
+from prvr_mm.utils.cfg_options import CfgOptionsAction
+from prvr_mm.utils.cli import add_debug_flag, run_tool
 
 
 def parse_args():
@@ -30,7 +31,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=KeyValueAction,
+        action=CfgOptionsAction,
         help='override settings of the config, key=value (a top-level '
         'data_root=... also moves every dataset)')
     parser.add_argument(

@@ -9,7 +9,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from prvr_mm.errors import PRVRConfigError
-from prvr_mm.utils.cli import KeyValueAction, add_debug_flag, run_tool
+from prvr_mm.utils.cfg_options import CfgOptionsAction
+from prvr_mm.utils.cli import add_debug_flag, run_tool
 
 
 def parse_args():
@@ -55,7 +56,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=KeyValueAction,
+        action=CfgOptionsAction,
         help='override settings of the config, key=value (a top-level '
         'data_root=... also moves every dataset)')
     parser.add_argument(
@@ -119,16 +120,41 @@ def merge_args(cfg: Config, args) -> Config:
     return cfg
 
 
+def start_run(cfg: Config, args):
+    """Before the Runner is built: refuse settings that cannot work, resume
+    a copied work dir from its own files, and take the work dir's lock
+    (rank 0; released at exit). Returns the lock."""
+    from prvr_mm.engine.run_checks import check_train_config
+    from prvr_mm.engine.work_dir_lock import lock_work_dir
+    check_train_config(cfg)
+    lock = lock_work_dir(cfg.work_dir, args.launcher)
+    if cfg.get('resume') and cfg.get('load_from') is None and \
+            osp.isdir(cfg.work_dir):
+        from mmengine.runner import find_latest_checkpoint
+        latest = find_latest_checkpoint(cfg.work_dir)
+        own = latest and osp.join(cfg.work_dir, osp.basename(latest))
+        if latest and osp.dirname(osp.realpath(latest)) != osp.realpath(
+                cfg.work_dir) and osp.isfile(own):
+            # a copied work dir (cp -a A C): its last_checkpoint names A's
+            print(f'--resume: {cfg.work_dir}/last_checkpoint names {latest}, '
+                  f'outside this work dir: resuming its copy {own}')
+            cfg.load_from = own
+    return lock
+
+
 def main():
     args = parse_args()
     import prvr_mm  # noqa: F401  (stack fixes before the config imports)
+    from prvr_mm.engine.run_checks import check_runner_batches
     from prvr_mm.utils import finish_distributed, tune_cpu_allocator
     from prvr_mm.utils.checkpoint_loader import register_checkpoint_loader
     if not torch.cuda.is_available():
         tune_cpu_allocator()  # reuse big tensor blocks: no page faults
     register_checkpoint_loader()  # named errors for load_from / --resume
     cfg = merge_args(load_config(args.config), args)
+    start_run(cfg, args)  # checks, work dir lock
     runner = Runner.from_cfg(cfg)
+    check_runner_batches(runner)  # before the first iteration
     runner.train()
     if args.test_best:
         from prvr_mm.engine.best_checkpoint import test_best_checkpoint

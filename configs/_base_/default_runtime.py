@@ -22,6 +22,9 @@ default_hooks = dict(
     preemption=dict(type='PreemptionHook'),
     strict_checkpoint=dict(type='StrictCheckpointHook'),
     work_dir_guard=dict(type='WorkDirGuardHook'),
+    # --resume with another train_cfg.max_epochs: schedules rescaled to the
+    # new end, or refused with both numbers (never a frozen learning rate)
+    resume_intent=dict(type='ResumeIntentHook'),
     # CPU training: loader workers at niceness +10, so they take idle CPU
     # rather than the step's (docs/speed.md); 'auto' leaves CUDA alone
     loader_priority=dict(type='LoaderPriorityHook'))

@@ -4,7 +4,7 @@ Pure functions of the epoch index (0-based), equal to the authors'
 ``train_epoch`` schedules; :class:`DynamicKDHook` applies them.
 """
 import math
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 KD_DECAYS = ('exp', 'linear', 'sigmoid', 'constant')
 TARGET_DECAYS = ('exp', 'linear', 'sigmoid', 'cosine', 'constant')
@@ -90,3 +90,34 @@ def target_param_at(epoch: int,
         raise ValueError(f'unknown decay {decay!r}, expected one of '
                          f'{TARGET_DECAYS}')
     return max(value, floor)
+
+
+def remap_step(step: float, total: float,
+               rescales: Sequence[Tuple[float, float]]) -> Tuple[float, float]:
+    """Map a step of a run whose length changed on resume back onto the
+    schedule it was started with.
+
+    A run resumed after step ``r`` (the last step whose value was applied)
+    with a new length ``T`` instead of ``T0`` keeps steps ``<= r`` and
+    stretches (or shrinks) the rest of the original schedule, steps
+    ``r .. T0``, linearly onto ``r .. T``: step ``s > r`` takes the value of
+    ``r + (s - r) * (T0 - r) / (T - r)``.  The value is therefore continuous
+    at the resume point and reaches the original end value (0 for the
+    learning rate) exactly at the new end.  Several resumes compose.
+
+    Args:
+        step (float): the step of the current run.
+        total (float): the current length ``T``.
+        rescales (Sequence[tuple]): ``(r, T0)`` of every resume that changed
+            the length, oldest first (``T0``: the length before it).
+
+    Returns:
+        tuple: ``(step, total)`` in the coordinates of the original
+        schedule.
+    """
+    for resumed, previous in reversed(list(rescales)):
+        if step > resumed and total > resumed:
+            step = resumed + (step - resumed) * (previous - resumed) / (
+                total - resumed)
+        total = previous
+    return step, total

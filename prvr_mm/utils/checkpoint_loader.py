@@ -75,6 +75,8 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
     """
     global _last_loaded
     filename = osp.expanduser(filename)
+    if osp.isdir(filename):
+        raise CheckpointFileError(_directory_message(filename))
     if not osp.isfile(filename):
         raise CheckpointNotFoundError(f'checkpoint {filename} does not exist')
     size = osp.getsize(filename)
@@ -83,6 +85,9 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
             f'checkpoint {filename} is empty (0 bytes): it is incomplete, '
             'probably written by a run killed while saving; use an earlier '
             'checkpoint')
+    foreign = _not_a_checkpoint(filename)
+    if foreign:
+        raise CheckpointFileError(foreign)
     try:
         checkpoint = torch.load(
             filename, map_location=map_location, weights_only=True)
@@ -121,6 +126,56 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
         raise
     _last_loaded = (id(checkpoint), filename)
     return checkpoint
+
+
+#: how PyTorch checkpoint files start: a zip archive (torch.save since
+#: 1.6) or a pickle of protocol 2+ (the legacy format)
+_ZIP_MAGIC, _PICKLE_MAGIC = b'PK\x03\x04', b'\x80'
+
+
+def _directory_message(path: str) -> str:
+    """The error for a directory given as a checkpoint."""
+    import glob
+    found = sorted(glob.glob(osp.join(path, 'best_*.pth'))) or sorted(
+        glob.glob(osp.join(path, '*.pth')), key=osp.getmtime)[-1:]
+    example = found[0] if found else osp.join(path, 'best_....pth')
+    return (f'checkpoint {path} is a directory, expected a checkpoint file '
+            f'(e.g. {example})')
+
+
+def _not_a_checkpoint(filename: str) -> Optional[str]:
+    """The error for a file that is no PyTorch checkpoint at all (a git-lfs
+    pointer, a web page, other bytes), None for a plausible checkpoint."""
+    try:
+        with open(filename, 'rb') as f:
+            head = f.read(512)
+    except OSError:
+        return None  # torch.load names the problem
+    if head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_MAGIC) or \
+            head[257:262] == b'ustar':  # torch < 1.6 tar checkpoints
+        return None
+    try:
+        text = head[:40].decode('utf-8')
+    except UnicodeDecodeError:
+        text = None
+    if text is None or not all(c.isprintable() or c in '\r\n\t' for c in text):
+        text = head[:16]  # bytes, shown as such
+    else:
+        text = text.replace('\r', ' ').replace('\n', ' ')
+    lowered = head.lstrip().lower()
+    if lowered.startswith(b'version https://git-lfs'):
+        fix = ('it is a git-lfs pointer file, not the file itself: run '
+               'git lfs pull in its repository (or download the file '
+               'itself)')
+    elif lowered.startswith((b'<!doctype html', b'<html', b'<?xml', b'<')):
+        fix = ('it is a web page (HTML), probably saved from a download '
+               'link that needs a login or a confirmation: download the '
+               'checkpoint file itself again')
+    else:
+        fix = ('it is neither a zip archive (torch.save) nor a pickle: '
+               'download or copy the checkpoint again')
+    return (f'checkpoint {filename} is not a PyTorch checkpoint (starts '
+            f'with {text!r}): {fix}')
 
 
 def loaded_from(checkpoint: object) -> Optional[str]:

@@ -18,7 +18,7 @@ import os.path as osp
 import sys
 from typing import Any, Callable, Optional, Sequence
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from ..errors import PRVRError
 from .dist import init_cpu_distributed, use_cpu_ddp_wrapper
@@ -33,19 +33,6 @@ _LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # hooks that need the training loop (EarlyStoppingHook.before_run reads
 # runner.train_loop, which would build the training set and its teacher files)
 _TRAIN_ONLY_HOOKS = ('EarlyStoppingHook', 'DynamicKDHook')
-
-
-class KeyValueAction(DictAction):
-    """``--cfg-options key=value ...`` (MMEngine's :class:`DictAction`),
-    with a usage error naming the bad item instead of a traceback."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        for item in values if isinstance(values, (list, tuple)) else [values]:
-            if isinstance(item, str) and '=' not in item:
-                parser.error(f'{option_string}: {item!r} is not key=value '
-                             '(e.g. model.inheritance.hidden_dim=256 or '
-                             'data_root=/data/tvr)')
-        super().__call__(parser, namespace, values, option_string)
 
 
 def add_debug_flag(parser) -> None:

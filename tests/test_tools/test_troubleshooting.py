@@ -455,3 +455,177 @@ def test_rows_are_errors_not_silence():
         _train_args(tool('train'), '--cfg-options', 'oops')
     assert err.value.code == 2
     assert isinstance(argparse.ArgumentParser, type)
+
+
+# ------------------------------------- checkpoint files that are no checkpoint
+def _write(env, name, data):
+    path = env.tmp / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return str(path)
+
+
+@case('K8')
+def _git_lfs_pointer(env):
+    _load(
+        _write(
+            env, 'epoch_12.pth',
+            b'version https://git-lfs.github.com/spec/v1\n'
+            b'oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2'
+            b'ca24d17e2393\nsize 20971520\n'))
+
+
+@case('K9')
+def _html_page(env):
+    _load(
+        _write(env, 'model.pth',
+               b'<!DOCTYPE html>\n<html><head><title>Sign in</title>'))
+
+
+@case('K10')
+def _random_bytes(env):
+    _load(_write(env, 'ckpt.pth', bytes(range(1, 200))))
+
+
+@case('K11')
+def _directory_as_checkpoint(env):
+    work = env.tmp / 'work_dirs' / 'dlkd_tvr'
+    work.mkdir(parents=True)
+    (work / 'epoch_2.pth').write_bytes(b'')
+    (work / 'best_prvr_SumR_epoch_2.pth').write_bytes(b'')
+    _load(str(work))
+
+
+# ------------------------------------------------------ --cfg-options values
+@case('L6')
+def _cfg_options_with_spaces(env):
+    train = tool('train')
+    args = _train_args(train, '--cfg-options',
+                       f'data_root={env.tmp}/my vidéos')
+    cfg = train.merge_args(Config.fromfile(CFG), args)
+    DATASETS.build(cfg.train_dataloader.dataset).full_init()
+
+
+# ------------------------------------------------------ runs and work dirs
+def _start(env, *options, work='work'):
+    """tools/train.py's run set-up (checks, lock) on the tiny toy."""
+    train = tool('train')
+    args = _train_args(train, '--work-dir', str(env.tmp / work),
+                       '--cfg-options', f'data_root={env.toy_root}', *options)
+    cfg = train.merge_args(Config.fromfile(CFG), args)
+    return train, cfg, train.start_run(cfg, args)
+
+
+def _lock_of(env, pid, work='work'):
+    import json
+    import socket
+
+    from prvr_mm.engine.work_dir_lock import LOCK_NAME, _proc_start
+    folder = env.tmp / work
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / LOCK_NAME).write_text(
+        json.dumps(
+            dict(
+                pid=pid,
+                host=socket.gethostname(),
+                started='2026-11-30T08:15:00',
+                proc_start=_proc_start(pid),
+                work_dir=osp.realpath(str(folder)))))
+
+
+@case('R1')
+def _work_dir_in_use(env):
+    _lock_of(env, os.getppid())  # a live process of this host
+    _start(env)
+
+
+@case('R2')
+def _stale_lock(env):
+    import subprocess
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    _lock_of(env, dead.pid)
+    _, _, lock = _start(env)
+    lock.release()
+
+
+@case('R3')
+def _zero_epochs(env):
+    _start(env, 'train_cfg.max_epochs=0')
+
+
+@case('R4')
+def _zero_val_interval(env):
+    _start(env, 'train_cfg.val_interval=0')
+
+
+def _batches(env, *options, root=None):
+    from mmengine.runner import Runner
+    train, cfg, lock = _start(env, *options)
+    lock.release()
+    if root is not None:
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader'):
+            cfg[loader].dataset.data_root = root
+    cfg.experiment_name = f'troubleshooting_{osp.basename(str(env.tmp))}'
+    train.check_batches(Runner.from_cfg(cfg))
+
+
+@case('R5')
+def _one_video_split(env):
+    root = env.copy()
+    path = osp.join(root, 'TextData', 'toytrain.caption.txt')
+    with open(path) as f:
+        lines = f.readlines()
+    video = lines[0].split('#', 1)[0]
+    with open(path, 'w') as f:
+        f.writelines(line for line in lines if line.startswith(video + '#'))
+    _batches(env, 'train_dataloader.drop_last=True', root=root)
+
+
+@case('R6')
+def _drop_last_without_batch(env):
+    _batches(env, 'train_dataloader.batch_size=32',
+             'train_dataloader.drop_last=True')
+
+
+@case('R7')
+def _last_batch_of_one(env):
+    _batches(env, 'train_dataloader.batch_size=23')
+
+
+def _tiny_run(work, max_epochs, scheduler, **kwargs):
+    from tests.helpers.runner import tiny_runner
+    tiny_runner(
+        work,
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        param_scheduler=scheduler,
+        default_hooks=dict(
+            checkpoint=dict(type='SafeCheckpointHook', interval=1),
+            logger=dict(type='LoggerHook', interval=1000)),
+        custom_hooks=[dict(type='ResumeIntentHook')],
+        **kwargs).train()
+
+
+@case('R8')
+def _resume_frozen_scheduler(env):
+    work = str(env.tmp / 'cosine')
+    _tiny_run(work, 2, dict(type='CosineAnnealingLR', T_max=2))
+    _tiny_run(
+        work,
+        4,
+        dict(type='CosineAnnealingLR', T_max=4),
+        resume=True,
+        load_from=osp.join(work, 'epoch_2.pth'))
+
+
+@case('R9')
+def _resume_shorter_than_checkpoint(env):
+    work = str(env.tmp / 'short')
+    _tiny_run(work, 3, dict(type='WarmupLinearLR', by_epoch=True))
+    _tiny_run(
+        work,
+        2,
+        dict(type='WarmupLinearLR', by_epoch=True),
+        resume=True,
+        load_from=osp.join(work, 'epoch_3.pth'))

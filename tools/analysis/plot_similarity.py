@@ -17,7 +17,9 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
+
+from prvr_mm.utils.cfg_options import CfgOptionsAction
 
 
 def parse_args():
@@ -43,7 +45,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override settings of the config, key=value (a top-level '
         'data_root=... also moves every dataset)')
     return parser.parse_args()

@@ -5,7 +5,13 @@ from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from ..schedules import KD_DECAYS, TARGET_DECAYS, kd_weight_at, target_param_at
+from ..schedules import (KD_DECAYS, TARGET_DECAYS, kd_weight_at, remap_step,
+                         target_param_at)
+
+#: checkpoint['meta'] key of the run length the schedules were following
+META_KEY = 'dynamic_kd'
+#: decays of alpha / beta that depend on the run length
+_LENGTH_DECAYS = ('linear', 'cosine')
 
 
 @HOOKS.register_module()
@@ -40,6 +46,16 @@ class DynamicKDHook(Hook):
             Defaults to 800.
         max_epochs (int, optional): length of linear/cosine schedules;
             None = the runner's ``max_epochs``.
+
+    ``--resume`` with another ``train_cfg.max_epochs``: the KD weight
+    (every ``kd_decay``) and the ``exp`` / ``sigmoid`` / ``constant``
+    alpha/beta schedules depend on the epoch only, so they carry on
+    unchanged.  The ``linear`` / ``cosine`` alpha/beta schedules, when they
+    follow the runner's ``max_epochs`` (``max_epochs=None``), rescale their
+    remaining part to the new end like the learning rate
+    (:func:`~prvr_mm.engine.schedules.remap_step`): continuous at the
+    resume point, at the floor at the new end.  The run length they follow
+    is saved in every checkpoint (``meta['dynamic_kd']``).
     """
 
     priority = 'NORMAL'
@@ -81,23 +97,57 @@ class DynamicKDHook(Hook):
         self.exp_k = exp_k
         self.target_sigmoid_k = target_sigmoid_k
         self.max_epochs = max_epochs
+        #: (last epoch applied, previous max_epochs) of every resume that
+        #: changed the run length
+        self.rescales = []
 
     def values_at(self, epoch: int, max_epochs: int) -> dict:
         """The schedule values of ``epoch`` (a dict of floats)."""
         values = dict(kd_weight=kd_weight_at(epoch, **self.kd_kwargs))
-        common = dict(
-            max_epochs=self.max_epochs or max_epochs,
-            exp_k=self.exp_k,
-            sigmoid_k=self.target_sigmoid_k)
-        if self.alpha_decay is not None:
-            values['alpha'] = target_param_at(epoch, self.alpha_init,
-                                              self.alpha_decay,
-                                              self.alpha_floor, **common)
-        if self.beta_decay is not None:
-            values['beta'] = target_param_at(epoch, self.beta_init,
-                                             self.beta_decay, self.beta_floor,
-                                             **common)
+        if self.max_epochs:
+            at, length = epoch, self.max_epochs
+        else:
+            at, length = remap_step(epoch, max_epochs, self.rescales)
+        targets = (('alpha', self.alpha_decay, self.alpha_init,
+                    self.alpha_floor), ('beta', self.beta_decay,
+                                        self.beta_init, self.beta_floor))
+        for name, decay, init, floor in targets:
+            if decay is None:
+                continue
+            rescaled = decay in _LENGTH_DECAYS
+            values[name] = target_param_at(
+                at if rescaled else epoch,
+                init,
+                decay,
+                floor,
+                max_epochs=length if rescaled else max_epochs,
+                exp_k=self.exp_k,
+                sigmoid_k=self.target_sigmoid_k)
         return values
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Save the run length the schedules follow."""
+        checkpoint.setdefault('meta', {})[META_KEY] = dict(
+            max_epochs=runner.max_epochs,
+            rescales=[list(r) for r in self.rescales])
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """On resume with another ``max_epochs``, rescale the remaining
+        length-dependent schedules (see the class notes)."""
+        if not getattr(runner, '_resume', False):
+            return
+        meta = checkpoint.get('meta', {})
+        saved = meta.get(META_KEY) or {}
+        self.rescales = [tuple(r) for r in saved.get('rescales', [])]
+        previous = saved.get('max_epochs')
+        if previous is None or previous == runner.max_epochs:
+            return
+        # the last epoch whose values were applied: the checkpoint's epoch
+        # when it was written inside that epoch, the one before otherwise
+        epoch = meta.get('epoch', 0)
+        last = epoch if meta.get('epoch_batches_done') else epoch - 1
+        if last >= 0 and runner.max_epochs > last:
+            self.rescales.append((last, previous))
 
     def before_train_epoch(self, runner) -> None:
         """Set the values of ``runner.epoch`` on the model and log them."""

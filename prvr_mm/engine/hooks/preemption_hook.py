@@ -12,7 +12,9 @@ from mmengine.dist import all_reduce, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from ..atomic_io import atomic_write_text
 from .exact_resume_hook import BATCHES_DONE, ExactResumeHook
+from .safe_checkpoint_hook import atomic_checkpoint_saves
 
 
 class TrainingPreempted(SystemExit):
@@ -89,15 +91,16 @@ class PreemptionHook(Hook):
             if isinstance(hook, ExactResumeHook):
                 hook.capture(runner, runner.iter + 1)
         filename = f'preempted_iter_{runner.iter + 1}.pth'
-        runner.save_checkpoint(
-            runner.work_dir,
-            filename,
-            meta={BATCHES_DONE: done},
-            by_epoch=False)
+        with atomic_checkpoint_saves(runner):
+            runner.save_checkpoint(
+                runner.work_dir,
+                filename,
+                meta={BATCHES_DONE: done},
+                by_epoch=False)
         path = osp.join(runner.work_dir, filename)
         if is_main_process():
-            with open(osp.join(runner.work_dir, 'last_checkpoint'), 'w') as f:
-                f.write(path)
+            atomic_write_text(
+                osp.join(runner.work_dir, 'last_checkpoint'), path)
         print_log(
             f'termination signal: saved {path} after iteration '
             f'{runner.iter + 1} (epoch {runner.epoch + 1}, {done} batches '

@@ -12,6 +12,9 @@ from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
 from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
 from torch.optim import Optimizer
 
+from ...errors import PRVRConfigError
+from ..schedules import remap_step
+
 
 def warmup_linear(progress: float, warmup_ratio: float) -> float:
     """The authors' ``warmup_linear`` multiplier at ``progress = t / T``.
@@ -46,6 +49,8 @@ class WarmupLinearParamScheduler(_ParamScheduler):
     ``train_cfg.max_epochs`` (or ``max_iters``) when it builds the
     schedulers, so ``--cfg-options train_cfg.max_epochs=N`` moves the whole
     schedule, warm-up included (``warmup_ratio`` is a fraction of the run).
+    ``--resume`` with another ``max_epochs`` rescales the remaining
+    schedule to the new end (:meth:`load_state_dict`).
     With ``convert_to_iter_based=True`` the value changes every iteration,
     as in the authors' code.
 
@@ -79,8 +84,17 @@ class WarmupLinearParamScheduler(_ParamScheduler):
                 'out of the param_scheduler config and build it through the '
                 'Runner, which sets it to train_cfg.max_epochs (by_epoch) or '
                 'max_iters')
+        if end <= begin:
+            raise PRVRConfigError(
+                f'{type(self).__name__}: end should be larger than begin '
+                f'(got begin={begin}, end={end}); a schedule that follows '
+                'the run length needs train_cfg.max_epochs (or max_iters) '
+                '>= 1')
         self.warmup_ratio = warmup_ratio
         self.total_steps = end - begin
+        #: (last step applied, previous length) of every resume that
+        #: changed the length of the run (see :meth:`load_state_dict`)
+        self.rescales = []
         super().__init__(
             optimizer,
             param_name=param_name,
@@ -103,16 +117,63 @@ class WarmupLinearParamScheduler(_ParamScheduler):
             raise ValueError('only by_epoch=True configs can be converted '
                              'to iteration-based ones')
         if epoch_length is None or epoch_length <= 0:
-            raise ValueError(
-                f'epoch_length must be a positive integer, got {epoch_length}')
+            raise PRVRConfigError(
+                f'epoch_length must be a positive integer, got {epoch_length}'
+                ': the training dataloader yields no batch (fewer videos in '
+                'the split than train_dataloader.batch_size with '
+                'drop_last=True?)')
         begin = int(begin * epoch_length)
         if end != INF:
             end = int(end * epoch_length)
         return cls(*args, begin=begin, end=end, by_epoch=False, **kwargs)
 
     def multiplier(self, step: int) -> float:
-        """The multiplier at ``step`` steps after ``begin``."""
-        return warmup_linear(step / self.total_steps, self.warmup_ratio)
+        """The multiplier at ``step`` steps after ``begin`` (on a schedule
+        rescaled by a resume, see :meth:`load_state_dict`)."""
+        step, total = remap_step(step, self.total_steps, self.rescales)
+        return warmup_linear(step / total, self.warmup_ratio)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore a checkpoint's state; a changed run length (``--resume``
+        with another ``train_cfg.max_epochs``, or another number of
+        iterations per epoch) rescales the rest of the schedule.
+
+        MMEngine restores the checkpoint's ``end``, so a longer run would
+        keep the last learning rate of the old schedule for all its extra
+        iterations.  Here the schedule keeps the ``end`` it was built with
+        (the new run's) and the rest of the old schedule, from the last step
+        applied, is stretched or shrunk onto the new remaining steps
+        (:func:`~prvr_mm.engine.schedules.remap_step`): continuous at the
+        resume point, 0 at the new end.
+
+        Raises:
+            PRVRConfigError: the new run ends before the resumed step.
+        """
+        begin, end, total = self.begin, self.end, self.total_steps
+        super().load_state_dict(state_dict)
+        self.rescales = list(state_dict.get('rescales', []))
+        if self.end == end and self.begin == begin:
+            return
+        resumed = self.last_step  # the last step whose value was applied
+        if total <= resumed:
+            raise PRVRConfigError(
+                f'{type(self).__name__}: the resumed checkpoint is at step '
+                f'{resumed + 1} of its schedule, but this run ends at step '
+                f'{total}: nothing is left to train (raise '
+                'train_cfg.max_epochs)')
+        self.rescales.append((resumed, self.total_steps))
+        self.begin, self.end, self.total_steps = begin, end, total
+        step = self._global_step - self.begin
+        if self.last_step < step and self.begin <= self._global_step < \
+                self.end:
+            # the step the old schedule did not take (it had ended)
+            self.last_step = step
+            for group, value in zip(self.optimizer.param_groups,
+                                    self._get_value()):
+                group[self.param_name] = value
+            self._last_value = [
+                group[self.param_name] for group in self.optimizer.param_groups
+            ]
 
     def _get_value(self) -> List[float]:
         """Closed-form value of every param group at ``last_step``."""
