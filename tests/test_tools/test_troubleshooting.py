@@ -20,6 +20,8 @@ import torch
 from mmaction.registry import DATASETS, HOOKS, MODELS
 from mmengine.config import Config
 
+from prvr_mm.errors import PRVRError
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DOC = osp.join(ROOT, 'docs', 'troubleshooting.md')
 CFG = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_toy.py')
@@ -426,6 +428,8 @@ def _message(fn, env):
             fn(env)
     except SystemExit as exc:
         return f'{exc.code}\n{err.getvalue()}\n{out.getvalue()}'
+    except PRVRError as exc:  # the API raises it, a tool prints 'error:'
+        return f'{type(exc).__name__}: {exc}\nerror: {exc}'
     except Exception as exc:  # noqa: BLE001 (the error under test)
         return f'{type(exc).__name__}: {exc}'
     return out.getvalue() + err.getvalue()
@@ -561,6 +565,8 @@ def _zero_val_interval(env):
 
 def _batches(env, *options, root=None):
     from mmengine.runner import Runner
+
+    from prvr_mm.engine.run_checks import check_runner_batches
     train, cfg, lock = _start(env, *options)
     lock.release()
     if root is not None:
@@ -568,7 +574,7 @@ def _batches(env, *options, root=None):
                        'test_dataloader'):
             cfg[loader].dataset.data_root = root
     cfg.experiment_name = f'troubleshooting_{osp.basename(str(env.tmp))}'
-    train.check_batches(Runner.from_cfg(cfg))
+    check_runner_batches(Runner.from_cfg(cfg))
 
 
 @case('R5')
