@@ -20,9 +20,9 @@ from ..datasets.layout import (SPLITS, collection_paths, find_videos,
                                parse_caption_file, teacher_text_key)
 from ..datasets.readers import build_feature_reader
 from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
-                     auto_workers, barrier, broadcast, check_key, dist_info,
-                     init_distributed, progress_bar, resolve_device,
-                     round_robin, video_loader)
+                     auto_workers, barrier, check_key, dist_info,
+                     init_distributed, plan_on_rank0, progress_bar,
+                     resolve_device, round_robin, video_loader)
 from .decoding import FrameChunks
 
 
@@ -167,16 +167,15 @@ def extract_clip_features(video_dir: str,
     skips = SkipList(skip_path, rank, world)
 
     # rank 0 merges what an interrupted run left, lists the work, shares it
-    plan = None
-    if rank == 0:
+
+    def make_plan() -> dict:
         vout.merge()
         tout.merge()
         skips.clear_parts()
-        plan = _plan(video_dir, base, captions, student_features, vout, tout,
+        return _plan(video_dir, base, captions, student_features, vout, tout,
                      do_videos, do_text)
-    plan = broadcast(plan)
-    if isinstance(plan, Exception):
-        raise plan
+
+    plan = plan_on_rank0(rank, make_plan)
     summary.update(plan['counts'])
     stale = plan['counts']['videos_stale']
     say(f"videos: {plan['counts']['videos_found']} found, "
@@ -235,44 +234,41 @@ def extract_clip_features(video_dir: str,
 def _plan(video_dir, base, captions, student_features, vout, tout, do_videos,
           do_text):
     """What to encode: (vid, path, steps) and (key, sentence) lists."""
-    try:
-        caps = collection_captions(captions) if captions else OrderedDict()
-        done_t = tout.done_keys() if do_text else set()
-        todo_caps = []
-        if do_text:
-            for cap_id, sentence in caps.items():
-                key = check_key(teacher_text_key(cap_id), 'captions')
-                if key not in done_t:
-                    todo_caps.append((key, sentence))
-        videos = find_videos(video_dir) if do_videos else OrderedDict()
-        done_v = vout.done_keys() if do_videos else set()
-        steps = {}
-        if student_features and do_videos:
-            steps = student_steps(
-                resolve_student_path(student_features, base), list(videos))
-        # a video written with another number of frames than its student
-        # features now have (re-extracted at another rate) is redone
-        stale = {
-            v
-            for v, n in vout.rows(set(steps) & done_v).items() if n != steps[v]
-        }
-        todo_v = []
-        for vid, path in videos.items():
-            check_key(vid, video_dir)
-            if vid not in done_v or vid in stale:
-                todo_v.append((vid, path, steps.get(vid)))
-        return dict(
-            videos=todo_v,
-            captions=todo_caps,
-            counts=dict(
-                videos_found=len(videos),
-                videos_done_before=len((set(videos) & done_v) - stale),
-                videos_stale=len(stale),
-                captions_found=len(caps) if do_text else 0,
-                captions_done_before=(len(caps) -
-                                      len(todo_caps) if do_text else 0)))
-    except Exception as e:  # noqa: BLE001 (re-raised on every rank)
-        return e
+    caps = collection_captions(captions) if captions else OrderedDict()
+    done_t = tout.done_keys() if do_text else set()
+    todo_caps = []
+    if do_text:
+        for cap_id, sentence in caps.items():
+            key = check_key(teacher_text_key(cap_id), 'captions')
+            if key not in done_t:
+                todo_caps.append((key, sentence))
+    videos = find_videos(video_dir) if do_videos else OrderedDict()
+    done_v = vout.done_keys() if do_videos else set()
+    steps = {}
+    if student_features and do_videos:
+        steps = student_steps(
+            resolve_student_path(student_features, base), list(videos))
+    # a video written with another number of frames than its student
+    # features now have (re-extracted at another rate) is redone
+    stale = {
+        v
+        for v, n in vout.rows(set(steps) & done_v).items() if n != steps[v]
+    }
+    todo_v = []
+    for vid, path in videos.items():
+        check_key(vid, video_dir)
+        if vid not in done_v or vid in stale:
+            todo_v.append((vid, path, steps.get(vid)))
+    return dict(
+        videos=todo_v,
+        captions=todo_caps,
+        counts=dict(
+            videos_found=len(videos),
+            videos_done_before=len((set(videos) & done_v) - stale),
+            videos_stale=len(stale),
+            captions_found=len(caps) if do_text else 0,
+            captions_done_before=(len(caps) -
+                                  len(todo_caps) if do_text else 0)))
 
 
 def _encode_captions(caps, model, tokenizer, out, batch, device, stop):

@@ -15,7 +15,8 @@ import os
 import os.path as osp
 import signal
 import sys
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence, Set,
+                    Tuple)
 
 import numpy as np
 import torch
@@ -82,6 +83,30 @@ def broadcast(obj):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def plan_on_rank0(rank: int, make_plan: Callable[[], dict]) -> dict:
+    """Run ``make_plan`` on rank 0 only (it reads the output files) and give
+    its result to every rank; an error raised there is raised on every
+    rank, so no rank waits for a plan that never comes.
+
+    Args:
+        rank (int): this process's rank.
+        make_plan (callable): builds the plan (rank 0).
+
+    Returns:
+        dict: rank 0's plan.
+    """
+    plan = None
+    if rank == 0:
+        try:
+            plan = make_plan()
+        except Exception as e:  # noqa: BLE001 (raised on every rank)
+            plan = e
+    plan = broadcast(plan)
+    if isinstance(plan, Exception):
+        raise plan
+    return plan
 
 
 def barrier() -> None:

@@ -8,8 +8,8 @@ from typing import Callable, Optional, Sequence
 import torch
 
 from ..datasets.readers import parse_caption_file
-from .common import (GracefulInterrupt, ShardedH5Output, barrier, broadcast,
-                     check_key, dist_info, init_distributed, progress_bar,
+from .common import (GracefulInterrupt, ShardedH5Output, barrier, check_key,
+                     dist_info, init_distributed, plan_on_rank0, progress_bar,
                      resolve_device, round_robin)
 
 
@@ -63,24 +63,20 @@ def extract_text_features(captions: Sequence[str],
     rank, world, _ = dist_info()
     say = log if rank == 0 else (lambda *a: None)
     h5out = ShardedH5Output(out, rank, world)
-    plan = None
-    if rank == 0:
-        try:
-            h5out.merge()
-            caps = {}
-            for path in captions:
-                for cap_id, sentence in parse_caption_file(path):
-                    caps.setdefault(check_key(cap_id, path), sentence)
-            done = h5out.done_keys()
-            plan = dict(
-                todo=[(c, s) for c, s in caps.items() if c not in done],
-                found=len(caps),
-                done=len(set(caps) & done))
-        except Exception as e:  # noqa: BLE001 (raised on every rank)
-            plan = e
-    plan = broadcast(plan)
-    if isinstance(plan, Exception):
-        raise plan
+
+    def make_plan() -> dict:
+        h5out.merge()
+        caps = {}
+        for path in captions:
+            for cap_id, sentence in parse_caption_file(path):
+                caps.setdefault(check_key(cap_id, path), sentence)
+        done = h5out.done_keys()
+        return dict(
+            todo=[(c, s) for c, s in caps.items() if c not in done],
+            found=len(caps),
+            done=len(set(caps) & done))
+
+    plan = plan_on_rank0(rank, make_plan)
     say(f"captions: {plan['found']} found, {plan['done']} already in {out}, "
         f"{len(plan['todo'])} to encode")
     if encoder == 'open_clip':

@@ -24,9 +24,9 @@ import torch
 
 from ..datasets.layout import find_videos
 from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
-                     auto_workers, barrier, broadcast, check_key, dist_info,
-                     init_distributed, progress_bar, resolve_device,
-                     round_robin, video_loader)
+                     auto_workers, barrier, check_key, dist_info,
+                     init_distributed, plan_on_rank0, progress_bar,
+                     resolve_device, round_robin, video_loader)
 from .decoding import ClipChunks
 
 #: Pipeline steps replaced by this tool's own decoding and clip sampling.
@@ -229,25 +229,19 @@ def extract_video_features(config: str,
         stride=stride,
         sample_fps=sample_fps)
 
-    plan = None
-    if rank == 0:
-        try:
-            h5out.merge()
-            skips.clear_parts()
-            videos = find_videos(video_dir)
-            done = h5out.done_keys()
-            if not as_h5 and osp.isdir(out):
-                from ..datasets.readers import BigFileReader
-                done |= set(BigFileReader(out).keys())
-            todo = [(check_key(v, video_dir), p) for v, p in videos.items()
-                    if v not in done]
-            plan = dict(
-                todo=todo, found=len(videos), done=len(set(videos) & done))
-        except Exception as e:  # noqa: BLE001 (raised on every rank)
-            plan = e
-    plan = broadcast(plan)
-    if isinstance(plan, Exception):
-        raise plan
+    def make_plan() -> dict:
+        h5out.merge()
+        skips.clear_parts()
+        videos = find_videos(video_dir)
+        done = h5out.done_keys()
+        if not as_h5 and osp.isdir(out):
+            from ..datasets.readers import BigFileReader
+            done |= set(BigFileReader(out).keys())
+        todo = [(check_key(v, video_dir), p) for v, p in videos.items()
+                if v not in done]
+        return dict(todo=todo, found=len(videos), done=len(set(videos) & done))
+
+    plan = plan_on_rank0(rank, make_plan)
     say(f"videos: {plan['found']} found, {plan['done']} already in {out}, "
         f"{len(plan['todo'])} to encode (clips of {clip_len} frames, "
         f'interval {frame_interval}, stride {stride}' +
