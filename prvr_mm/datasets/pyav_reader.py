@@ -4,7 +4,7 @@ frame of a plain sequential decode, found through the packet index where
 the container's timestamps can be trusted and by decoding forward where
 they cannot (AVI)."""
 import os.path as osp
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class PyAVReader(_Reader):
 
     Frame ``i`` is the ``i``-th frame a plain sequential decode of the
     first video stream gives (``container.decode(video=0)``), pixel for
-    pixel, as decoded (a rotation tag is reported in ``info.rotation``,
+    pixel, as decoded (a rotation tag is reported by :attr:`rotation`,
     not applied: PyAV does not apply it either).
 
     Where the container has presentation timestamps (mp4, mkv, webm, ...)
@@ -56,6 +56,7 @@ class PyAVReader(_Reader):
         self.path = path
         self.skip_nonref = skip_nonref
         self._frames, self._pos, self._passed = None, -1, False
+        self._rotation: Optional[int] = None
         self._want_pts: set = set()
         if not osp.isfile(path):
             raise VideoDecodeError(f'{path}: video file not found')
@@ -124,19 +125,24 @@ class PyAVReader(_Reader):
         cc = stream.codec_context
         self.info = VideoInfo(path, 'video', n, fps,
                               float(times[-1]) + 1.0 / fps, int(cc.width or 0),
-                              int(cc.height or 0), self._rotation())
+                              int(cc.height or 0))
 
-    def _rotation(self) -> int:
-        """Degrees of the display-matrix rotation of the first frame (0 if
-        none or undecodable); the frames are returned unrotated."""
-        frames = self._decode_all()
-        try:
-            frame = next(frames)
-        except (StopIteration, VideoDecodeError):
-            return 0
-        finally:
-            frames.close()
-        return int(round(getattr(frame, 'rotation', 0) or 0))
+    @property
+    def rotation(self) -> int:
+        """Display rotation in degrees (counter-clockwise) from the file's
+        display matrix, read from the first frame on first use (0 if none);
+        frames are returned as decoded, not rotated."""
+        if self._rotation is None:
+            frames = self._decode_all()
+            try:
+                frame = next(frames)
+            except (StopIteration, VideoDecodeError):
+                frame = None
+            finally:
+                frames.close()
+                self._drop_position()
+            self._rotation = int(round(getattr(frame, 'rotation', 0) or 0))
+        return self._rotation
 
     def _count_frames(self) -> np.ndarray:
         """Decode every frame once (no conversion): the frame times, from

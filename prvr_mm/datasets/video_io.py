@@ -9,7 +9,7 @@ video reader).
 The contract: frame ``i`` of a video file is, pixel for pixel, the
 ``i``-th frame of a plain sequential decode of its first video stream
 (``av.open(path).decode(video=0)``), as decoded: a rotation tag is reported
-in :attr:`VideoInfo.rotation`, not applied (sequential PyAV does not apply
+by ``PyAVReader.rotation``, not applied (sequential PyAV does not apply
 it).  How it gets there (:mod:`prvr_mm.datasets.pyav_reader`): where the
 container has presentation timestamps (mp4, mov, mkv, webm, ...) an index
 of every packet (pts, key frame) is read once without decoding, each
@@ -59,9 +59,6 @@ class VideoInfo:
         duration (float): seconds, ``last frame time + 1 / fps``.
         width (int): frame width in pixels (0 if unknown before decoding).
         height (int): frame height in pixels (0 if unknown).
-        rotation (int): display rotation in degrees (counter-clockwise)
-            from the file's display matrix; frames are returned as decoded,
-            not rotated. Defaults to 0.
     """
     path: str
     kind: str
@@ -70,7 +67,6 @@ class VideoInfo:
     duration: float
     width: int = 0
     height: int = 0
-    rotation: int = 0
 
 
 class _Reader:

@@ -63,9 +63,9 @@ def test_frames_equal_sequential_decode(conformance_videos, name):  # noqa
         assert compared > len(full)
         if 'rotate90' in name:
             # frames as decoded (not rotated), the tag reported
-            assert reader.info.rotation == 90
+            assert reader.rotation == 90
         else:
-            assert reader.info.rotation == 0
+            assert reader.rotation == 0
 
 
 @pytest.mark.parametrize('name', TRUNCATED)
