@@ -106,6 +106,8 @@ def test_clip_zeroshot_row_is_reported_and_never_fused():
     out = metric.evaluate(size=3)
     assert out['prvr/clip_zeroshot/R@1'] == 100.0
     assert out['prvr/clip_zeroshot/SumR'] == 400.0
-    assert {k: v
-            for k, v in out.items() if 'clip_zeroshot' not in k} == expected
+    assert {
+        k: v
+        for k, v in out.items() if 'clip_zeroshot' not in k
+    } == expected
     assert expected['prvr/SumR'] < 400.0  # random students: a real gap
