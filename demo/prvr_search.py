@@ -9,6 +9,9 @@ raw videos), then search it in the terminal or on a local page::
         --query "someone opens the door" [--top-k 5]
     python demo/prvr_search.py CONFIG CKPT --index toy.index.h5 --serve
 
+Without training: a zero-shot CONFIG (CLIP alone, no checkpoint), e.g.
+``configs/clip_zeroshot/clip_zeroshot_vit-b32.py``, in place of CONFIG CKPT.
+
 The page lives beside this script (``demo/search_page.py``). See
 docs/search.md.
 """
@@ -26,7 +29,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Search videos with a sentence (PRVR)')
     parser.add_argument('config', help='model config file')
-    parser.add_argument('checkpoint', help='model checkpoint')
+    parser.add_argument(
+        'checkpoint',
+        nargs='?',
+        help='model checkpoint; none for a zero-shot config (a model '
+        'without trained weights, configs/clip_zeroshot/)')
     parser.add_argument(
         '--index',
         required=True,
@@ -93,14 +100,18 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def move_data_root(cfg: Config, data_root) -> None:
-    """A new data root moves the config's datasets and a text encoder that
-    reads from it (the toy's)."""
+def move_data_root(cfg: Config, data_root, collection=None) -> None:
+    """A new data root (and collection name) moves the config's datasets and
+    a text encoder that reads from it (the toy's)."""
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(loader) is None:
+            continue
+        if collection:
+            cfg[loader].dataset.collection = collection
+        if data_root:
+            cfg[loader].dataset.data_root = data_root
     if not data_root:
         return
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        if cfg.get(loader) is not None:
-            cfg[loader].dataset.data_root = data_root
     if 'data_root' in (cfg.get('text_encoder') or {}):
         cfg.text_encoder.data_root = data_root
 
@@ -136,14 +147,22 @@ def print_table(pred: dict) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from prvr_mm.apis import PRVRInferencer
-    from prvr_mm.errors import PRVRError
+    from prvr_mm.errors import CheckpointError, PRVRError
     try:
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
-        move_data_root(
-            cfg, args.data_root or (args.cfg_options or {}).get('data_root'))
+        options = args.cfg_options or {}
+        move_data_root(cfg, args.data_root or options.get('data_root'),
+                       options.get('collection'))
         inferencer = PRVRInferencer(cfg, args.checkpoint, device=args.device)
+        if args.checkpoint is None and any(
+                True for _ in inferencer.model.parameters()):
+            raise CheckpointError(
+                f'{args.config}: its model has trained weights, give its '
+                'checkpoint (CONFIG CKPT); only a zero-shot config (e.g. '
+                'configs/clip_zeroshot/clip_zeroshot_vit-b32.py) runs '
+                'without one')
         if args.build_index:
             index = inferencer.index(
                 args.build_index,

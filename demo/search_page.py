@@ -20,8 +20,13 @@ __all__ = [
     'curve_svg', 'render_results', 'build_search_page', 'launch_search_page'
 ]
 
-_COLORS = dict(inher='#1f77b4', explore='#ff7f0e', fused='#111111')
-_LABELS = dict(inher='inheritance', explore='exploration', fused='fused')
+_COLORS = dict(
+    inher='#1f77b4', explore='#ff7f0e', clip='#2ca02c', fused='#111111')
+_LABELS = dict(
+    inher='inheritance',
+    explore='exploration',
+    clip='CLIP zero-shot',
+    fused='fused')
 
 _CSS = """
 .prvr-result {border: 1px solid #ddd; border-radius: 8px; padding: 10px;
@@ -59,7 +64,7 @@ def curve_svg(curves: Dict[str, Sequence],
         series, the moment as a shaded band.
     """
     spans = [tuple(s) for s in curves['spans']]
-    names = [n for n in ('inher', 'explore', 'fused') if n in curves]
+    names = [n for n in _COLORS if n in curves]
     values = [v for n in names for v in curves[n]]
     t0, t1 = spans[0][0], spans[-1][1]
     lo, hi = min(values), max(values)
@@ -150,9 +155,10 @@ def render_results(pred: dict, show_videos: bool = True) -> str:
     if pred.get('note'):
         out.append(f'<div class="prvr-note">{html.escape(pred["note"])}'
                    '</div>')
+    shown = {k[:-6] for r in results for k in r if k.endswith('_score')}
     legend = ''.join(
         f'<span style="color:{_COLORS[n]}">&#9644; {_LABELS[n]}</span>'
-        for n in ('inher', 'explore', 'fused'))
+        for n in _COLORS if n in shown or (n == 'fused' and len(shown) > 1))
     out.append(f'<div class="prvr-legend">{legend}<span style="color:'
                '#d62728">&#9646; moment</span></div>')
     for r in results:

@@ -149,22 +149,78 @@ def test_paper_recipe_built_by_the_runner(alias, variant, tmp_path):
     assert all(a > b for a, b in zip(lrs[1:], lrs[2:]))
 
 
+def write_clip_only_collection(root, collection, seed=0):
+    """A CLIP-only collection (frame, token and sentence files with the
+    layout's names, 512-d; no RoBERTa file, no BigFile), 3 videos a split.
+    """
+    import numpy as np
+
+    from prvr_mm.datasets.layout import (collection_paths, teacher_text_key,
+                                         write_captions, write_h5)
+    rng = np.random.default_rng(seed)
+    paths = collection_paths(root, collection, inputs='clip')
+    frames, tokens, sentences = {}, {}, {}
+    for split in ('train', 'val', 'test'):
+        pairs = []
+        for v in range(3):
+            vid = f'{split}{v}'
+            frames[vid] = rng.standard_normal((int(rng.integers(3, 7)), 512))
+            for n in range(2):
+                cap = f'{vid}#enc#{n}'
+                pairs.append((cap, f'sentence {n} of {vid}'))
+                tokens[cap] = rng.standard_normal((int(rng.integers(3,
+                                                                    6)), 512))
+                sentences[teacher_text_key(cap)] = tokens[cap][-1:]
+        write_captions(paths[f'caption_{split}'], pairs)
+    write_h5(paths['teacher_video'], frames)
+    write_h5(paths['clip_tokens'], tokens)
+    write_h5(paths['teacher_text'], sentences)
+    return paths
+
+
 @pytest.mark.parametrize('collection', ['tvr', 'activitynet', 'charades'])
-def test_clip_only_configs_read_one_clip_model(collection):
-    """Student video input = the teacher's CLIP frame file, query input =
-    per-token CLIP features (layout names), text encoder = the same
-    open_clip model."""
-    from prvr_mm.datasets.layout import collection_files
+def test_clip_only_configs_read_one_clip_model(collection, tmp_path):
+    """Student video input = the CLIP frame file, query input = per-token
+    CLIP features, both named by the layout from the collection's name: a
+    user's own collection is `data_root=... collection=mine` away (a space
+    in the path kept); the text encoder is the same open_clip model."""
+    import argparse
+
+    from mmaction.registry import DATASETS
+    from mmengine.registry import init_default_scope
+
+    from prvr_mm.datasets.layout import collection_paths
+    from prvr_mm.utils import merge_config_options
+    from prvr_mm.utils.cfg_options import CfgOptionsAction
     cfg = Config.fromfile(
         osp.join(CONFIGS, 'dlkd',
                  f'dlkd_clip-vit-b32_1xb128-100e_{collection}.py'))
-    files = collection_files(collection)
-    for loader in ('train_dataloader', 'test_dataloader'):
+    root = str(tmp_path / 'my data')
+    paths = write_clip_only_collection(root, 'mine')
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
+    opts = parser.parse_args(
+        ['--cfg-options', f'data_root={paths["dir"]}',
+         'collection=mine']).cfg_options
+    merge_config_options(cfg, opts, 'x.py', str(tmp_path / 'work'))
+    init_default_scope('mmaction')
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         data = cfg[loader].dataset
-        assert osp.join('FeatureData', data.visual_feature) == \
-            files['teacher_video']
-        assert data.text_feature == files['clip_tokens']
+        assert data.inputs == 'clip' and data.collection == 'mine'
         assert data.video_dim == data.text_dim == 512
+        dataset = DATASETS.build(data)
+        assert len(dataset) == 3
+        assert dataset.video_reader.path == paths['teacher_video']
+        assert dataset.text_reader.path == paths['clip_tokens']
+        # evaluation reads the CLIP sentences too (the zero-shot row)
+        assert (dataset.teacher_text_reader is not None) == \
+            (loader != 'train_dataloader' or data.with_teacher)
+    item = dataset[0]
+    assert item['inputs']['teacher_video'].shape == \
+        item['inputs']['video'].shape
+    # the published names are still the defaults
+    assert collection_paths('r', collection, inputs='clip')['video'] \
+        .endswith(f'new_clip_vit_32_{collection}_vid_features.hdf5')
     assert cfg.model.inheritance.video_dim == 512
     assert cfg.model.inheritance.query_dim == 512
     assert cfg.model.teacher.feature_dim == 512
@@ -172,3 +228,29 @@ def test_clip_only_configs_read_one_clip_model(collection):
     assert cfg.val_evaluator.fusion_weight == 0.7
     assert cfg.text_encoder == dict(
         type='OpenCLIPTextEncoder', model_name='ViT-B-32', pretrained='openai')
+
+
+def test_checker_knows_clip_only_collections(tmp_path):
+    """check_dataset --inputs clip passes a CLIP-only collection; without
+    it the checker asks for the RoBERTa file and the BigFile by name."""
+    import subprocess
+    import sys
+    root = str(tmp_path / 'data')
+    write_clip_only_collection(root, 'mine')
+    tool = osp.join(ROOT, 'tools', 'data', 'check_dataset.py')
+    env = dict(__import__('os').environ, PYTHONPATH=ROOT)
+    ok = subprocess.run(
+        [sys.executable, tool, root, 'mine', '--inputs', 'clip'],
+        capture_output=True,
+        text=True,
+        env=env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert 'OK: no problem found' in ok.stdout
+    assert 'clip_ViT_B_32_mine_token_feat.hdf5' in ok.stdout
+    from prvr_mm.datasets.check import check_dataset
+    report = check_dataset(
+        root, 'mine', visual_feature='i3d', video_dim=0, query_dim=0)
+    assert not report.ok
+    assert any('roberta_mine_query_feat.hdf5' in p for p in report.problems)
+    bad = check_dataset(root, 'mine', visual_feature='i3d', inputs='clip')
+    assert not bad.ok and 'takes no visual_feature' in bad.problems[0]

@@ -23,7 +23,7 @@ from .ann import ClipANN
 from .collection import FeatureCollection, split_collection
 from .fingerprint import model_fingerprint
 from .index_io import save_index
-from .model import init_model
+from .model import init_model, model_device
 from .pipelines import search_pipelines, test_pipeline_of
 from .search_index import SearchIndex
 
@@ -131,7 +131,7 @@ class VideoIndexer:
         """
         samples = [self.pipeline(dict(item)) for item in items]
         videos = [s['inputs']['video'] for s in samples]
-        device = next(self.model.parameters()).device
+        device = model_device(self.model)
         lengths = torch.tensor([len(v) for v in videos])
         clips = pad_sequence(videos, batch_first=True).to(device)
         mask = (torch.arange(clips.shape[1])[None]

@@ -5,7 +5,7 @@ from typing import Optional, Union
 import torch
 from mmengine.config import Config
 
-__all__ = ['init_model']
+__all__ = ['init_model', 'model_device']
 
 
 def init_model(config: Union[str, Config],
@@ -35,9 +35,19 @@ def init_model(config: Union[str, Config],
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model_cfg = cfg.model.copy()
-    if not with_teacher:
+    if not with_teacher and 'teacher' in model_cfg:
         model_cfg.teacher = None
     model = MODELS.build(model_cfg)
     if checkpoint is not None:
         load_model_checkpoint(model, checkpoint, map_location='cpu')
     return model.to(device).eval()
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where a model lives: its first parameter's (or buffer's) device;
+    CPU for a model without either (e.g. ``CLIPZeroShotRetriever``)."""
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device('cpu')

@@ -283,7 +283,8 @@ def check_dataset(root: str,
                   teacher: bool = True,
                   splits: Sequence[str] = SPLITS,
                   max_ctx_l: int = 128,
-                  sample: Optional[int] = None) -> DatasetCheck:
+                  sample: Optional[int] = None,
+                  inputs: str = 'ms_sl') -> DatasetCheck:
     """Check one collection of an MS-SL data root; never raises on bad data.
 
     Args:
@@ -302,12 +303,16 @@ def check_dataset(root: str,
         max_ctx_l (int): clips per video after sampling (for statistics).
         sample (int, optional): scan the values (NaN/inf) of at most this
             many random items per feature file; None scans every item.
+        inputs (str): the student inputs (``layout.INPUTS``): ``'clip'``
+            for a CLIP-only collection (CLIP frame and token files, 512-d
+            by default; no RoBERTa file, the frame file checked once).
 
     Returns:
         DatasetCheck: problems, warnings and statistics.
     """
     report = DatasetCheck(root, collection)
-    defaults = COLLECTIONS.get(collection, {})
+    defaults = dict(video_dim=teacher_dim, query_dim=teacher_dim) \
+        if inputs == 'clip' else COLLECTIONS.get(collection, {})
     if video_dim is None:
         video_dim = defaults.get('video_dim')
     if query_dim is None:
@@ -315,7 +320,7 @@ def check_dataset(root: str,
     video_dim, query_dim = video_dim or None, query_dim or None
     teacher_dim = teacher_dim or None
     try:
-        paths = collection_paths(root, collection, visual_feature)
+        paths = collection_paths(root, collection, visual_feature, inputs)
     except ValueError as e:
         report.problem(str(e))
         return report
@@ -349,7 +354,7 @@ def check_dataset(root: str,
         return report
     train_caps = {'train': caps['train']} if 'train' in caps else {}
     train_vids = {'train': vids['train']} if 'train' in vids else {}
-    teach = _check_feature_file(
+    teach = student if inputs == 'clip' else _check_feature_file(
         report,
         'teacher video features',
         paths['teacher_video'],
@@ -374,7 +379,7 @@ def check_dataset(root: str,
         v for v in train_vids.get('train', [])
         if v in student and v in teach and student[v] and teach[v]
     ]
-    if both:
+    if both and inputs != 'clip':
         s = np.array([student[v][0] for v in both], dtype=np.float64)
         t = np.array([teach[v][0] for v in both], dtype=np.float64)
         ok = (s > 0) & (t > 0)

@@ -25,18 +25,17 @@ This module owns those names, extensions, splits and feature dimensions
 search read them here), the one listing of a video folder
 (:func:`find_videos`), the parsers of the caption and meta files
 (:func:`parse_caption_file`, :func:`read_meta`) and the writers of the
-layout (:func:`write_bigfile`, :func:`write_h5`, :func:`write_captions`,
-:func:`write_meta`).
+layout (:func:`write_captions`, :func:`write_meta`; the feature writers
+:func:`write_bigfile`, :func:`write_h5` live in :mod:`.feature_writers`).
 """
 import json
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
-
-import numpy as np
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ..errors import PRVRDataError
+from .feature_writers import write_bigfile, write_h5  # noqa: F401
 
 #: Published layout of each MS-SL collection: BigFile folder name and the
 #: feature dimensions of the student video (I3D / ResNet+I3D) and query
@@ -49,6 +48,9 @@ COLLECTIONS: Dict[str, dict] = {
 }
 #: Feature dimension of the CLIP ViT-B/32 teacher files.
 TEACHER_DIM = 512
+#: Student inputs (``video`` / ``text`` of :func:`collection_files`):
+#: ``ms_sl`` BigFile + RoBERTa; ``clip`` CLIP frame + CLIP token files.
+INPUTS = ('ms_sl', 'clip')
 SPLITS = ('train', 'val', 'test')
 #: Extensions of video files (compared case-insensitively).
 VIDEO_EXTENSIONS = ('.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v')
@@ -80,7 +82,8 @@ def default_visual_feature(collection: str) -> str:
 
 
 def collection_files(collection: str,
-                     visual_feature: Optional[str] = None) -> Dict[str, str]:
+                     visual_feature: Optional[str] = None,
+                     inputs: str = 'ms_sl') -> Dict[str, str]:
     """Paths of every file of a collection, relative to its folder.
 
     Args:
@@ -88,17 +91,24 @@ def collection_files(collection: str,
             ``charades``, ``toy`` or any name laid out the same way).
         visual_feature (str, optional): BigFile folder (or h5 file) name
             under ``FeatureData``; defaults to the published one.
+        inputs (str): :data:`INPUTS`; ``'clip'``: ``video`` is the CLIP
+            frame file, ``text`` the CLIP token file (any collection name).
 
     Returns:
         dict: ``caption_<split>`` for every split, ``text``, ``video``,
         ``teacher_video``, ``teacher_text``, ``clip_tokens``, ``meta``.
     """
-    if visual_feature is None:
+    if inputs not in INPUTS:
+        raise ValueError(f'inputs must be one of {INPUTS}, got {inputs!r}')
+    if inputs == 'clip' and visual_feature:
+        raise ValueError(f"inputs='clip' takes no visual_feature (got "
+                         f'{visual_feature!r}): the CLIP frame file is it')
+    if visual_feature is None and inputs == 'ms_sl':
         visual_feature = default_visual_feature(collection)
     text, feat = 'TextData', 'FeatureData'
     files = dict(
         text=osp.join(text, f'roberta_{collection}_query_feat.hdf5'),
-        video=osp.join(feat, visual_feature),
+        video=osp.join(feat, visual_feature or ''),
         teacher_video=osp.join(
             feat, f'new_clip_vit_32_{collection}_vid_features.hdf5'),
         teacher_text=osp.join(text,
@@ -111,18 +121,21 @@ def collection_files(collection: str,
     for split in SPLITS:
         files[f'caption_{split}'] = osp.join(
             text, f'{collection}{split}.caption.txt')
+    if inputs == 'clip':
+        files.update(video=files['teacher_video'], text=files['clip_tokens'])
     return files
 
 
 def collection_paths(root: str,
                      collection: str,
-                     visual_feature: Optional[str] = None) -> Dict[str, str]:
+                     visual_feature: Optional[str] = None,
+                     inputs: str = 'ms_sl') -> Dict[str, str]:
     """Paths of every file of a collection under ``root``.
 
     Args:
         root (str): folder holding the collection folder ``collection``.
         collection (str): collection name.
-        visual_feature (str, optional): see :func:`collection_files`.
+        visual_feature, inputs: see :func:`collection_files`.
 
     Returns:
         dict: ``dir`` (``root/collection``) and every key of
@@ -130,7 +143,8 @@ def collection_paths(root: str,
     """
     base = osp.join(root, collection)
     paths = dict(dir=base)
-    for key, rel in collection_files(collection, visual_feature).items():
+    for key, rel in collection_files(collection, visual_feature,
+                                     inputs).items():
         paths[key] = osp.join(base, rel)
     return paths
 
@@ -288,79 +302,6 @@ def read_durations(path: str) -> Dict[str, float]:
 
 def _parent(path: str) -> None:
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-
-
-def write_bigfile(
-    folder: str, features: Union[Mapping[str, np.ndarray],
-                                 Iterable[Tuple[str, np.ndarray]]]
-) -> int:
-    """Write video features as a BigFile folder, streaming.
-
-    Writes ``feature.bin`` (N x D float32, row-major), ``shape.txt`` (``N
-    D``), ``id.txt`` (the N frame ids ``<video_id>_<t>``) and
-    ``video2frames.txt`` (a dict literal video id -> its frame ids).  Each
-    video's rows go to disk as they come, so ``features`` may be a
-    generator over more features than fit in memory.
-
-    Args:
-        folder (str): the BigFile folder (created).
-        features (Mapping[str, np.ndarray] | Iterable[tuple]): video id ->
-            (T, D) features, or ``(video_id, features)`` pairs, written in
-            this order.
-
-    Returns:
-        int: number of videos written.
-
-    Raises:
-        ValueError: two videos with different feature dimensions.
-    """
-    os.makedirs(folder, exist_ok=True)
-    items = features.items() if isinstance(features, Mapping) else features
-    ids, video2frames, rows, dim = [], OrderedDict(), 0, None
-    with open(osp.join(folder, 'feature.bin'), 'wb') as out:
-        for vid, feats in items:
-            feats = np.ascontiguousarray(feats, dtype=np.float32)
-            if dim is None:
-                dim = feats.shape[1]
-            elif feats.ndim != 2 or feats.shape[1] != dim:
-                raise ValueError(
-                    f'{folder}: video {vid!r} has features of shape '
-                    f'{feats.shape}, expected (T, {dim}) like the first one')
-            frame_ids = [f'{vid}_{t}' for t in range(len(feats))]
-            video2frames[vid] = frame_ids
-            ids.extend(frame_ids)
-            out.write(feats.tobytes())
-            rows += len(feats)
-    with open(osp.join(folder, 'shape.txt'), 'w') as f:
-        f.write(f'{rows} {dim or 0}')
-    with open(osp.join(folder, 'id.txt'), 'w') as f:
-        f.write(' '.join(ids))
-    with open(osp.join(folder, 'video2frames.txt'), 'w') as f:
-        f.write(repr(dict(video2frames)))
-    return len(video2frames)
-
-
-def write_h5(path: str,
-             features: Mapping[str, np.ndarray],
-             mode: str = 'w') -> None:
-    """Write features to an h5 file, one float32 dataset per key.
-
-    Args:
-        path (str): the h5 file (parent folders are created).
-        features (Mapping[str, np.ndarray]): key -> array (``(T, D)``,
-            ``(1, D)`` or ``(D,)``), written in this order.
-        mode (str): h5py file mode: ``'w'`` (create or truncate) or
-            ``'a'`` (add keys to an existing file). Defaults to ``'w'``.
-    """
-    import h5py
-    if mode not in ('w', 'a'):
-        raise ValueError(f"mode must be 'w' or 'a', got {mode!r}")
-    _parent(path)
-    with h5py.File(path, mode) as f:
-        for key, value in features.items():
-            if key in f:
-                del f[key]
-            f[key] = np.asarray(value, dtype=np.float32)
 
 
 def write_captions(path: str, pairs: Iterable[Tuple[str, str]]) -> None:

@@ -51,6 +51,10 @@ class PRVRFeatureDataset(BaseDataset):
         split (str, optional): ``'train'``, ``'val'`` or ``'test'``.
         visual_feature (str, optional): BigFile folder name under
             ``FeatureData``; defaults to the collection's published one.
+        inputs (str): which layout files are the student inputs
+            (:data:`~prvr_mm.datasets.layout.INPUTS`): ``'ms_sl'``
+            (default) or ``'clip'`` (CLIP frame and CLIP token files:
+            CLIP-only collections of any name).
         with_teacher (bool): read the layout's CLIP teacher files (training
             needs them). Defaults to False.
         with_meta (bool): read the layout's meta file
@@ -85,6 +89,7 @@ class PRVRFeatureDataset(BaseDataset):
                  collection: Optional[str] = None,
                  split: Optional[str] = None,
                  visual_feature: Optional[str] = None,
+                 inputs: str = 'ms_sl',
                  with_teacher: bool = False,
                  with_meta: bool = False,
                  video_dim: Optional[int] = None,
@@ -106,7 +111,7 @@ class PRVRFeatureDataset(BaseDataset):
             # without clip features any collection name will do
             files = collection_files(
                 collection,
-                visual_feature if self.reads_video_features else '')
+                visual_feature if self.reads_video_features else '', inputs)
             ann_file = ann_file or files[f'caption_{split}']
             if self.reads_video_features:
                 video_feature = video_feature or files['video']

@@ -30,6 +30,8 @@ DEBUG_FLAG = '--debug'
 USER_ERROR_STATUS = 2
 
 _LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+#: top-level config variables that every dataloader's dataset takes too
+MOVED_KEYS = ('data_root', 'collection')
 # hooks that need the training loop (EarlyStoppingHook.before_run reads
 # runner.train_loop, which would build the training set and its teacher files)
 _TRAIN_ONLY_HOOKS = ('EarlyStoppingHook', 'DynamicKDHook')
@@ -85,9 +87,10 @@ def merge_config_options(cfg: Config,
     """Merge ``--cfg-options`` and ``--work-dir`` into the config (no other
     effect).
 
-    * ``--cfg-options``; a top-level ``data_root=...`` also moves every
-      dataloader's dataset (config variables are resolved when the file is
-      parsed, so the plain override alone would not reach them);
+    * ``--cfg-options``; a top-level ``data_root=...`` or
+      ``collection=...`` also reaches every dataloader's dataset (config
+      variables are resolved when the file is parsed, so the plain override
+      alone would not reach them; :data:`MOVED_KEYS`);
     * ``--work-dir`` (default ``./work_dirs/<config name>``).
 
     Args:
@@ -101,10 +104,12 @@ def merge_config_options(cfg: Config,
     """
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-        if 'data_root' in cfg_options:
+        for key in MOVED_KEYS:
+            if key not in cfg_options:
+                continue
             for loader in _LOADERS:
                 if cfg.get(loader) is not None:
-                    cfg[loader].dataset.data_root = cfg_options['data_root']
+                    cfg[loader].dataset[key] = cfg_options[key]
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:

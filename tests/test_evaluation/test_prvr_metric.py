@@ -84,3 +84,30 @@ def test_extra_fusion_weights_are_reported_too():
     assert out['prvr/SumR'] == pytest.approx(main['SumR'])
     with pytest.raises(ValueError, match='extra_fusion_weights'):
         PRVRMetric(extra_fusion_weights=(1.5, ))
+
+
+def test_clip_zeroshot_row_is_reported_and_never_fused():
+    """Samples carrying the teacher's CLIP features (clip_zeroshot_*) get
+    one more row, prvr/clip_zeroshot/...: CLIP's own ranking (here built
+    perfect), while the fused / branch metrics stay exactly those of the
+    same samples without it."""
+    results = make_results(counts=(2, 1, 3), lengths=(4, 3, 5))
+    plain = PRVRMetric(fusion_weight=0.7)
+    plain.process({}, [dict(r) for r in results])
+    expected = plain.evaluate(size=3)
+    for i, r in enumerate(results):
+        # teacher frames of another count than the student clips
+        r['clip_zeroshot_clips'] = torch.zeros(2 + i, 8)
+        r['clip_zeroshot_clips'][-1, i] = 1.0
+        r['clip_zeroshot_queries'] = torch.zeros(len(r['query_ids']), 8)
+        r['clip_zeroshot_queries'][:, i] = 1.0
+    metric = PRVRMetric(fusion_weight=0.7)
+    metric.process({}, results)
+    out = metric.evaluate(size=3)
+    assert out['prvr/clip_zeroshot/R@1'] == 100.0
+    assert out['prvr/clip_zeroshot/SumR'] == 400.0
+    assert {
+        k: v
+        for k, v in out.items() if 'clip_zeroshot' not in k
+    } == expected
+    assert expected['prvr/SumR'] < 400.0  # random students: a real gap

@@ -1,6 +1,8 @@
 """Validate an MS-SL data root before training.
 
 ``python tools/data/check_dataset.py ROOT COLLECTION [--visual-feature NAME]``
+(``--inputs clip`` for a CLIP-only collection: CLIP frame and token files as
+the student inputs, no RoBERTa file)
 
 Prints videos and queries per split, feature dimensions, frames per video,
 queries per video, the coverage of every cap_id and video id in every
@@ -12,7 +14,7 @@ import json
 import sys
 
 from prvr_mm.datasets.check import check_dataset
-from prvr_mm.datasets.layout import COLLECTIONS, SPLITS
+from prvr_mm.datasets.layout import COLLECTIONS, INPUTS, SPLITS
 
 
 def parse_args(argv=None):
@@ -27,6 +29,15 @@ def parse_args(argv=None):
         help='BigFile folder (or .hdf5 file) under FeatureData; default: ' +
         ', '.join(f'{k}: {v["visual_feature"]}'
                   for k, v in COLLECTIONS.items()))
+    parser.add_argument(
+        '--inputs',
+        choices=INPUTS,
+        default='ms_sl',
+        help="the student inputs: 'ms_sl' (default: the BigFile of "
+        "--visual-feature and the RoBERTa tokens) or 'clip' (CLIP-only "
+        'collections, configs/_base_/datasets/*_clip.py: the CLIP frame file '
+        'and the CLIP token file of extract_text_features.py --encoder '
+        'open_clip, 512-d)')
     parser.add_argument(
         '--video-dim',
         type=int,
@@ -73,7 +84,8 @@ def main(argv=None) -> int:
         teacher_dim=args.teacher_dim,
         teacher=not args.no_teacher,
         splits=args.splits,
-        sample=args.sample)
+        sample=args.sample,
+        inputs=args.inputs)
     print(report.format())
     if args.json:
         with open(args.json, 'w') as f:

@@ -34,10 +34,11 @@ train_dataloader = dict(
     batch_size=32,
     **_loader,
     dataset=dict(_dataset, teacher_dim=teacher_dim, pipeline=train_pipeline))
-val_dataloader = dict(
-    **_loader, dataset=dict(_dataset, pipeline=test_pipeline))
-test_dataloader = dict(
-    **_loader, dataset=dict(_dataset, pipeline=test_pipeline))
+# evaluation reads the CLIP teacher files too: PRVRMetric reports CLIP's
+# zero-shot ranking beside the students' (prvr/clip_zeroshot/...)
+_eval = dict(_dataset, with_teacher=True, teacher_dim=teacher_dim)
+val_dataloader = dict(**_loader, dataset=dict(_eval, pipeline=test_pipeline))
+test_dataloader = dict(**_loader, dataset=dict(_eval, pipeline=test_pipeline))
 
 # the encoder of the toy's query features (one vector per word), for
 # free-text search (PRVRInferencer, demo/prvr_search.py)

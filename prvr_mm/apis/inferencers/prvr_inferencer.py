@@ -32,6 +32,7 @@ from ...evaluation.metrics import PRVRMetric
 from ..fingerprint import model_fingerprint
 from ..index_io import load_index
 from ..indexing import VideoIndexer
+from ..model import model_device
 from ..pipelines import search_pipelines, test_pipeline_of
 from ..queries import QueryTokenizer, QueryType, describe_query
 from ..results import format_predictions, prediction_to_dict
@@ -117,7 +118,7 @@ class PRVRInferencer(BaseInferencer):
         self.tokenizer = QueryTokenizer(
             self.query_dim,
             text_encoder or self.cfg.get('text_encoder'),
-            device=next(self.model.parameters()).device,
+            device=model_device(self.model),
             config_name=str(self.config_name))
         self.search_index: Optional[SearchIndex] = None
         if index is not None:
@@ -131,13 +132,14 @@ class PRVRInferencer(BaseInferencer):
         """Build the student without its teacher (search never needs it;
         a real CLIP teacher would only cost memory)."""
         cfg = copy.deepcopy(cfg)
-        cfg.model.teacher = None
+        if 'teacher' in cfg.model:
+            cfg.model.teacher = None
         if weights is not None and not osp.isfile(weights):
             raise CheckpointError(f'checkpoint not found: {weights}')
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', UserWarning)
             model = super()._init_model(cfg, weights, device)
-        if weights is None:
+        if weights is None and any(True for _ in model.parameters()):
             warnings.warn('PRVRInferencer: no checkpoint given, the model '
                           'has random weights')
         return model
@@ -157,7 +159,10 @@ class PRVRInferencer(BaseInferencer):
 
     @property
     def query_dim(self) -> int:
-        """Token feature dimension the student's query encoder takes."""
+        """Token feature dimension the model's query encoder takes (its
+        ``query_dim``, else the inheritance branch's input width)."""
+        if hasattr(self.model, 'query_dim'):
+            return int(self.model.query_dim)
         return int(self.model.inheritance.query_proj.linear.in_features)
 
     # -------------------------------------------------------------- index
@@ -235,7 +240,7 @@ class PRVRInferencer(BaseInferencer):
     @torch.no_grad()
     def encode_queries(self, data: dict) -> Dict[str, torch.Tensor]:
         """(q, H) query vector of every branch for a collated batch."""
-        device = next(self.model.parameters()).device
+        device = model_device(self.model)
         tokens = data['inputs']['query']
         lengths = torch.tensor([len(t) for t in tokens])
         query = pad_sequence(tokens, batch_first=True).to(device)

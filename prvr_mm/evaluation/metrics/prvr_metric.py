@@ -8,6 +8,7 @@ from mmengine.evaluator import BaseMetric
 from torch.nn.utils.rnn import pad_sequence
 
 from ...errors import PRVRConfigError
+from ...models.students.dual_student_recognizer import ZERO_SHOT
 from ..functional import retrieval_metrics
 from ..moments import DEFAULT_RUN_RATIO, moment_metrics
 from ..rankings import write_rankings
@@ -41,6 +42,15 @@ class PRVRMetric(BaseMetric):
     queries whose hint overlaps the moment), ``prvr/moment/mIoU`` (mean
     temporal IoU) and ``clip_hit`` / ``clip_mIoU`` for the best clip alone;
     fused, and per branch as ``prvr/{branch}/moment/...``.
+
+    When the samples carry the CLIP teacher's features (an evaluation
+    split read ``with_teacher``: ``clip_zeroshot_clips`` /
+    ``clip_zeroshot_queries``, see ``DualStudentRecognizer.predict``),
+    CLIP's own zero-shot ranking (max over its frames of the cosine with
+    the sentence embedding) is reported as one more row,
+    ``prvr/clip_zeroshot/R@1``... ``prvr/clip_zeroshot/SumR``: never fused,
+    never the selection metric; it shows how far the students are above
+    their teacher.
 
     With ``dump_rankings``, ``compute_metrics`` (rank 0) also writes the
     top-``dump_topk`` videos of every query with scores and moment hints
@@ -122,20 +132,27 @@ class PRVRMetric(BaseMetric):
             for key in ('duration', 'timestamps'):
                 if sample.get(key) is not None:
                     result[key] = sample[key]
-            for name in self.branches:
+            for name in self.branches + (ZERO_SHOT, ):
+                if name == ZERO_SHOT and f'{name}_clips' not in sample:
+                    continue
                 result[f'{name}_clips'] = sample[f'{name}_clips'].cpu()
                 result[f'{name}_queries'] = sample[f'{name}_queries'].cpu()
             self.results.append(result)
 
     def score_matrices(self, results: List[dict]) -> Dict[str, torch.Tensor]:
-        """(Q, V) score matrix of every branch and the fused one.
+        """(Q, V) score matrix of every branch, the fused one and, when
+        every result has them, CLIP's zero-shot scores (``clip_zeroshot``,
+        not fused).
 
         Queries are ordered video by video as in ``results``.
         """
         device = self.device or ('cuda'
                                  if torch.cuda.is_available() else 'cpu')
         scores = {}
-        for name in self.branches:
+        names = list(self.branches)
+        if results and all(f'{ZERO_SHOT}_clips' in r for r in results):
+            names.append(ZERO_SHOT)
+        for name in names:
             clips = [r[f'{name}_clips'] for r in results]
             lengths = torch.tensor([len(c) for c in clips])
             mask = torch.arange(int(lengths.max()))[None] < lengths[:, None]
@@ -148,7 +165,7 @@ class PRVRMetric(BaseMetric):
                 video_chunk=self.video_chunk,
                 precision=self.precision,
                 device=device).float().cpu()
-        if len(self.branches) > 1:
+        if len(self.branches) > 1:  # the fusion of the model's branches only
             scores['fused'] = fuse(scores, self.fusion_weights)
         return scores
 

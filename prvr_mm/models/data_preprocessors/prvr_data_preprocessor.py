@@ -35,7 +35,9 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
     Output ``inputs`` dict: ``video`` (B, L, Dv), ``video_mask`` (B, L),
     ``query`` (Nq, Lq, Dq), ``query_mask`` (Nq, Lq), ``query_to_video``
     (Nq,) int64 batch index of each query's video, and when present
-    ``teacher_video`` (B, L, Dt), ``teacher_query`` (Nq, Dt).  Masks are
+    ``teacher_video`` (B, L, Dt), ``teacher_query`` (Nq, Dt) (outside
+    training the teacher may keep its own frame count: ``teacher_video``
+    (B, Lt, Dt) with ``teacher_video_mask`` (B, Lt)).  Masks are
     float, 1 = valid.  Raw clips become ``video`` (B, L, C, T, H, W) float,
     ``(x - mean) / std`` per channel as mmaction2's
     ``ActionDataPreprocessor``; ``teacher_frames`` (B, L, 3, S, S) stay uint8
@@ -127,7 +129,13 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
             ]
         if 'teacher_video' in inputs:
             t_lengths = [len(v) for v in inputs['teacher_video']]
-            if t_lengths != lengths.tolist():
+            if not training and t_lengths != lengths.tolist():
+                # evaluation: the teacher's own frames (PRVRMetric's
+                # clip_zeroshot row), not aligned with the student's clips
+                batch['teacher_video_mask'] = _lengths_to_mask(
+                    torch.tensor(t_lengths, device=self.device),
+                    max(t_lengths))
+            elif t_lengths != lengths.tolist():
                 raise PRVRDataError(
                     f'teacher clip counts {t_lengths} differ from student '
                     f'clip counts {lengths.tolist()}; align both to the same '

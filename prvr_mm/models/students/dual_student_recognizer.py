@@ -26,6 +26,9 @@ ForwardResults = Union[Dict[str, torch.Tensor], List[BaseDataElement]]
 BRANCH_ATTRS = OrderedDict(inher='inheritance', explore='exploration')
 #: short names of the two branches (keys of :data:`BRANCH_ATTRS`)
 INHERITANCE, EXPLORATION = BRANCH_ATTRS
+#: name of the teacher's zero-shot ranking in predictions and metrics
+#: (``clip_zeroshot_clips``, ``prvr/clip_zeroshot/SumR``)
+ZERO_SHOT = 'clip_zeroshot'
 
 
 @MODELS.register_module()
@@ -356,19 +359,29 @@ class DualStudentRecognizer(BaseModel):
         Each returned sample (one video) gets, per branch ``b``,
         ``{b}_clips`` (T_i, H) (valid clips only) and ``{b}_queries``
         (n_i, H) for the queries of that video, in the sample's
-        ``query_ids`` order.
+        ``query_ids`` order. When the batch carries the teacher's CLIP
+        features (an evaluation split read ``with_teacher``), they pass
+        through as ``clip_zeroshot_clips`` (Tt_i, Dt) and
+        ``clip_zeroshot_queries`` (n_i, Dt): CLIP's own zero-shot ranking,
+        which ``PRVRMetric`` reports beside the students' (never fused).
         """
         enc = self.encode(inputs, exact_padding=False)  # valid clips kept
         lengths = inputs['video_mask'].sum(1).long().tolist()
         labels = inputs['query_to_video']
         counts = torch.bincount(labels, minlength=len(lengths)).tolist()
+        if 'teacher_video' in inputs and 'teacher_query' in inputs:
+            enc[ZERO_SHOT] = dict(
+                clips=inputs['teacher_video'], query=inputs['teacher_query'])
+            t_lengths = inputs.get('teacher_video_mask', inputs['video_mask'])
+            t_lengths = t_lengths.sum(1).long().tolist()
         for name, feats in enc.items():
+            n_clips = t_lengths if name == ZERO_SHOT else lengths
             # at least float32 embeddings for the metric (autocast)
             clips = at_least_fp32(feats['clips'])
             queries = at_least_fp32(feats['query'])[labels.argsort(
                 stable=True)]
             per_video = torch.split(queries, counts)
             for i, sample in enumerate(data_samples):
-                sample.set_field(clips[i, :lengths[i]], f'{name}_clips')
+                sample.set_field(clips[i, :n_clips[i]], f'{name}_clips')
                 sample.set_field(per_video[i], f'{name}_queries')
         return data_samples
