@@ -7,8 +7,9 @@ from mmaction.registry import DATASETS
 from mmengine.dataset import BaseDataset
 
 from .coverage import check_coverage
-from .layout import (SPLITS, collection_files, parse_caption_file, read_meta,
-                     teacher_text_key, video_id_of)
+from .layout import (SPLITS, collection_files, meta_problems,
+                     parse_caption_file, read_meta, teacher_text_key,
+                     video_id_of)
 from .readers import PRVRDataError, build_feature_reader
 from .toy import ensure_toy_dataset
 
@@ -156,6 +157,8 @@ class PRVRFeatureDataset(BaseDataset):
             entry['query_ids'].append(cap_id)
             entry['sentences'].append(sentence)
         meta = self._load_meta()
+        if self.meta_file:
+            self._check_meta(meta, videos)
         data_list = []
         for vid, entry in videos.items():
             info = dict(video_id=vid, **entry)
@@ -213,6 +216,19 @@ class PRVRFeatureDataset(BaseDataset):
         finally:
             for reader in self.readers:
                 reader.close()
+
+    def _check_meta(self, meta: dict, videos: dict) -> None:
+        """Durations of every video of the split, timestamps within them
+        (:func:`~prvr_mm.datasets.layout.meta_problems`; the first problem
+        is raised)."""
+        problems = meta_problems(
+            meta, self.meta_file,
+            [q for entry in videos.values() for q in entry['query_ids']])
+        if problems:
+            more = (f' ({len(problems) - 1} more problems: '
+                    'tools/data/check_dataset.py lists them all)'
+                    if len(problems) > 1 else '')
+            raise PRVRDataError(problems[0] + more)
 
     def _load_meta(self) -> dict:
         return read_meta(self.meta_file) if self.meta_file else {}
