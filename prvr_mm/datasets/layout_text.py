@@ -229,7 +229,9 @@ def meta_problems(meta: dict,
     for vid in vids:
         info = videos.get(vid)
         value = info.get('duration') if isinstance(info, dict) else None
-        durations[vid] = duration = _seconds(value)
+        duration = _seconds(value)
+        # a bad duration is one problem, not one more per timestamp
+        durations[vid] = duration if duration and duration > 0 else None
         if info is None or value is None:
             problems.append(f'video {vid!r} has no duration (expected '
                             '"videos": {"%s": {"duration": seconds}})' % vid)
