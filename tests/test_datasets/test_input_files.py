@@ -84,8 +84,10 @@ def _raw_collection(root, frame_names):
     caps = [('v1#enc#0', 'a person'), ('v2#enc#0', 'a dog')]
     write_captions(osp.join(root, 'train.txt'), caps)
     write_h5(
-        osp.join(root, 'text.hdf5'), {c: np.ones((3, 4))
-                                      for c, _ in caps})
+        osp.join(root, 'text.hdf5'), {
+            c: np.ones((3, 4))
+            for c, _ in caps
+        })
 
 
 def _raw_dataset(root, **kwargs):
@@ -229,8 +231,8 @@ def test_timestamps_in_frames_are_an_error_in_dataset_and_checker(
     (lambda m: m['queries']['toy_train_00001#enc#0'].update(
         timestamps=[9.0, 3.0]), "query 'toy_train_00001#enc#0' has "
      'timestamps [9, 3], expected 0 <= start <= end'),
-    (lambda m: m['queries']['toy_train_00001#enc#0'].update(
-        timestamps='1-3'), "query 'toy_train_00001#enc#0' has timestamps "
+    (lambda m: m['queries']['toy_train_00001#enc#0'].update(timestamps='1-3'),
+     "query 'toy_train_00001#enc#0' has timestamps "
      "'1-3', expected [start, end] in seconds"),
     (lambda m: m['videos']['toy_train_00002'].update(duration='12 s'),
      "video 'toy_train_00002' has duration '12 s', expected a number of "
@@ -269,9 +271,9 @@ def test_caption_file_with_bom_and_tabs_is_read(tmp_path, tiny_toy_root):
     path = osp.join(root, 'TextData', 'toytrain.caption.txt')
     pairs = parse_caption_file(path)
     with open(path, 'wb') as f:
-        f.write(b'\xef\xbb\xbf' + '\r\n'.join(
-            f'{c}\t{s}' if i % 2 else f'{c} {s}'
-            for i, (c, s) in enumerate(pairs)).encode('utf-8'))
+        f.write(b'\xef\xbb\xbf' +
+                '\r\n'.join(f'{c}\t{s}' if i % 2 else f'{c} {s}'
+                            for i, (c, s) in enumerate(pairs)).encode('utf-8'))
     assert parse_caption_file(path) == pairs
     dataset = _toy_dataset(root)
     assert dataset.get_data_info(0)['query_ids'][0] == pairs[0][0]
