@@ -93,6 +93,12 @@ def scan_caption_file(path: str) -> Tuple[List[Tuple[str, str]], List[str]]:
     out, seen, errors = [], {}, []
     with open(path, 'rb') as f:
         data = f.read()
+    if data.startswith((b'\xff\xfe', b'\xfe\xff')):
+        return [], [
+            f'{path}: the file is UTF-16 (it starts with a UTF-16 byte order '
+            'mark); expected UTF-8: save it as UTF-8, e.g. iconv -f utf-16 '
+            '-t utf-8 IN > OUT'
+        ]
     offset = 3 if data.startswith(b'\xef\xbb\xbf') else 0
     for lineno, raw in enumerate(data[offset:].split(b'\n'), 1):
         line = _decode_line(path, lineno, raw, offset, errors)

@@ -299,6 +299,14 @@ def test_caption_file_not_utf8_names_line_and_byte(tmp_path, tiny_toy_root):
     assert not any('misses' in p for p in report.problems), report.format()
 
 
+def test_caption_file_in_utf16_is_named(tmp_path):
+    path = str(tmp_path / 'train.txt')
+    with open(path, 'w', encoding='utf-16') as f:
+        f.write('v1#enc#0 a cat\n')
+    with pytest.raises(PRVRDataError, match='train.txt: the file is UTF-16'):
+        parse_caption_file(path)
+
+
 def test_hash_inside_a_video_id_is_refused_with_the_reason(tmp_path):
     path = str(tmp_path / 'train.txt')
     write_captions(path, [('v1#enc#0', 'a'), ('my#video#enc#0', 'b')])
