@@ -20,6 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .check_meta import check_meta_file
 from .coverage import check_coverage
 from .layout import (COLLECTIONS, SPLITS, TEACHER_DIM, collection_paths,
                      scan_caption_file, teacher_text_key, video_id_of)
@@ -329,6 +330,7 @@ def check_dataset(root: str,
                        '(expected ROOT/COLLECTION/{TextData,FeatureData})')
         return report
     caps = _check_captions(report, paths, splits)
+    check_meta_file(report, paths['meta'], caps)
     vids = OrderedDict(
         (s, list(OrderedDict.fromkeys(video_id_of(c) for c in ids)))
         for s, ids in caps.items())

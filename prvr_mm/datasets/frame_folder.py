@@ -14,8 +14,11 @@ from .video_io import (VideoDecodeError, VideoInfo, _check_indices, _Reader,
 class FrameFolderReader(_Reader):
     """A folder of images at ``fps`` frames per second.
 
-    Image ``i`` (sorted by file name) shows time ``i / fps``; a time ``t``
-    gives the image nearest to it (``round(t * fps)``, clipped).
+    Image ``i`` in frame order (:func:`~prvr_mm.datasets.layout.frame_files`:
+    the numbers in the names in numeric order, so ffmpeg's ``%d.jpg`` works;
+    names in two schemes or a missing number are an error naming the files)
+    shows time ``i / fps``; a time ``t`` gives the image nearest to it
+    (``round(t * fps)``, clipped).
 
     Args:
         folder (str): folder of ``.jpg`` / ``.jpeg`` / ``.png`` images.

@@ -25,17 +25,32 @@ This module owns those names, extensions, splits and feature dimensions
 search read them here), the one listing of a video folder
 (:func:`find_videos`), the parsers of the caption and meta files
 (:func:`parse_caption_file`, :func:`read_meta`) and the writers of the
-layout (:func:`write_captions`, :func:`write_meta`; the feature writers
-:func:`write_bigfile`, :func:`write_h5` live in :mod:`.feature_writers`).
+layout (:func:`write_bigfile`, :func:`write_h5`, :func:`write_captions`,
+:func:`write_meta`).  The text files' parsers live in :mod:`.layout_text`
+and the writers in :mod:`.layout_writers`; both are re-exported here, the
+one place callers import them from.
 """
-import json
 import os
 import os.path as osp
+import re
 from collections import OrderedDict
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import PRVRDataError
-from .feature_writers import write_bigfile, write_h5  # noqa: F401
+from .layout_text import (TIMESTAMP_SLACK, cap_id_problem, meta_problems,
+                          parse_caption_file, read_durations, read_meta,
+                          scan_caption_file, teacher_text_key, video_id_of)
+from .layout_writers import write_bigfile, write_captions, write_h5, write_meta
+
+__all__ = [
+    'COLLECTIONS', 'TEACHER_DIM', 'SPLITS', 'INPUTS', 'VIDEO_EXTENSIONS',
+    'IMAGE_EXTENSIONS', 'cap_id_problem', 'video_id_of', 'teacher_text_key',
+    'default_visual_feature', 'collection_files', 'collection_paths',
+    'frame_files', 'frame_pattern', 'find_videos', 'scan_caption_file',
+    'parse_caption_file', 'read_meta', 'meta_problems', 'read_durations',
+    'write_bigfile', 'write_captions', 'write_h5', 'write_meta',
+    'TIMESTAMP_SLACK'
+]
 
 #: Published layout of each MS-SL collection: BigFile folder name and the
 #: feature dimensions of the student video (I3D / ResNet+I3D) and query
@@ -56,16 +71,6 @@ SPLITS = ('train', 'val', 'test')
 VIDEO_EXTENSIONS = ('.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v')
 #: Extensions of the images of a frame folder (case-insensitive).
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
-
-
-def video_id_of(cap_id: str) -> str:
-    """Video id of a caption id: the part before the first ``#``."""
-    return cap_id.split('#', 1)[0]
-
-
-def teacher_text_key(cap_id: str) -> str:
-    """Key of a caption in the CLIP text h5 (``#enc#`` -> ``#``)."""
-    return cap_id.replace('#enc#', '#')
 
 
 def default_visual_feature(collection: str) -> str:
@@ -149,10 +154,101 @@ def collection_paths(root: str,
     return paths
 
 
+_FRAME_NAME = re.compile(r'^(.*?)(\d+)(\D*)$')
+
+
+def _frame_numbers(folder: str, names: Sequence[str]) -> Tuple[tuple, list]:
+    """The naming scheme ``(prefix, suffix, width)`` (``width`` 0: no zero
+    padding) of a folder's images and ``(number, name)`` per image.
+
+    Raises:
+        PRVRDataError: names in two schemes (prefix, extension, numbered
+            or not, padding), naming one example of each.
+    """
+    schemes: Dict[tuple, str] = {}
+    numbered = []
+    for name in names:
+        stem, ext = osp.splitext(name)
+        m = _FRAME_NAME.match(stem)
+        key = (None, ext) if m is None else (m.group(1), m.group(3) + ext)
+        schemes.setdefault(key, name)
+        if m is not None:
+            numbered.append((int(m.group(2)), name, m.group(2)))
+    padded = {d for _, _, d in numbered if len(d) > 1 and d[0] == '0'}
+    widths = {len(d): n for _, n, d in numbered}
+    if len(schemes) == 1 and padded and len(widths) > 1:
+        schemes = {w: widths[w] for w in sorted(widths)}
+    if len(schemes) > 1:
+        a, b = list(schemes.values())[:2]
+        raise PRVRDataError(
+            f'{folder}: frame images are named in {len(schemes)} schemes, '
+            f'e.g. {a!r} and {b!r}; the order of the frames would be a '
+            'guess: expected one numbered scheme (000001.jpg, 000002.jpg, '
+            '... or 1.jpg, 2.jpg, ...); rename the images or move the '
+            'others out of the folder')
+    (prefix, suffix), = schemes
+    if prefix is None:
+        raise PRVRDataError(
+            f'{folder}: frame images without a frame number, e.g. '
+            f'{names[0]!r}; the order of the frames would be a guess: '
+            'expected numbered images (000001.jpg, 000002.jpg, ...)')
+    width = len(next(iter(padded))) if padded else 0
+    return (prefix, suffix, width), sorted(
+        (n, name) for n, name, _ in numbered)
+
+
 def frame_files(folder: str) -> List[str]:
-    """The images of a frame folder, sorted: image ``i`` is frame ``i``."""
-    return sorted(
+    """The images of a frame folder in frame order: image ``i`` is frame
+    ``i``.
+
+    Images are ordered by the number in their names, numerically
+    (``2.jpg`` before ``10.jpg``, as ffmpeg's ``%d.jpg`` writes them;
+    ``000002.jpg`` before ``000010.jpg``).
+
+    Returns:
+        list[str]: image names (extensions of :data:`IMAGE_EXTENSIONS`, any
+        case); empty for a folder without images.
+
+    Raises:
+        PRVRDataError: names in two schemes (e.g. ``1.jpg`` and
+            ``img_00002.jpg``, numbered and unnumbered, padded and not) or
+            a number missing between the first and the last image (a lost
+            frame would shift every later frame in time); the message names
+            the files.
+    """
+    names = sorted(
         f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS))
+    if not names:
+        return []
+    _, order = _frame_numbers(folder, names)
+    for (a, name_a), (b, name_b) in zip(order, order[1:]):
+        if b != a + 1:
+            raise PRVRDataError(
+                f'{folder}: frame {a + 1} is missing between {name_a!r} and '
+                f'{name_b!r} (frames are numbered {order[0][0]} to '
+                f'{order[-1][0]}, {len(order)} images); a missing image '
+                'would shift every later frame in time: extract the frames '
+                'again')
+    return [name for _, name in order]
+
+
+def frame_pattern(folder: str) -> Tuple[str, int]:
+    """The name template and first number of a frame folder's images, as
+    mmaction2's ``RawFrameDecode`` takes them (``filename_tmpl``,
+    ``start_index``): ``('{:06d}.jpg', 1)``, ``('{}.jpg', 1)`` (ffmpeg's
+    ``%d.jpg``), ``('img_{:05d}.jpg', 0)`` ...
+
+    Raises:
+        PRVRDataError: see :func:`frame_files`; a folder without images.
+    """
+    files = frame_files(folder)
+    if not files:
+        raise PRVRDataError(f'{folder}: no frame images (expected '
+                            f'{"/".join(IMAGE_EXTENSIONS)} files)')
+    (prefix, suffix, width), order = _frame_numbers(folder, files)
+    esc = (lambda t: t.replace('{', '{{').replace('}', '}}'))
+    number = '{:0%dd}' % width if width else '{}'
+    return esc(prefix) + number + esc(suffix), order[0][0]
 
 
 def find_videos(folder: str,
@@ -206,136 +302,3 @@ def find_videos(folder: str,
                     'file or frame folder per id (remove or rename one)')
             found[vid] = entry.path
     return OrderedDict(sorted(found.items()))
-
-
-def scan_caption_file(path: str) -> Tuple[List[Tuple[str, str]], List[str]]:
-    """Read ``<cap_id> <sentence>`` lines, collecting every error.
-
-    Returns:
-        tuple: ``(pairs, errors)``: the valid ``(cap_id, sentence)`` in file
-        order (first occurrence of a duplicate kept) and one message per
-        missing file, malformed line (with its number), duplicate cap_id or
-        empty split.
-    """
-    if not osp.isfile(path):
-        return [], [f'caption file not found: {path}']
-    out, seen, errors = [], {}, []
-    with open(path, encoding='utf-8') as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split(' ', 1)
-            if len(parts) != 2 or not parts[1].strip() or '#' not in parts[0]:
-                errors.append(
-                    f'{path}:{lineno}: malformed caption line {line!r}; '
-                    "expected '<video_id>#enc#<n> <sentence>'")
-                continue
-            cap_id = parts[0]
-            if cap_id in seen:
-                errors.append(f'{path}:{lineno}: duplicate cap_id {cap_id!r} '
-                              f'(first on line {seen[cap_id]})')
-                continue
-            seen[cap_id] = lineno
-            out.append((cap_id, parts[1].strip()))
-    if not out and not errors:
-        errors.append(f'{path}: the split has no queries')
-    return out, errors
-
-
-def parse_caption_file(path: str) -> List[Tuple[str, str]]:
-    """Read ``<cap_id> <sentence>`` lines (see :func:`scan_caption_file`).
-
-    Returns:
-        list[tuple[str, str]]: ``(cap_id, sentence)`` in file order.
-
-    Raises:
-        PRVRDataError: missing file, malformed line (with its number),
-            duplicate cap_id, or no query at all (the first one found).
-    """
-    out, errors = scan_caption_file(path)
-    if errors:
-        raise PRVRDataError(errors[0])
-    return out
-
-
-_META_FORMAT = ('{"videos": {video_id: {"duration": seconds}}, "queries": '
-                '{cap_id: {"timestamps": [start, end]}}}')
-
-
-def read_meta(path: str) -> dict:
-    """Read the optional meta file of a collection (:func:`write_meta`).
-
-    Returns:
-        dict: ``videos`` (video id -> dict with ``duration``) and
-        ``queries`` (cap_id -> dict with ``timestamps``), ``{}`` if absent.
-
-    Raises:
-        PRVRDataError: missing file, invalid JSON or another structure.
-    """
-    if not osp.isfile(path):
-        raise PRVRDataError(f'meta file not found: {path}')
-    with open(path, encoding='utf-8') as f:
-        try:
-            meta = json.load(f)
-        except json.JSONDecodeError as e:
-            raise PRVRDataError(
-                f'{path} is not valid JSON ({e}); expected {_META_FORMAT}: fix'
-                ' it or write it with prvr_mm.datasets.layout.write_meta'
-            ) from None
-    if not isinstance(meta, dict) or not all(
-            isinstance(meta.get(k, {}), dict) for k in ('videos', 'queries')):
-        raise PRVRDataError(f'{path}: expected {_META_FORMAT}')
-    return dict(
-        meta, videos=meta.get('videos', {}), queries=meta.get('queries', {}))
-
-
-def read_durations(path: str) -> Dict[str, float]:
-    """``{video id: duration in seconds}`` of a meta file (videos without
-    a duration are left out); see :func:`read_meta`."""
-    return {
-        vid: float(info['duration'])
-        for vid, info in read_meta(path)['videos'].items()
-        if isinstance(info, dict) and info.get('duration') is not None
-    }
-
-
-def _parent(path: str) -> None:
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-
-
-def write_captions(path: str, pairs: Iterable[Tuple[str, str]]) -> None:
-    """Write a caption file: one ``<cap_id> <sentence>`` line per pair.
-
-    Args:
-        path (str): the caption file (parent folders are created).
-        pairs (Iterable[tuple[str, str]]): ``(cap_id, sentence)`` in order.
-    """
-    _parent(path)
-    lines = [f'{cap_id} {sentence}' for cap_id, sentence in pairs]
-    with open(path, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-
-
-def write_meta(path: str, durations: Mapping[str, float],
-               timestamps: Mapping[str, Tuple[float, float]]) -> None:
-    """Write the optional meta file read by ``PRVRFeatureDataset``.
-
-    Args:
-        path (str): the JSON file (parent folders are created).
-        durations (Mapping[str, float]): video id -> length in seconds.
-        timestamps (Mapping[str, tuple]): cap_id -> ``(start, end)`` seconds
-            of the moment the caption describes.
-    """
-    _parent(path)
-    meta = dict(
-        videos={
-            vid: dict(duration=d)
-            for vid, d in durations.items()
-        },
-        queries={
-            cap: dict(timestamps=list(t))
-            for cap, t in timestamps.items()
-        })
-    with open(path, 'w') as f:
-        json.dump(meta, f)

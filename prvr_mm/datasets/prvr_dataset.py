@@ -7,8 +7,9 @@ from mmaction.registry import DATASETS
 from mmengine.dataset import BaseDataset
 
 from .coverage import check_coverage
-from .layout import (SPLITS, collection_files, parse_caption_file, read_meta,
-                     teacher_text_key, video_id_of)
+from .layout import (SPLITS, collection_files, meta_problems,
+                     parse_caption_file, read_meta, teacher_text_key,
+                     video_id_of)
 from .readers import PRVRDataError, build_feature_reader
 from .toy import ensure_toy_dataset
 
@@ -160,24 +161,13 @@ class PRVRFeatureDataset(BaseDataset):
                 video_id_of(cap_id), dict(query_ids=[], sentences=[]))
             entry['query_ids'].append(cap_id)
             entry['sentences'].append(sentence)
-        meta = self._load_meta()
-        data_list = []
-        for vid, entry in videos.items():
-            info = dict(video_id=vid, **entry)
-            if meta:
-                duration = meta.get('videos', {}).get(vid, {}).get('duration')
-                if duration is not None:
-                    info['duration'] = float(duration)
-                qmeta = meta.get('queries', {})
-                stamps = [
-                    qmeta.get(q, {}).get('timestamps')
-                    for q in entry['query_ids']
-                ]
-                if all(s is not None for s in stamps):
-                    info['timestamps'] = stamps
-            data_list.append(info)
+        data_list = [
+            dict(video_id=vid, **entry) for vid, entry in videos.items()
+        ]
         if self.check_keys:
             self._check_keys(data_list)
+        if self.meta_file:
+            self._attach_meta(data_list, self._load_meta())
         return data_list
 
     @property
@@ -218,6 +208,29 @@ class PRVRFeatureDataset(BaseDataset):
         finally:
             for reader in self.readers:
                 reader.close()
+
+    def _attach_meta(self, data_list: List[dict], meta: dict) -> None:
+        """Check the meta file for the split (a duration for every video,
+        timestamps within it: :func:`~prvr_mm.datasets.layout.meta_problems`,
+        the first problem is raised), then add ``duration`` to every item
+        and ``timestamps`` to those whose queries all have one."""
+        problems = meta_problems(
+            meta, self.meta_file,
+            [q for info in data_list for q in info['query_ids']])
+        if problems:
+            more = (f' ({len(problems) - 1} more problems: '
+                    'tools/data/check_dataset.py lists them all)'
+                    if len(problems) > 1 else '')
+            raise PRVRDataError(problems[0] + more)
+        queries = meta['queries']
+        for info in data_list:
+            info['duration'] = float(
+                meta['videos'][info['video_id']]['duration'])
+            stamps = [
+                queries.get(q, {}).get('timestamps') for q in info['query_ids']
+            ]
+            if all(s is not None for s in stamps):
+                info['timestamps'] = stamps
 
     def _load_meta(self) -> dict:
         return read_meta(self.meta_file) if self.meta_file else {}

@@ -1,12 +1,11 @@
 """PRVR raw-video dataset: one item = one video file with all its queries,
 decoded by mmaction2 pipeline transforms."""
-import os
 import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from mmaction.registry import DATASETS
 
-from .layout import VIDEO_EXTENSIONS, find_videos
+from .layout import VIDEO_EXTENSIONS, find_videos, frame_files, frame_pattern
 from .prvr_dataset import PRVRFeatureDataset
 from .readers import PRVRDataError
 from .toy_raw import ensure_toy_raw_dataset
@@ -135,20 +134,26 @@ class PRVRRawVideoDataset(PRVRFeatureDataset):
         return data_list
 
     def _frame_folder(self, folder: str) -> dict:
-        """``RawFrameDecode`` keys of a frame folder, checked."""
+        """``RawFrameDecode`` keys of a frame folder, checked: its images
+        in frame order (:func:`~prvr_mm.datasets.layout.frame_files`:
+        numeric order, one naming scheme, no number missing) must be
+        exactly ``frame_tmpl.format(frame_start_index + i)``, the image
+        ``RawFrameDecode`` reads as frame ``i``."""
+        files = frame_files(folder)
         first = self.frame_start_index
-        names = set(os.listdir(folder))
-        total = 0
-        while self.frame_tmpl.format(first + total) in names:
-            total += 1
-        if total == 0:
+        wanted = [self.frame_tmpl.format(first + i) for i in range(len(files))]
+        bad = next(
+            (i for i, (a, b) in enumerate(zip(files, wanted)) if a != b), None)
+        if not files or bad is not None:
+            tmpl, start = frame_pattern(folder)
             raise PRVRDataError(
-                f'{folder}: frame folder without '
-                f'{self.frame_tmpl.format(first)!r}; expected images named '
-                f'frame_tmpl={self.frame_tmpl!r} from frame_start_index='
-                f'{first}')
+                f'{folder}: frame folder without {wanted[bad or 0]!r} (frame '
+                f'{bad or 0} of frame_tmpl={self.frame_tmpl!r} from '
+                f'frame_start_index={first}); its {len(files)} images are '
+                f'{files[0]!r} to {files[-1]!r}: set '
+                f'frame_tmpl={tmpl!r} and frame_start_index={start}')
         return dict(
             frame_dir=folder,
             filename_tmpl=self.frame_tmpl,
-            total_frames=total,
+            total_frames=len(files),
             start_index=first)

@@ -6,15 +6,14 @@ raises :class:`PRVRDataError` naming the file, the key and the expected
 shape.  File handles are opened lazily in each process (DataLoader workers,
 ``spawn`` or ``fork``) and never pickled.
 """
-import ast
 import os
 import os.path as osp
-from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import PRVRDataError
+from .bigfile_index import read_bigfile_index
 from .layout import parse_caption_file, scan_caption_file
 
 __all__ = [
@@ -181,11 +180,7 @@ class H5FeatureReader(_FeatureReader):
             try:
                 self._handle = h5py.File(self.path, 'r')
             except OSError as err:
-                raise PRVRDataError(
-                    f'cannot open {self.path}: not a readable HDF5 file '
-                    f'({err}); it is '
-                    'probably truncated (an interrupted download or copy) '
-                    'or not HDF5: copy it again') from None
+                raise PRVRDataError(_open_error(self.path, err)) from None
             self._pid = os.getpid()
             # direct reads need the plain POSIX driver's file descriptor
             # (and os.preadv, which Windows lacks)
@@ -246,6 +241,20 @@ class H5FeatureReader(_FeatureReader):
                 f'shape (T, {self.dim or "D"}))')
 
 
+def _open_error(path: str, err: OSError) -> str:
+    """The message of an h5 file HDF5 cannot open: locked by another
+    process (HDF5 file locking, errno 11), else truncated or not HDF5."""
+    if 'unable to lock file' in str(err) or 'errno = 11' in str(err):
+        return (f'cannot open {path}: it is locked by another process '
+                f'(HDF5 file locking: {err}); a process that writes it (an '
+                'extraction still running?) holds the lock: wait until it '
+                'ends, or, to share the file read-only between readers, set '
+                'HDF5_USE_FILE_LOCKING=FALSE')
+    return (f'cannot open {path}: not a readable HDF5 file ({err}); it is '
+            'probably truncated (an interrupted download or copy) or not '
+            'HDF5: copy it again')
+
+
 class BigFileReader(_FeatureReader):
     """The BigFile layout of MS-SL feature packs, read through ``np.memmap``.
 
@@ -269,47 +278,13 @@ class BigFileReader(_FeatureReader):
                     f'BigFile {root}: missing {name} (expected shape.txt, '
                     'id.txt, feature.bin, video2frames.txt)')
         super().__init__(root, dim, cache)
-        with open(osp.join(root, 'shape.txt')) as f:
-            try:
-                self.num, self.feat_dim = (int(x) for x in f.read().split())
-            except ValueError as e:
-                raise PRVRDataError(f'{root}/shape.txt: expected "N D"') from e
-        size = osp.getsize(osp.join(root, 'feature.bin'))
-        if size != self.num * self.feat_dim * 4:
-            raise PRVRDataError(
-                f'{root}/feature.bin has {size} bytes but shape.txt says '
-                f'{self.num} x {self.feat_dim} float32 = '
-                f'{self.num * self.feat_dim * 4} bytes')
+        self.num, self.feat_dim, self.row_of, self.frames = \
+            read_bigfile_index(root)
         if dim is not None and self.feat_dim != dim:
             raise PRVRDataError(
                 f'{root}: features are {self.feat_dim}-d (shape.txt), '
                 f'expected (T, {dim}) (feature dimension mismatch with '
                 'the config)')
-        with open(osp.join(root, 'id.txt')) as f:
-            ids = f.read().split()
-        if len(ids) != self.num:
-            raise PRVRDataError(f'{root}/id.txt lists {len(ids)} ids, '
-                                f'shape.txt says {self.num}')
-        self.row_of: Dict[str, int] = {k: i for i, k in enumerate(ids)}
-        with open(osp.join(root, 'video2frames.txt')) as f:
-            try:
-                v2f = ast.literal_eval(f.read())
-            except (ValueError, SyntaxError) as e:
-                raise PRVRDataError(f'{root}/video2frames.txt is not a '
-                                    'Python dict literal') from e
-        if not isinstance(v2f, dict):
-            raise PRVRDataError(
-                f'{root}/video2frames.txt holds a {type(v2f).__name__}, '
-                'expected a dict literal {video_id: [frame_id, ...]}')
-        self.frames: Dict[str, np.ndarray] = OrderedDict()
-        for vid, frame_ids in v2f.items():
-            unknown = [x for x in frame_ids if x not in self.row_of]
-            if unknown:
-                raise PRVRDataError(
-                    f'{root}/video2frames.txt: video {vid!r} names frame id '
-                    f'{unknown[0]!r} absent from id.txt')
-            self.frames[vid] = np.array([self.row_of[x] for x in frame_ids],
-                                        dtype=np.int64)
 
     @property
     def matrix(self) -> np.memmap:

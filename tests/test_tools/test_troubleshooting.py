@@ -635,3 +635,139 @@ def _resume_shorter_than_checkpoint(env):
         dict(type='WarmupLinearLR', by_epoch=True),
         resume=True,
         load_from=osp.join(work, 'epoch_3.pth'))
+
+
+# ------------------------------------------------ input files read wrongly
+def _frame_folder_collection(env, names):
+    """A raw-video collection of one frame folder ``videos/v1`` (images
+    named ``names``, really encoded), read by PRVRRawVideoDataset."""
+    from PIL import Image
+
+    from prvr_mm.datasets.layout import write_captions, write_h5
+    root = str(env.tmp / 'raw')
+    os.makedirs(osp.join(root, 'videos', 'v1'))
+    for i, name in enumerate(names):
+        Image.new('RGB', (8, 8),
+                  (9 * i, ) * 3).save(osp.join(root, 'videos', 'v1', name))
+    write_captions(osp.join(root, 'train.txt'), [('v1#enc#0', 'a cat')])
+    write_h5(osp.join(root, 'text.hdf5'), {'v1#enc#0': np.ones((3, 4))})
+    DATASETS.build(
+        dict(
+            type='PRVRRawVideoDataset',
+            data_root=root,
+            ann_file='train.txt',
+            text_feature='text.hdf5')).full_init()
+
+
+@case('D15')
+def _frame_names_in_two_schemes(env):
+    _frame_folder_collection(env, ['1.jpg', 'img_00002.jpg'])
+
+
+@case('D16')
+def _ffmpeg_frames_default_template(env):
+    _frame_folder_collection(env, [f'{i}.jpg' for i in range(1, 13)])
+
+
+@case('D17')
+def _frame_missing(env):
+    _frame_folder_collection(env, [f'{i}.jpg' for i in range(1, 13) if i != 3])
+
+
+@case('D18')
+def _merged_bigfile_packs(env):
+    root = env.copy()
+    folder = osp.join(root, 'FeatureData', 'toy_i3d')
+    with open(osp.join(folder, 'shape.txt')) as f:
+        num, dim = (int(x) for x in f.read().split())
+    for name, sep in (('feature.bin', b''), ('id.txt', b' ')):
+        with open(osp.join(folder, name), 'rb') as f:
+            data = f.read()
+        with open(osp.join(folder, name), 'wb') as f:
+            f.write(data + sep + data)
+    with open(osp.join(folder, 'shape.txt'), 'w') as f:
+        f.write(f'{2 * num} {dim}')
+    env.dataset(root)
+
+
+def _edit_toy_meta(root, edit):
+    import json
+    path = osp.join(root, 'TextData', 'toy_meta.json')
+    with open(path) as f:
+        meta = json.load(f)
+    edit(meta)
+    with open(path, 'w') as f:
+        json.dump(meta, f)
+
+
+@case('D19')
+def _timestamps_in_frames(env):
+    root = env.copy()
+
+    def in_frames(meta):
+        for query in meta['queries'].values():
+            query['timestamps'] = [30 * t for t in query['timestamps']]
+
+    _edit_toy_meta(root, in_frames)
+    env.dataset(root, meta_file='TextData/toy_meta.json')
+
+
+@case('D20')
+def _negative_duration_in_checker(env):
+    import subprocess
+    root = str(env.tmp / 'root' / 'toy')  # the checker takes ROOT toy
+    shutil.copytree(env.toy_root, root)
+    _edit_toy_meta(
+        root, lambda m: m['videos']['toy_val_00003'].update(duration=-4.0))
+    run = subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'data', 'check_dataset.py'),
+        osp.dirname(root),
+        osp.basename(root), '--visual-feature', 'toy_i3d', '--video-dim', '32',
+        '--query-dim', '16', '--teacher-dim', '8'
+    ],
+                         capture_output=True,
+                         text=True,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    assert run.returncode == 1, run.stdout + run.stderr
+    print(run.stdout)
+
+
+@case('D21')
+def _caption_not_utf8(env):
+    root = env.copy()
+    path = osp.join(root, 'TextData', 'toytrain.caption.txt')
+    with open(path, 'rb') as f:
+        lines = f.read().split(b'\n')
+    lines[2] = lines[2][:49] + 'é'.encode('latin1') + lines[2][50:]
+    with open(path, 'wb') as f:
+        f.write(b'\n'.join(lines))
+    env.dataset(root)
+
+
+@case('D22')
+def _hash_in_video_id(env):
+    root = env.copy()
+    with open(osp.join(root, 'TextData', 'toytrain.caption.txt'), 'a') as f:
+        f.write('my#video#enc#0 a person walks in\n')
+    env.dataset(root)
+
+
+@case('D23')
+def _h5_locked(env):
+    import subprocess
+    path = osp.join(env.toy_root, 'TextData', 'roberta_toy_query_feat.hdf5')
+    holder = subprocess.Popen([
+        sys.executable, '-c', 'import sys, h5py; '
+        f'f = h5py.File({path!r}, "a"); print("open", flush=True); '
+        'sys.stdin.read()'
+    ],
+                              stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'open'
+        env.dataset()
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)

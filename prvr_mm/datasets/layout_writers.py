@@ -1,5 +1,7 @@
-"""Feature writers of the MS-SL layout (:mod:`.layout` re-exports them):
-video features as a BigFile folder, any features as one h5 file."""
+"""Writers of the MS-SL layout (:mod:`prvr_mm.datasets.layout`): BigFile
+folders, h5 feature files, caption files and meta files, the form every
+reader of the package reads back (re-exported by ``layout``)."""
+import json
 import os
 import os.path as osp
 from collections import OrderedDict
@@ -83,3 +85,40 @@ def write_h5(path: str,
             if key in f:
                 del f[key]
             f[key] = np.asarray(value, dtype=np.float32)
+
+
+def write_captions(path: str, pairs: Iterable[Tuple[str, str]]) -> None:
+    """Write a caption file: one ``<cap_id> <sentence>`` line per pair.
+
+    Args:
+        path (str): the caption file (parent folders are created).
+        pairs (Iterable[tuple[str, str]]): ``(cap_id, sentence)`` in order.
+    """
+    _parent(path)
+    lines = [f'{cap_id} {sentence}' for cap_id, sentence in pairs]
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def write_meta(path: str, durations: Mapping[str, float],
+               timestamps: Mapping[str, Tuple[float, float]]) -> None:
+    """Write the optional meta file read by ``PRVRFeatureDataset``.
+
+    Args:
+        path (str): the JSON file (parent folders are created).
+        durations (Mapping[str, float]): video id -> length in seconds.
+        timestamps (Mapping[str, tuple]): cap_id -> ``(start, end)`` seconds
+            of the moment the caption describes.
+    """
+    _parent(path)
+    meta = dict(
+        videos={
+            vid: dict(duration=d)
+            for vid, d in durations.items()
+        },
+        queries={
+            cap: dict(timestamps=list(t))
+            for cap, t in timestamps.items()
+        })
+    with open(path, 'w') as f:
+        json.dump(meta, f)
