@@ -56,8 +56,11 @@ class PRVRFeatureDataset(BaseDataset):
             (:data:`~prvr_mm.datasets.layout.INPUTS`): ``'ms_sl'``
             (default) or ``'clip'`` (CLIP frame and CLIP token files:
             CLIP-only collections of any name).
-        with_teacher (bool): read the layout's CLIP teacher files (training
-            needs them). Defaults to False.
+        with_teacher (bool | str): read the layout's CLIP teacher files
+            (training needs them); ``'if_present'`` (evaluation splits:
+            the teacher's zero-shot row of :class:`PRVRMetric`) reads them
+            when both exist and says so in the log when they do not.
+            Defaults to False.
         with_meta (bool): read the layout's meta file
             (``TextData/<collection>_meta.json``). Defaults to False.
         video_dim (int, optional): expected clip feature dim.
@@ -117,6 +120,8 @@ class PRVRFeatureDataset(BaseDataset):
             if self.reads_video_features:
                 video_feature = video_feature or files['video']
             text_feature = text_feature or files['text']
+            if with_teacher == 'if_present':
+                with_teacher = _teacher_files_present(data_root, files)
             if with_teacher:
                 teacher_video_feature = (
                     teacher_video_feature or files['teacher_video'])
@@ -273,3 +278,21 @@ class PRVRFeatureDataset(BaseDataset):
     def prepare_data(self, idx: int) -> dict:
         """Read features of item ``idx`` and run the pipeline."""
         return self.pipeline(self.load_features(self.get_data_info(idx)))
+
+
+def _teacher_files_present(data_root: str, files: dict) -> bool:
+    """Whether both CLIP teacher files of a layout exist (as h5 or BigFile),
+    logging the consequence when they do not."""
+    from mmengine.logging import print_log
+
+    from .readers import resolve_feature_path
+    found = all(
+        osp.exists(resolve_feature_path(osp.join(data_root, files[key])))
+        for key in ('teacher_video', 'teacher_text'))
+    if not found:
+        print_log(
+            f'no CLIP teacher files under {data_root} '
+            f'({files["teacher_video"]}, {files["teacher_text"]}): '
+            'prvr/clip_zeroshot is not reported for this split',
+            logger='current')
+    return found

@@ -36,7 +36,7 @@ train_dataloader = dict(
     dataset=dict(_dataset, teacher_dim=teacher_dim, pipeline=train_pipeline))
 # evaluation reads the CLIP teacher files too: PRVRMetric reports CLIP's
 # zero-shot ranking beside the students' (prvr/clip_zeroshot/...)
-_eval = dict(_dataset, with_teacher=True, teacher_dim=teacher_dim)
+_eval = dict(_dataset, with_teacher='if_present', teacher_dim=teacher_dim)
 val_dataloader = dict(**_loader, dataset=dict(_eval, pipeline=test_pipeline))
 test_dataloader = dict(**_loader, dataset=dict(_eval, pipeline=test_pipeline))
 
