@@ -16,6 +16,7 @@ from mmaction.registry import DATASETS
 from mmengine.config import Config
 from torch.nn.utils.rnn import pad_sequence
 
+from ..datasets.feature_times import segment_spans
 from ..errors import PRVRConfigError
 from ..evaluation.metrics import PRVRMetric
 from ..evaluation.moments import uniform_clip_spans
@@ -122,7 +123,8 @@ class VideoIndexer:
 
         Args:
             items (list[dict]): per video ``video_id``, ``video_feat``
-                (T, Dv), ``duration`` (seconds or None), ``video_path``.
+                (T, Dv), ``duration`` (seconds or None), ``times`` ((T, 2)
+                or None), ``video_path``.
 
         Returns:
             list[dict]: per video ``video_id``, ``clips`` (branch -> (T', H)
@@ -140,12 +142,7 @@ class VideoIndexer:
             name: branch.encode_video(clips, mask).float().cpu()
             for name, branch in self.model.branches.items()
         }
-        durations = torch.tensor([
-            float('nan') if item.get('duration') is None else item['duration']
-            for item in items
-        ],
-                                 dtype=torch.float64)
-        spans = uniform_clip_spans(lengths, durations).split(lengths.tolist())
+        spans = self.spans(items, lengths)
         return [
             dict(
                 video_id=item['video_id'],
@@ -159,6 +156,37 @@ class VideoIndexer:
                 video_path=item.get('video_path'))
             for i, item in enumerate(items)
         ]
+
+    @staticmethod
+    def spans(items: List[dict], lengths: torch.Tensor) -> List[torch.Tensor]:
+        """Time spans of every clip after the pipeline.
+
+        A video with recorded ``times`` (T, 2) (the extraction tools'
+        files) gets, for each of its T' clips, the span of the feature rows
+        the pipeline averaged into it (:func:`~prvr_mm.datasets.
+        feature_times.segment_spans`): within ``[0, duration]``. Other
+        videos get uniform clips over their ``duration``, or clip units
+        without one (:func:`~prvr_mm.evaluation.moments.uniform_clip_spans`).
+
+        Args:
+            items (list[dict]): the videos (``times``, ``duration``).
+            lengths (Tensor): (V,) clips per video after the pipeline.
+
+        Returns:
+            list[Tensor]: (T'_i, 2) float64 spans per video.
+        """
+        durations = torch.tensor([
+            float('nan') if item.get('duration') is None else item['duration']
+            for item in items
+        ],
+                                 dtype=torch.float64)
+        spans = list(
+            uniform_clip_spans(lengths, durations).split(lengths.tolist()))
+        for i, item in enumerate(items):
+            if item.get('times') is not None:
+                spans[i] = torch.from_numpy(
+                    segment_spans(item['times'], int(lengths[i])))
+        return spans
 
     def index(self,
               collection: CollectionType = 'test',

@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..datasets.feature_times import h5_time_attrs
 from ..datasets.layout import (SPLITS, collection_paths, find_videos,
                                parse_caption_file, teacher_text_key)
 from ..datasets.readers import build_feature_reader
@@ -315,7 +316,9 @@ def _encode_videos(videos, model, preprocess, out, skips, batch_size, workers,
             pos += n
             if len(parts) == it['num_chunks']:
                 feats = np.concatenate([parts[c] for c in range(len(parts))])
-                out.write({it['vid']: feats})
+                out.write(
+                    {it['vid']: feats},
+                    {it['vid']: h5_time_attrs(it['duration'], it['times'])})
                 del pending[it['vid']]
                 stats['videos_encoded'] += 1
                 stats['frames'] += len(feats)

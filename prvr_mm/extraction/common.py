@@ -235,18 +235,29 @@ class ShardedH5Output:
         with h5py.File(self.path, 'r') as f:
             return {k: int(f[k].shape[0]) for k in keys if k in f}
 
-    def write(self, items: Dict[str, np.ndarray]) -> None:
+    def write(self,
+              items: Dict[str, np.ndarray],
+              attrs: Optional[Dict[str, dict]] = None) -> None:
         """Write items (key -> array) to this process' file with the layout
-        writer; the file is closed (everything on disk) when it returns."""
+        writer, with optional attributes per key (``times`` and ``duration``
+        of :mod:`prvr_mm.datasets.feature_times`); the file is closed
+        (everything on disk) when it returns."""
         if not items:
             return
         try:
             write_h5(self.shard_path, items, mode='a')
+            if attrs:
+                _set_attrs(self.shard_path, attrs)
         except OSError as e:
             raise OSError(
                 f'{self.shard_path}: cannot write ({e}); if the file is '
                 'damaged (a killed process), move it away') from e
         self.written += len(items)
+
+    def set_file_attrs(self, attrs: Dict[str, object]) -> None:
+        """Set attributes of this process' file (the CLIP spec of
+        :mod:`prvr_mm.datasets.feature_spec`); merged into the output."""
+        _set_attrs(self.shard_path, {'/': attrs})
 
     def merge(self) -> int:
         """Copy every leftover shard's keys into the output, then delete
@@ -277,9 +288,23 @@ class ShardedH5Output:
                     write_h5(
                         self.path, {k: src[k][()]
                                     for k in part}, mode='a')
+                    _set_attrs(self.path, {
+                        k: dict(src[k].attrs)
+                        for k in part if len(src[k].attrs)
+                    })
                     copied += len(part)
+                if len(src.attrs):
+                    _set_attrs(self.path, {'/': dict(src.attrs)})
             os.remove(shard)
         return copied
+
+
+def _set_attrs(path: str, attrs: Dict[str, dict]) -> None:
+    """Set h5 attributes: key (``'/'`` = the file) -> name -> value."""
+    import h5py
+    with h5py.File(path, 'a') as f:
+        for key, values in attrs.items():
+            f[key].attrs.update(values)
 
 
 class SkipList:
