@@ -16,6 +16,7 @@ from mmaction.registry import DATASETS
 from mmengine.config import Config
 from torch.nn.utils.rnn import pad_sequence
 
+from ..datasets.feature_spec import check_files, text_encoder_clip_spec
 from ..datasets.feature_times import segment_spans
 from ..errors import PRVRConfigError
 from ..evaluation.metrics import PRVRMetric
@@ -95,6 +96,8 @@ class VideoIndexer:
         """The videos of a collection (see :meth:`index` for the
         arguments)."""
         if isinstance(collection, FeatureCollection):
+            self.check_clip_spec([(collection.source, 'video features', False)
+                                  ])
             return collection
         if collection in _SPLITS:
             loader = self.cfg.get(f'{collection}_dataloader')
@@ -104,9 +107,14 @@ class VideoIndexer:
             dataset_cfg = copy.deepcopy(loader.dataset)
             if data_root is not None:
                 dataset_cfg.data_root = data_root
-            return split_collection(
-                DATASETS.build(dataset_cfg), clip_seconds, video_dir)
+            dataset = DATASETS.build(dataset_cfg)
+            self.check_clip_spec([
+                (dataset.video_reader.path, 'video features', False),
+                (dataset.text_reader.path, 'query features')
+            ])
+            return split_collection(dataset, clip_seconds, video_dir)
         if isinstance(collection, str):
+            self.check_clip_spec([(collection, 'video features', False)])
             return FeatureCollection.from_files(
                 collection,
                 ann_file=ann_file,
@@ -116,6 +124,16 @@ class VideoIndexer:
         raise TypeError(
             "collection must be 'train' / 'val' / 'test', a feature file or "
             f'BigFile folder, or a FeatureCollection; got {collection!r}')
+
+    def check_clip_spec(self, files: List[tuple]) -> None:
+        """Refuse CLIP feature files (``(path, what[, warn])``) extracted
+        with another CLIP than the config's ``text_encoder`` (when it is an
+        open_clip one): free-text queries would not live in their space
+        (:mod:`prvr_mm.datasets.feature_spec`)."""
+        check_files(
+            files,
+            text_encoder_clip_spec(self.cfg.get('text_encoder')),
+            against="the config's text_encoder is")
 
     @torch.no_grad()
     def encode(self, items: List[dict]) -> List[dict]:

@@ -201,6 +201,8 @@ class ShardedH5Output:
     def __init__(self, path: str, rank: int = 0, world_size: int = 1) -> None:
         self.path, self.rank, self.world_size = path, rank, world_size
         self.written = 0
+        #: file attributes set with every write (the CLIP spec record)
+        self.file_attrs: Dict[str, object] = {}
 
     @property
     def shard_path(self) -> str:
@@ -246,6 +248,9 @@ class ShardedH5Output:
             return
         try:
             write_h5(self.shard_path, items, mode='a')
+            attrs = dict(attrs or {})
+            if self.file_attrs:
+                attrs['/'] = self.file_attrs
             if attrs:
                 _set_attrs(self.shard_path, attrs)
         except OSError as e:
@@ -253,11 +258,6 @@ class ShardedH5Output:
                 f'{self.shard_path}: cannot write ({e}); if the file is '
                 'damaged (a killed process), move it away') from e
         self.written += len(items)
-
-    def set_file_attrs(self, attrs: Dict[str, object]) -> None:
-        """Set attributes of this process' file (the CLIP spec of
-        :mod:`prvr_mm.datasets.feature_spec`); merged into the output."""
-        _set_attrs(self.shard_path, {'/': attrs})
 
     def merge(self) -> int:
         """Copy every leftover shard's keys into the output, then delete
