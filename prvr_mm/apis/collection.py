@@ -3,8 +3,12 @@ duration and raw file when known.
 
 A :class:`FeatureCollection` lists the videos of a feature file (BigFile
 folder or h5, the MS-SL layout) -- all of them, or those of a caption file
--- with their durations (a ``meta_file``, or a fixed ``clip_seconds`` per
-feature row) and, given a folder of raw videos, the file of each video.
+-- with their time: the real duration and the span of every feature row
+that the extraction tools record in the file
+(:mod:`prvr_mm.datasets.feature_times`), else, for files without times,
+uniform rows over a duration from a ``meta_file`` or a fixed
+``clip_seconds`` per feature row -- and, given a folder of raw videos, the
+file of each video.
 :func:`split_collection` takes the videos of a config split instead.
 """
 import os.path as osp
@@ -12,6 +16,7 @@ from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 
+from ..datasets.feature_times import check_times, read_times
 from ..datasets.layout import VIDEO_EXTENSIONS, find_videos
 from ..datasets.layout import read_durations as layout_read_durations
 from ..datasets.layout import video_id_of
@@ -48,7 +53,8 @@ class FeatureCollection:
             video of the file, in file order).
         durations (dict[str, float], optional): seconds per video id.
         clip_seconds (float, optional): seconds per feature row, for videos
-            without a known duration (``duration = rows * clip_seconds``).
+            without recorded times nor a known duration (``duration = rows
+            * clip_seconds``).
         video_paths (dict[str, str], optional): raw file per video id.
         video_dim (int, optional): expected feature dimension.
     """
@@ -77,6 +83,7 @@ class FeatureCollection:
             raise PRVRDataError(f'{self.source}: no video to index')
         if clip_seconds is not None and clip_seconds <= 0:
             raise ValueError(f'clip_seconds must be > 0, got {clip_seconds}')
+        self.times = read_times(self.source)
         self.video_ids = list(dict.fromkeys(video_ids))
         self.durations = dict(durations or {})
         self.clip_seconds = clip_seconds
@@ -119,16 +126,27 @@ class FeatureCollection:
 
     def __iter__(self) -> Iterator[dict]:
         """Per video ``video_id``, ``video_feat`` (T, D) float32,
-        ``duration`` (seconds or None) and ``video_path`` (or None)."""
+        ``duration`` (seconds or None), ``times`` ((T, 2) recorded spans of
+        the rows, or None: uniform rows) and ``video_path`` (or None).
+
+        Recorded times win over ``durations`` and ``clip_seconds``, which
+        serve the videos without times only.
+        """
         for vid in self.video_ids:
             feats = self.reader.read(vid)
-            duration = self.durations.get(vid)
+            times = None
+            if vid in self.times:
+                duration, times = check_times(*self.times[vid], len(feats),
+                                              self.source, vid)
+            else:
+                duration = self.durations.get(vid)
             if duration is None and self.clip_seconds is not None:
                 duration = len(feats) * self.clip_seconds
             yield dict(
                 video_id=vid,
                 video_feat=np.asarray(feats),
                 duration=None if duration is None else float(duration),
+                times=times,
                 video_path=self.video_paths.get(vid))
 
 

@@ -16,6 +16,8 @@ from mmaction.registry import DATASETS
 from mmengine.config import Config
 from torch.nn.utils.rnn import pad_sequence
 
+from ..datasets.feature_spec import check_files, text_encoder_clip_spec
+from ..datasets.feature_times import segment_spans
 from ..errors import PRVRConfigError
 from ..evaluation.metrics import PRVRMetric
 from ..evaluation.moments import uniform_clip_spans
@@ -94,6 +96,8 @@ class VideoIndexer:
         """The videos of a collection (see :meth:`index` for the
         arguments)."""
         if isinstance(collection, FeatureCollection):
+            self.check_clip_spec([(collection.source, 'video features', False)
+                                  ])
             return collection
         if collection in _SPLITS:
             loader = self.cfg.get(f'{collection}_dataloader')
@@ -103,9 +107,14 @@ class VideoIndexer:
             dataset_cfg = copy.deepcopy(loader.dataset)
             if data_root is not None:
                 dataset_cfg.data_root = data_root
-            return split_collection(
-                DATASETS.build(dataset_cfg), clip_seconds, video_dir)
+            dataset = DATASETS.build(dataset_cfg)
+            self.check_clip_spec([
+                (dataset.video_reader.path, 'video features', False),
+                (dataset.text_reader.path, 'query features')
+            ])
+            return split_collection(dataset, clip_seconds, video_dir)
         if isinstance(collection, str):
+            self.check_clip_spec([(collection, 'video features', False)])
             return FeatureCollection.from_files(
                 collection,
                 ann_file=ann_file,
@@ -116,13 +125,24 @@ class VideoIndexer:
             "collection must be 'train' / 'val' / 'test', a feature file or "
             f'BigFile folder, or a FeatureCollection; got {collection!r}')
 
+    def check_clip_spec(self, files: List[tuple]) -> None:
+        """Refuse CLIP feature files (``(path, what[, warn])``) extracted
+        with another CLIP than the config's ``text_encoder`` (when it is an
+        open_clip one): free-text queries would not live in their space
+        (:mod:`prvr_mm.datasets.feature_spec`)."""
+        check_files(
+            files,
+            text_encoder_clip_spec(self.cfg.get('text_encoder')),
+            against="the config's text_encoder is")
+
     @torch.no_grad()
     def encode(self, items: List[dict]) -> List[dict]:
         """Encode a batch of videos with every branch.
 
         Args:
             items (list[dict]): per video ``video_id``, ``video_feat``
-                (T, Dv), ``duration`` (seconds or None), ``video_path``.
+                (T, Dv), ``duration`` (seconds or None), ``times`` ((T, 2)
+                or None), ``video_path``.
 
         Returns:
             list[dict]: per video ``video_id``, ``clips`` (branch -> (T', H)
@@ -140,12 +160,7 @@ class VideoIndexer:
             name: branch.encode_video(clips, mask).float().cpu()
             for name, branch in self.model.branches.items()
         }
-        durations = torch.tensor([
-            float('nan') if item.get('duration') is None else item['duration']
-            for item in items
-        ],
-                                 dtype=torch.float64)
-        spans = uniform_clip_spans(lengths, durations).split(lengths.tolist())
+        spans = self.spans(items, lengths)
         return [
             dict(
                 video_id=item['video_id'],
@@ -159,6 +174,37 @@ class VideoIndexer:
                 video_path=item.get('video_path'))
             for i, item in enumerate(items)
         ]
+
+    @staticmethod
+    def spans(items: List[dict], lengths: torch.Tensor) -> List[torch.Tensor]:
+        """Time spans of every clip after the pipeline.
+
+        A video with recorded ``times`` (T, 2) (the extraction tools'
+        files) gets, for each of its T' clips, the span of the feature rows
+        the pipeline averaged into it (:func:`~prvr_mm.datasets.
+        feature_times.segment_spans`): within ``[0, duration]``. Other
+        videos get uniform clips over their ``duration``, or clip units
+        without one (:func:`~prvr_mm.evaluation.moments.uniform_clip_spans`).
+
+        Args:
+            items (list[dict]): the videos (``times``, ``duration``).
+            lengths (Tensor): (V,) clips per video after the pipeline.
+
+        Returns:
+            list[Tensor]: (T'_i, 2) float64 spans per video.
+        """
+        durations = torch.tensor([
+            float('nan') if item.get('duration') is None else item['duration']
+            for item in items
+        ],
+                                 dtype=torch.float64)
+        spans = list(
+            uniform_clip_spans(lengths, durations).split(lengths.tolist()))
+        for i, item in enumerate(items):
+            if item.get('times') is not None:
+                spans[i] = torch.from_numpy(
+                    segment_spans(item['times'], int(lengths[i])))
+        return spans
 
     def index(self,
               collection: CollectionType = 'test',

@@ -7,6 +7,7 @@ from mmaction.registry import DATASETS
 from mmengine.dataset import BaseDataset
 
 from .coverage import check_coverage
+from .feature_spec import check_files
 from .layout import (SPLITS, collection_files, meta_problems,
                      parse_caption_file, read_meta, teacher_text_key,
                      video_id_of)
@@ -72,6 +73,11 @@ class PRVRFeatureDataset(BaseDataset):
             video has zero frames and that h5 features have the configured
             dimension (a clear error now instead of one in the middle of an
             epoch). Costs one pass over the key lists. Defaults to True.
+        clip_model (dict, optional): the CLIP spec (of :func:`~prvr_mm.
+            models.teachers.open_clip_utils.build_clip`) the CLIP feature
+            files must have been extracted with: the teacher files, and the
+            video / query files that record a spec (CLIP-only configs), are
+            refused otherwise (:mod:`prvr_mm.datasets.feature_spec`).
         generate_toy (dict, optional): when given and ``data_root`` does not
             exist, first write the toy dataset there with these keyword
             arguments of :func:`prvr_mm.datasets.toy.make_toy_dataset`.
@@ -101,6 +107,7 @@ class PRVRFeatureDataset(BaseDataset):
                  teacher_dim: Optional[int] = None,
                  cache: bool = False,
                  check_keys: bool = True,
+                 clip_model: Optional[dict] = None,
                  generate_toy: Optional[dict] = None,
                  data_root: str = '',
                  pipeline: Sequence[Union[dict, Callable]] = (),
@@ -151,6 +158,12 @@ class PRVRFeatureDataset(BaseDataset):
             join(teacher_text_feature), teacher_dim,
             cache) if teacher_text_feature else None
         self.meta_file = join(meta_file)
+        check_files([(join(teacher_video_feature), 'teacher video features'),
+                     (join(teacher_text_feature), 'teacher text features'),
+                     (join(video_feature), 'video features', False),
+                     (join(text_feature), 'query features', False)],
+                    clip_model,
+                    against="the dataset's clip_model is")
         super().__init__(
             ann_file=ann_file,
             data_root=data_root,

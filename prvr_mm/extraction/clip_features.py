@@ -16,14 +16,23 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..datasets.feature_spec import (check_spec, clip_spec_record,
+                                     spec_file_attrs)
+from ..datasets.feature_times import h5_time_attrs
 from ..datasets.layout import (SPLITS, collection_paths, find_videos,
                                parse_caption_file, teacher_text_key)
 from ..datasets.readers import build_feature_reader
+from .checker import run_checker as _run_checker
 from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
                      auto_workers, barrier, check_key, dist_info,
                      init_distributed, plan_on_rank0, progress_bar,
                      resolve_device, round_robin, video_loader)
 from .decoding import FrameChunks
+
+#: how to fix an output made with another CLIP (check_spec message)
+FIX = ('pass the --model / --model-config / --pretrained / --quick-gelu of '
+       'the run that wrote it to complete it, or write new files '
+       '(--video-out / --text-out, or move the old ones away)')
 
 
 def collection_captions(caption_files: Sequence[str]
@@ -156,6 +165,8 @@ def extract_clip_features(video_dir: str,
 
     from ..models.teachers.open_clip_utils import build_clip
     model, preprocess, tokenizer, _ = build_clip(clip_model, device=device)
+    # every file made with this CLIP records its spec (datasets/feature_spec)
+    record = clip_spec_record(clip_model, model)
     summary = dict(
         video_out=video_out,
         text_out=text_out,
@@ -168,9 +179,17 @@ def extract_clip_features(video_dir: str,
 
     # rank 0 merges what an interrupted run left, lists the work, shares it
 
+    for out in (vout, tout):
+        out.file_attrs = spec_file_attrs(record)
+
     def make_plan() -> dict:
         vout.merge()
         tout.merge()
+        # never complete a file made with another CLIP
+        for out, what in ((vout, 'CLIP frame features'),
+                          (tout, 'CLIP sentence features')):
+            check_spec(out.path, record, f'{what} already written', FIX,
+                       'this run uses')
         skips.clear_parts()
         return _plan(video_dir, base, captions, student_features, vout, tout,
                      do_videos, do_text)
@@ -315,7 +334,9 @@ def _encode_videos(videos, model, preprocess, out, skips, batch_size, workers,
             pos += n
             if len(parts) == it['num_chunks']:
                 feats = np.concatenate([parts[c] for c in range(len(parts))])
-                out.write({it['vid']: feats})
+                out.write(
+                    {it['vid']: feats},
+                    {it['vid']: h5_time_attrs(it['duration'], it['times'])})
                 del pending[it['vid']]
                 stats['videos_encoded'] += 1
                 stats['frames'] += len(feats)
@@ -353,40 +374,3 @@ def _encode_videos(videos, model, preprocess, out, skips, batch_size, workers,
     stats['videos_per_s'] = stats['videos_encoded'] / dt if dt else 0.0
     stats['frames_per_s'] = stats['frames'] / dt if dt else 0.0
     return stats
-
-
-def _run_checker(root, collection, student_features, base, model, say):
-    """Run the dataset checker; only teacher-file problems fail."""
-    from ..datasets.check import check_dataset
-    from ..datasets.layout import COLLECTIONS
-    from ..models.teachers.open_clip_utils import embed_dim
-    visual = None if collection in COLLECTIONS else '-'
-    if student_features:
-        rel = osp.relpath(
-            resolve_student_path(student_features, base),
-            osp.join(base, 'FeatureData'))
-        if not rel.startswith('..'):
-            visual = rel
-    report = check_dataset(
-        root,
-        collection,
-        visual_feature=visual,
-        video_dim=0,
-        query_dim=0,
-        teacher_dim=embed_dim(model))
-    say(report.format())
-    mine = [
-        p for p in report.problems
-        if p.startswith(('teacher video features', 'teacher text '
-                         'features'))
-    ]
-    other = len(report.problems) - len(mine)
-    if other:
-        say(f'note: {other} problem(s) concern files this tool does not '
-            'write (student or query features, captions); run '
-            'tools/data/check_dataset.py after extracting them')
-    if mine:
-        say(f'FAILED: {len(mine)} problem(s) with the teacher files')
-    else:
-        say('teacher files: OK')
-    return not mine

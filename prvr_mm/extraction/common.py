@@ -201,6 +201,8 @@ class ShardedH5Output:
     def __init__(self, path: str, rank: int = 0, world_size: int = 1) -> None:
         self.path, self.rank, self.world_size = path, rank, world_size
         self.written = 0
+        #: file attributes set with every write (the CLIP spec record)
+        self.file_attrs: Dict[str, object] = {}
 
     @property
     def shard_path(self) -> str:
@@ -235,13 +237,22 @@ class ShardedH5Output:
         with h5py.File(self.path, 'r') as f:
             return {k: int(f[k].shape[0]) for k in keys if k in f}
 
-    def write(self, items: Dict[str, np.ndarray]) -> None:
+    def write(self,
+              items: Dict[str, np.ndarray],
+              attrs: Optional[Dict[str, dict]] = None) -> None:
         """Write items (key -> array) to this process' file with the layout
-        writer; the file is closed (everything on disk) when it returns."""
+        writer, with optional attributes per key (``times`` and ``duration``
+        of :mod:`prvr_mm.datasets.feature_times`); the file is closed
+        (everything on disk) when it returns."""
         if not items:
             return
         try:
             write_h5(self.shard_path, items, mode='a')
+            attrs = dict(attrs or {})
+            if self.file_attrs:
+                attrs['/'] = self.file_attrs
+            if attrs:
+                _set_attrs(self.shard_path, attrs)
         except OSError as e:
             raise OSError(
                 f'{self.shard_path}: cannot write ({e}); if the file is '
@@ -277,9 +288,23 @@ class ShardedH5Output:
                     write_h5(
                         self.path, {k: src[k][()]
                                     for k in part}, mode='a')
+                    _set_attrs(self.path, {
+                        k: dict(src[k].attrs)
+                        for k in part if len(src[k].attrs)
+                    })
                     copied += len(part)
+                if len(src.attrs):
+                    _set_attrs(self.path, {'/': dict(src.attrs)})
             os.remove(shard)
         return copied
+
+
+def _set_attrs(path: str, attrs: Dict[str, dict]) -> None:
+    """Set h5 attributes: key (``'/'`` = the file) -> name -> value."""
+    import h5py
+    with h5py.File(path, 'a') as f:
+        for key, values in attrs.items():
+            f[key].attrs.update(values)
 
 
 class SkipList:

@@ -21,21 +21,49 @@ _NO_STEPS = ('no student features for this video (number of time steps '
              'unknown); extract them first or pass --fps')
 
 
+def segment_spans(duration: float, num: int) -> np.ndarray:
+    """``[start, end]`` seconds of the ``num`` uniform clips of
+    ``[0, duration]`` (:func:`prvr_mm.evaluation.moments.uniform_clip_spans`,
+    the clips of the rankings and the search).
+
+    Returns:
+        np.ndarray: (num, 2) float64.
+    """
+    if num < 1:
+        raise ValueError(f'num must be >= 1, got {num}')
+    return uniform_clip_spans(
+        torch.tensor([num]),
+        torch.tensor([float(duration)], dtype=torch.float64)).numpy()
+
+
 def segment_centres(duration: float, num: int) -> np.ndarray:
     """Times (seconds) at the centre of the ``num`` uniform clips of
-    ``[0, duration)`` (:func:`prvr_mm.evaluation.moments.uniform_clip_spans`,
-    the clips of the rankings and the search): ``(i + 0.5) * duration /
-    num``.
+    ``[0, duration)``: ``(i + 0.5) * duration / num``.
 
     Returns:
         np.ndarray: (num,) float64.
     """
-    if num < 1:
-        raise ValueError(f'num must be >= 1, got {num}')
-    spans = uniform_clip_spans(
-        torch.tensor([num]),
-        torch.tensor([float(duration)], dtype=torch.float64))
-    return spans.mean(1).numpy()
+    return segment_spans(duration, num).mean(1)
+
+
+def clip_spans(clips: np.ndarray, starts: np.ndarray,
+               duration: float) -> np.ndarray:
+    """``[start, end]`` seconds of clips of sampled frames: from the first
+    frame's time to the end of the last frame's interval (the next sampled
+    frame's time, or the end of the video).
+
+    Args:
+        clips (np.ndarray): (N, clip_len) sample indices (:func:`
+            clip_indices`).
+        starts (np.ndarray): (n,) time of every sample (seconds).
+        duration (float): the video's duration.
+
+    Returns:
+        np.ndarray: (N, 2) float64 spans within ``[0, duration]``.
+    """
+    edges = np.minimum(
+        np.append(np.asarray(starts, np.float64), duration), duration)
+    return np.stack([edges[clips.min(1)], edges[clips.max(1) + 1]], 1)
 
 
 def _error(vid: str, path: str, e: Exception) -> dict:
@@ -48,8 +76,10 @@ def _error(vid: str, path: str, e: Exception) -> dict:
 class FrameChunks(IterableDataset):
     """Decoded, preprocessed frames of videos, in chunks.
 
-    Each item is ``dict(vid, chunk, num_chunks, frames)`` with ``frames``
-    a (n, 3, S, S) tensor (n <= ``chunk_size``), or ``dict(vid, error)``
+    Each item is ``dict(vid, chunk, num_chunks, frames, duration, times)``
+    with ``frames`` a (n, 3, S, S) tensor (n <= ``chunk_size``), the
+    video's real ``duration`` and ``times`` (T, 2) the span of every time
+    step (frames are taken at their centres), or ``dict(vid, error)``
     when the video cannot be read (the message names the file and the
     reason).  Workers split the videos between them.
 
@@ -87,14 +117,20 @@ class FrameChunks(IterableDataset):
                         yield dict(vid=vid, error=_NO_STEPS)
                         return
                     steps = max(1, int(round(duration * self.fps)))
-                idx = reader.indices_at(segment_centres(duration, steps))
+                spans = segment_spans(duration, steps)
+                idx = reader.indices_at(spans.mean(1))
                 chunks = math.ceil(steps / self.chunk_size)
                 for c in range(chunks):
                     part = idx[c * self.chunk_size:(c + 1) * self.chunk_size]
                     images = reader.get_frames(part, as_pil=True)
                     frames = torch.stack([self.transform(im) for im in images])
                     yield dict(
-                        vid=vid, chunk=c, num_chunks=chunks, frames=frames)
+                        vid=vid,
+                        chunk=c,
+                        num_chunks=chunks,
+                        frames=frames,
+                        duration=duration,
+                        times=spans)
         except Exception as e:  # noqa: BLE001 (reported in the skip list)
             yield _error(vid, path, e)
 
@@ -119,8 +155,9 @@ def clip_indices(num_frames: int, clip_len: int, frame_interval: int,
 class ClipChunks(IterableDataset):
     """Preprocessed clips of videos, in chunks of at most ``chunk_size``.
 
-    Items: ``dict(vid, chunk, num_chunks, inputs, data_samples)`` or
-    ``dict(vid, error)``.
+    Items: ``dict(vid, chunk, num_chunks, inputs, data_samples, duration,
+    times)`` (``times`` (num_clips, 2): each clip's span in seconds, see
+    :func:`clip_spans`) or ``dict(vid, error)``.
     """
 
     def __init__(self, items: List[tuple], pipeline: Callable, chunk_size: int,
@@ -142,14 +179,18 @@ class ClipChunks(IterableDataset):
     def _video(self, vid: str, path: str):
         try:
             with open_video(path, self.frame_fps) as reader:
+                duration = reader.info.duration
                 if self.sample_fps:
-                    n = max(1, int(reader.info.duration * self.sample_fps))
-                    native = reader.indices_at(np.arange(n) / self.sample_fps)
+                    n = max(1, int(duration * self.sample_fps))
+                    sample_times = np.arange(n) / self.sample_fps
+                    native = reader.indices_at(sample_times)
                 else:
                     n = reader.info.num_frames
                     native = np.arange(n)
+                    sample_times = reader.frame_times
                 clips = clip_indices(n, self.clip_len, self.frame_interval,
                                      self.stride)
+                spans = clip_spans(clips, sample_times, duration)
                 chunks = math.ceil(len(clips) / self.chunk_size)
                 for c in range(chunks):
                     part = clips[c * self.chunk_size:(c + 1) * self.chunk_size]
@@ -179,6 +220,8 @@ class ClipChunks(IterableDataset):
                         chunk=c,
                         num_chunks=chunks,
                         inputs=inputs,
-                        data_samples=samples)
+                        data_samples=samples,
+                        duration=duration,
+                        times=spans)
         except Exception as e:  # noqa: BLE001 (reported in the skip list)
             yield _error(vid, path, e)

@@ -2,11 +2,14 @@
 encoder (RoBERTa): cap_id -> (L, D) float32, the real tokens only (special
 tokens included), the file ``TextData/roberta_<c>_query_feat.hdf5`` that
 :class:`PRVRFeatureDataset` reads."""
+import json
 import time
 from typing import Callable, Optional, Sequence
 
 import torch
 
+from ..datasets.feature_spec import (SPEC_ATTR, check_spec, clip_spec_record,
+                                     spec_file_attrs)
 from ..datasets.readers import parse_caption_file
 from .common import (GracefulInterrupt, ShardedH5Output, barrier, check_key,
                      dist_info, init_distributed, plan_on_rank0, progress_bar,
@@ -24,6 +27,7 @@ def extract_text_features(captions: Sequence[str],
                           local_files_only: bool = False,
                           encoder: str = 'hf',
                           pretrained: Optional[str] = None,
+                          quick_gelu: Optional[bool] = None,
                           progress: bool = True,
                           log: Callable[[str], None] = print) -> dict:
     """Write (or complete) per-token features of every caption.
@@ -47,6 +51,10 @@ def extract_text_features(captions: Sequence[str],
             :class:`prvr_mm.models.text_encoders.OpenCLIPTextEncoder`).
         pretrained (str, optional): open_clip weights tag or local file
             (``encoder='open_clip'`` only).
+        quick_gelu (bool, optional): open_clip activation (see
+            :func:`~prvr_mm.models.teachers.open_clip_utils.build_clip`).
+            The open_clip spec is recorded in the file
+            (:mod:`prvr_mm.datasets.feature_spec`).
         progress (bool): progress bar on rank 0.
         log (callable): where messages go.
 
@@ -66,6 +74,13 @@ def extract_text_features(captions: Sequence[str],
 
     def make_plan() -> dict:
         h5out.merge()
+        if h5out.file_attrs:  # never complete a file of another CLIP
+            check_spec(
+                out, json.loads(h5out.file_attrs[SPEC_ATTR]),
+                'query token features already written',
+                'pass the --model / --model-config / --pretrained / '
+                '--quick-gelu of the run that wrote it, or write a new '
+                'file (--out)', 'this run uses')
         caps = {}
         for path in captions:
             for cap_id, sentence in parse_caption_file(path):
@@ -76,17 +91,24 @@ def extract_text_features(captions: Sequence[str],
             found=len(caps),
             done=len(set(caps) & done))
 
-    plan = plan_on_rank0(rank, make_plan)
-    say(f"captions: {plan['found']} found, {plan['done']} already in {out}, "
-        f"{len(plan['todo'])} to encode")
     if encoder == 'open_clip':
         if layer != -1:
             raise ValueError('encoder=open_clip gives the final layer only '
                              f'(layer=-1), got layer={layer}')
+        spec = dict(
+            model_name=model, pretrained=pretrained, quick_gelu=quick_gelu)
+        if config is not None:
+            spec['model_cfg'] = config
+        h5out.file_attrs = spec_file_attrs(_clip_record(spec))
+    plan = plan_on_rank0(rank, make_plan)
+    say(f"captions: {plan['found']} found, {plan['done']} already in {out}, "
+        f"{len(plan['todo'])} to encode")
+    if encoder == 'open_clip':
         encoder = OpenCLIPTextEncoder(
             model_name=model,
             pretrained=pretrained,
             model_cfg=config,
+            quick_gelu=quick_gelu,
             max_len=max_len)
     else:
         encoder = HFTextEncoder(
@@ -141,3 +163,10 @@ def extract_text_features(captions: Sequence[str],
         say(f"encoded {summary['captions_encoded']} captions in "
             f"{summary['seconds']:.1f} s: ({encoder.dim}-d tokens) -> {out}")
     return summary
+
+
+def _clip_record(spec: dict) -> dict:
+    """The spec record of an open_clip text encoder, with the weights hash
+    of the whole CLIP (built once more, then dropped)."""
+    from ..models.teachers.open_clip_utils import build_clip
+    return clip_spec_record(spec, build_clip(spec).model)

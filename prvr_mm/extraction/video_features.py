@@ -22,6 +22,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..datasets.feature_times import (h5_time_attrs, read_times,
+                                      write_times_sidecar)
 from ..datasets.layout import find_videos
 from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
                      auto_workers, barrier, check_key, dist_info,
@@ -123,6 +125,8 @@ def write_bigfile_from_h5(h5_path: str,
     """Stream an h5 (video id -> (T, D)) into a BigFile folder with the
     layout writer, the videos of an earlier BigFile ``previous`` (absent
     from the h5) first; written in a temp folder renamed over ``folder``.
+    The recorded times (h5 attributes, and ``previous``'s sidecar) go to
+    the folder's ``times.json`` (:mod:`prvr_mm.datasets.feature_times`).
 
     Returns:
         int: number of videos in the BigFile.
@@ -151,6 +155,12 @@ def write_bigfile_from_h5(h5_path: str,
                 yield vid, f[vid][()]
 
         count = write_bigfile(tmp, items())
+        times = read_times(
+            previous) if previous and osp.isdir(previous) else {}
+        times = {v: t for v, t in times.items() if v not in f}
+        times.update(read_times(h5_path))
+        if times:
+            write_times_sidecar(tmp, times)
     if osp.isdir(folder):
         shutil.rmtree(folder)
     os.rename(tmp, folder)
@@ -331,7 +341,10 @@ def _run(videos, dataset, extractor, out, skips, batch_size, workers, device,
                             vid, sources[vid], 'non-finite features '
                             '(NaN/inf) from the model')
                     else:
-                        out.write({vid: arr})
+                        out.write({vid: arr}, {
+                            vid:
+                            h5_time_attrs(item['duration'], item['times'])
+                        })
                         stats['videos_encoded'] += 1
                         stats['clips'] += len(arr)
                     del pending[vid]

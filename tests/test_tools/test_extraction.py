@@ -21,6 +21,8 @@ import pytest
 import torch
 
 from prvr_mm.datasets.check import check_dataset
+from prvr_mm.datasets.feature_spec import read_spec
+from prvr_mm.datasets.feature_times import read_times
 from prvr_mm.datasets.layout import teacher_text_key
 from prvr_mm.datasets.readers import BigFileReader, parse_caption_file
 from prvr_mm.datasets.toy_videos import make_toy_videos
@@ -295,6 +297,13 @@ def test_two_processes_give_the_same_files(extracted):
         assert sorted(got) == sorted(want)
         for k in want:
             np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-6)
+        # the merge keeps the CLIP spec and the recorded times
+        assert read_spec(mine) == read_spec(ref) is not None
+        got_t, want_t = read_times(mine), read_times(ref)
+        assert sorted(got_t) == sorted(want_t)
+        for k, (d, t) in want_t.items():
+            assert got_t[k][0] == d
+            np.testing.assert_array_equal(got_t[k][1], t)
     assert open(osp.join(out,
                          'skipped.txt')).read().startswith('toyvid_corrupt\t')
 

@@ -43,6 +43,12 @@ def parse_args(argv=None):
         '--pretrained',
         help='open_clip weights: a tag (openai) or a local file')
     parser.add_argument(
+        '--quick-gelu',
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help='open_clip: build with QuickGELU (OpenAI weights) or not '
+        '(--no-quick-gelu); default: from the model name or tag')
+    parser.add_argument(
         '--model-config',
         help='open_clip architecture JSON registered first (its file name is '
         'the model name), e.g. a small model with local weights')
@@ -87,10 +93,11 @@ def main(argv=None) -> int:
             file=sys.stderr)
         return 2
     clip = args.encoder == 'open_clip'
-    if (args.pretrained or args.model_config) and not clip:
+    if (args.pretrained or args.model_config
+            or args.quick_gelu is not None) and not clip:
         print(
-            '--pretrained and --model-config are open_clip options '
-            '(--encoder open_clip)',
+            '--pretrained, --model-config and --quick-gelu are open_clip '
+            'options (--encoder open_clip)',
             file=sys.stderr)
         return 2
     summary = extract_text_features(
@@ -99,6 +106,7 @@ def main(argv=None) -> int:
         model=args.model or ('ViT-B-32' if clip else 'roberta-base'),
         encoder=args.encoder,
         pretrained=args.pretrained,
+        quick_gelu=args.quick_gelu,
         config=args.model_config,
         max_len=args.max_len or (77 if clip else 64),
         layer=args.layer,

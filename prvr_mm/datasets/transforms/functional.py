@@ -11,6 +11,17 @@ def _segment_bounds(num: int, out_len: int) -> Tuple[np.ndarray, np.ndarray]:
     return idx[:-1], idx[1:]
 
 
+def segment_bounds(num: int, out_len: int) -> Tuple[np.ndarray, np.ndarray]:
+    """First and end (exclusive) input row of each of the ``out_len`` rows
+    that :func:`uniform_feature_sampling` / :func:`average_to_fixed_length`
+    make of ``num`` rows (an empty segment takes its first row).
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: (out_len,) int64 starts and ends.
+    """
+    return _segment_bounds(num, out_len)
+
+
 def _segment_means(feats: np.ndarray, starts: np.ndarray,
                    ends: np.ndarray) -> np.ndarray:
     """Mean of ``feats[s:e]`` per segment, ``feats[s]`` when it is empty.

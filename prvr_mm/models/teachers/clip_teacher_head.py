@@ -6,6 +6,7 @@ import torch
 from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 
+from ...datasets.feature_spec import check_files
 from ..similarity import clip_scores
 from .open_clip_utils import build_clip
 
@@ -46,16 +47,22 @@ class CLIPTeacherHead(BaseModule):
             ``dict(model_cfg=dict(...))`` for a randomly initialised
             ``open_clip.model.CLIP``. ``None`` (default) = precomputed
             features only.
+        spec_files (Sequence[str]): CLIP feature files (teacher files)
+            that must have been extracted with ``clip_model``: checked, the
+            weights hash included, when the model is built
+            (:mod:`prvr_mm.datasets.feature_spec`). Defaults to none.
         init_cfg (dict, optional): unused, for the BaseModule API.
     """
 
     def __init__(self,
                  feature_dim: int = 512,
                  clip_model: Optional[dict] = None,
+                 spec_files: Sequence[str] = (),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.feature_dim = feature_dim
         self.clip_cfg = copy.deepcopy(clip_model) if clip_model else None
+        self.spec_files = list(spec_files)
         # not a submodule on purpose (never trained, never saved)
         object.__setattr__(self, '_clip', None)
         self._tokenizer: Optional[Callable] = None
@@ -72,6 +79,10 @@ class CLIPTeacherHead(BaseModule):
                 torch.manual_seed(0)
                 bundle = build_clip(self.clip_cfg)
             clip = bundle.model
+            check_files([(p, 'teacher features') for p in self.spec_files],
+                        self.clip_cfg,
+                        model=clip,
+                        against="the teacher's clip_model is")
             self._tokenizer = bundle.tokenizer
             self._preprocess_cfg = bundle.preprocess_cfg
             clip.to(self._device_anchor.device)

@@ -313,6 +313,24 @@ def spec_for_preprocess(spec: Dict[str, Any]) -> Dict[str, Any]:
     return {k: v for k, v in spec.items() if k != 'from_cfg' and v is not None}
 
 
+def weights_hash(model: torch.nn.Module) -> str:
+    """Short hash of a model's weights: sha256 over its ``state_dict``
+    (keys in sorted order; each key's name, dtype, shape and bytes), the
+    first 16 hex digits. Recorded with the features a CLIP makes
+    (:mod:`prvr_mm.datasets.feature_spec`).
+
+    Returns:
+        str: 16 hex digits.
+    """
+    digest = hashlib.sha256()
+    state = model.state_dict()
+    for key in sorted(state):
+        t = state[key].detach().cpu().contiguous()
+        digest.update(f'{key}|{t.dtype}|{tuple(t.shape)}|'.encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def embed_dim(model: torch.nn.Module) -> int:
     """Output dimension of an open_clip model's image and text towers."""
     proj = getattr(model, 'text_projection', None)
