@@ -19,11 +19,13 @@ import torch
 from ..datasets.layout import (SPLITS, collection_paths, find_videos,
                                parse_caption_file, teacher_text_key)
 from ..datasets.readers import build_feature_reader
+from ..utils.dependencies import require_video_decoder
 from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
                      auto_workers, barrier, check_key, dist_info,
                      init_distributed, plan_on_rank0, progress_bar,
                      resolve_device, round_robin, video_loader)
 from .decoding import FrameChunks
+from .teacher_check import check_written, run_checker
 
 
 def collection_captions(caption_files: Sequence[str]
@@ -140,6 +142,9 @@ def extract_clip_features(video_dir: str,
                          'per video gives the frames) or fps')
     if fps is not None and fps <= 0:
         raise ValueError(f'fps must be > 0, got {fps}')
+    if do_videos:  # a missing decoder stops here, not video by video
+        require_video_decoder(
+            find_videos(video_dir).values(), 'extract_clip_features')
     device = resolve_device(device)
     init_distributed(device)
     rank, world, _ = dist_info()
@@ -224,10 +229,14 @@ def extract_clip_features(video_dir: str,
             f"{len(lines)} videos skipped (list: {skip_path})")
         for line in lines[:10]:
             say(f'  skipped {line}')
-        if check:
-            summary['check_ok'] = _run_checker(root, collection,
-                                               student_features, base, model,
-                                               say)
+        if check and captions and video_out == paths['teacher_video'] \
+                and text_out == paths['teacher_text']:
+            summary['check_ok'] = run_checker(root, collection,
+                                              student_features, base, model,
+                                              say, do_videos, do_text)
+        elif check:  # the checker reads the collection's own files only
+            summary['check_ok'] = check_written(video_dir, vout, lines,
+                                                do_videos, say)
     return summary
 
 
@@ -353,40 +362,3 @@ def _encode_videos(videos, model, preprocess, out, skips, batch_size, workers,
     stats['videos_per_s'] = stats['videos_encoded'] / dt if dt else 0.0
     stats['frames_per_s'] = stats['frames'] / dt if dt else 0.0
     return stats
-
-
-def _run_checker(root, collection, student_features, base, model, say):
-    """Run the dataset checker; only teacher-file problems fail."""
-    from ..datasets.check import check_dataset
-    from ..datasets.layout import COLLECTIONS
-    from ..models.teachers.open_clip_utils import embed_dim
-    visual = None if collection in COLLECTIONS else '-'
-    if student_features:
-        rel = osp.relpath(
-            resolve_student_path(student_features, base),
-            osp.join(base, 'FeatureData'))
-        if not rel.startswith('..'):
-            visual = rel
-    report = check_dataset(
-        root,
-        collection,
-        visual_feature=visual,
-        video_dim=0,
-        query_dim=0,
-        teacher_dim=embed_dim(model))
-    say(report.format())
-    mine = [
-        p for p in report.problems
-        if p.startswith(('teacher video features', 'teacher text '
-                         'features'))
-    ]
-    other = len(report.problems) - len(mine)
-    if other:
-        say(f'note: {other} problem(s) concern files this tool does not '
-            'write (student or query features, captions); run '
-            'tools/data/check_dataset.py after extracting them')
-    if mine:
-        say(f'FAILED: {len(mine)} problem(s) with the teacher files')
-    else:
-        say('teacher files: OK')
-    return not mine

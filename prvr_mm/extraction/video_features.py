@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..datasets.layout import find_videos
+from ..utils.dependencies import require_video_decoder
 from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
                      auto_workers, barrier, check_key, dist_info,
                      init_distributed, plan_on_rank0, progress_bar,
@@ -201,6 +202,9 @@ def extract_video_features(config: str,
     Returns:
         dict: counts, throughput, ``dim``, ``interrupted`` and paths.
     """
+    # a missing decoder stops here, not video by video
+    require_video_decoder(
+        find_videos(video_dir).values(), 'extract_video_features')
     device = resolve_device(device)
     init_distributed(device)
     rank, world, _ = dist_info()
