@@ -181,15 +181,15 @@ def check_inputs(args) -> None:
     if not osp.isfile(args.config):
         raise PRVRConfigError(f'config file not found: {args.config} (the '
                               'config the checkpoint was trained with)')
-    if not args.build_index and not osp.isfile(args.index):
-        raise SearchIndexError(
-            f'search index not found: {args.index} (build it with '
-            '--build-index COLLECTION)')
     if args.serve:
         require('gradio', 'demo/prvr_search.py --serve')
         check_port(args.host, args.port)
     if args.ann or args.candidates:
         require('faiss', 'demo/prvr_search.py --ann / --candidates')
+    if not args.build_index and not osp.isfile(args.index):
+        raise SearchIndexError(
+            f'search index not found: {args.index} (build it with '
+            '--build-index COLLECTION)')
 
 
 def main(argv=None) -> int:
