@@ -338,8 +338,11 @@ class PRVRInferencer(BaseInferencer):
             ``<branch>_score``, ``clip``, ``moment`` [start, end],
             ``moment_clips``, ``unit`` (``'s'`` or ``'clip'``),
             ``video_path``, ``video_available`` and optionally ``curves``),
-            ``num_videos`` and, when ``top_k`` exceeds the index, a
-            ``note``; ``visualization``: from :meth:`visualize`.
+            ``num_videos`` and a ``note`` when ``top_k`` exceeds the index
+            or the query was cut to ``max_desc_l`` tokens (then also
+            ``query_tokens`` and ``truncated_tokens``, see
+            :func:`~prvr_mm.apis.queries.note_truncation`);
+            ``visualization``: from :meth:`visualize`.
         """
         if not return_datasample:
             preds = [prediction_to_dict(p, return_curves) for p in preds]
