@@ -1,7 +1,8 @@
 """Search videos with a sentence using a trained PRVR model.
 
-Build an index once (from a config split, a feature file, or a folder of
-raw videos), then search it in the terminal or on a local page::
+Build an index once (from a config split or a feature file of the
+collection's clip features), then search it in the terminal or on a local
+page::
 
     python demo/prvr_search.py CONFIG CKPT --index toy.index.h5 \\
         --build-index test
@@ -22,7 +23,9 @@ import sys
 
 from mmengine.config import Config
 
+from prvr_mm.errors import CheckpointError
 from prvr_mm.utils.cfg_options import CfgOptionsAction
+from prvr_mm.utils.cli import add_debug_flag, run_tool
 
 
 def parse_args(argv=None):
@@ -68,8 +71,10 @@ def parse_args(argv=None):
         '--build-index',
         metavar='COLLECTION',
         help="encode a collection into --index first: 'test' / 'val' / "
-        "'train' (that split of the config), a feature file or BigFile "
-        'folder, or a folder of raw videos')
+        "'train' (that split of the config), or a feature file (h5) or "
+        'BigFile folder of clip features; a folder of raw videos needs its '
+        'features first (tools/data/extract_clip_features.py, see '
+        'docs/search.md)')
     build.add_argument('--data-root', help='root of a config split')
     build.add_argument(
         '--ann-file',
@@ -97,7 +102,14 @@ def parse_args(argv=None):
         '--float32',
         action='store_true',
         help='store float32 embeddings (default float16)')
-    return parser.parse_args(argv)
+    add_debug_flag(parser)
+    args = parser.parse_args(argv)
+    for name in ('top_k', 'candidates', 'clip_seconds'):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be > 0, got "
+                         f'{value}')
+    return args
 
 
 def move_data_root(cfg: Config, data_root, collection=None) -> None:
@@ -144,59 +156,97 @@ def print_table(pred: dict) -> None:
         console.print(pred['note'])
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse a port that is taken before anything is loaded.
+
+    Raises:
+        PRVRConfigError: ``host:port`` cannot be bound.
+    """
+    import socket
+
+    from prvr_mm.errors import PRVRConfigError
+    try:
+        with socket.socket() as sock:
+            sock.bind((host, port))
+    except OSError as err:
+        raise PRVRConfigError(
+            f'--serve: cannot listen on {host}:{port} ({err.strerror or err})'
+            f': another program (another search page?) uses port {port}; '
+            f'stop it or pass --port {port + 1}') from None
+
+
+def check_inputs(args) -> None:
+    """The files and optional packages the command line needs, checked
+    before the model is built (one error, nothing written).
+
+    Raises:
+        PRVRConfigError: nothing to do, or no config file.
+        SearchIndexError: no index to search and none to build.
+        DependencyError: gradio (``--serve``) or faiss (``--ann``,
+            ``--candidates``) missing.
+    """
+    from prvr_mm.errors import PRVRConfigError, SearchIndexError
+    from prvr_mm.utils.dependencies import require
+    if not (args.query or args.build_index or args.serve):
+        raise PRVRConfigError('nothing to do: give --query "...", --serve '
+                              'or --build-index COLLECTION')
+    if not osp.isfile(args.config):
+        raise PRVRConfigError(f'config file not found: {args.config} (the '
+                              'config the checkpoint was trained with)')
+    if args.serve:
+        require('gradio', 'demo/prvr_search.py --serve')
+        check_port(args.host, args.port)
+    if args.ann or args.candidates:
+        require('faiss', 'demo/prvr_search.py --ann / --candidates')
+    if not args.build_index and not osp.isfile(args.index):
+        raise SearchIndexError(
+            f'search index not found: {args.index} (build it with '
+            '--build-index COLLECTION)')
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    check_inputs(args)
     from prvr_mm.apis import PRVRInferencer
-    from prvr_mm.errors import CheckpointError, PRVRError
-    try:
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
-        options = args.cfg_options or {}
-        move_data_root(cfg, args.data_root or options.get('data_root'),
-                       options.get('collection'))
-        inferencer = PRVRInferencer(cfg, args.checkpoint, device=args.device)
-        if args.checkpoint is None and any(
-                True for _ in inferencer.model.parameters()):
-            raise CheckpointError(
-                f'{args.config}: its model has trained weights, give its '
-                'checkpoint (CONFIG CKPT); only a zero-shot config (e.g. '
-                'configs/clip_zeroshot/clip_zeroshot_vit-b32.py) runs '
-                'without one')
-        if args.build_index:
-            index = inferencer.index(
-                args.build_index,
-                args.index,
-                data_root=args.data_root,
-                ann_file=args.ann_file,
-                meta_file=args.meta_file,
-                clip_seconds=args.clip_seconds,
-                video_dir=args.video_dir,
-                dtype='float32' if args.float32 else 'float16',
-                ann=args.ann,
-                ann_params=args.ann_params,
-                show_progress=True)
-            print(f'indexed {len(index)} videos ({index.total_clips} clips) '
-                  f'into {args.index}')
-        else:
-            if not osp.isfile(args.index):
-                print(
-                    f'error: search index not found: {args.index} (build '
-                    'it with --build-index COLLECTION)',
-                    file=sys.stderr)
-                return 2
-            inferencer.load_index(args.index)
-        if args.query:
-            preds = inferencer.search(
-                args.query, top_k=args.top_k, candidates=args.candidates)
-            for pred in preds:
-                print_table(pred)
-            if args.json:
-                with open(args.json, 'w') as f:
-                    json.dump(preds, f, indent=2)
-    except (PRVRError, ValueError, FileNotFoundError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    options = args.cfg_options or {}
+    move_data_root(cfg, args.data_root or options.get('data_root'),
+                   options.get('collection'))
+    inferencer = PRVRInferencer(cfg, args.checkpoint, device=args.device)
+    if args.checkpoint is None and any(True
+                                       for _ in inferencer.model.parameters()):
+        raise CheckpointError(
+            f'{args.config}: its model has trained weights, give its '
+            'checkpoint (CONFIG CKPT); only a zero-shot config (e.g. '
+            'configs/clip_zeroshot/clip_zeroshot_vit-b32.py) runs '
+            'without one')
+    if args.build_index:
+        index = inferencer.index(
+            args.build_index,
+            args.index,
+            data_root=args.data_root,
+            ann_file=args.ann_file,
+            meta_file=args.meta_file,
+            clip_seconds=args.clip_seconds,
+            video_dir=args.video_dir,
+            dtype='float32' if args.float32 else 'float16',
+            ann=args.ann,
+            ann_params=args.ann_params,
+            show_progress=True)
+        print(f'indexed {len(index)} videos ({index.total_clips} clips) '
+              f'into {args.index}')
+    else:
+        inferencer.load_index(args.index)
+    if args.query:
+        preds = inferencer.search(
+            args.query, top_k=args.top_k, candidates=args.candidates)
+        for pred in preds:
+            print_table(pred)
+        if args.json:
+            with open(args.json, 'w') as f:
+                json.dump(preds, f, indent=2)
     if args.serve:
         sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
         from search_page import launch_search_page
@@ -204,11 +254,8 @@ def main(argv=None) -> int:
               'stop)')
         launch_search_page(inferencer, args.host, args.port, args.top_k,
                            args.candidates)
-    elif not args.query and not args.build_index:
-        print('nothing to do: give --query "..." or --serve', file=sys.stderr)
-        return 2
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main))

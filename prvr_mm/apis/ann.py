@@ -23,19 +23,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import DependencyError, SearchIndexError
+from ..errors import SearchIndexError
+from ..utils.dependencies import require
 
 __all__ = ['ClipANN', 'fused_vectors']
 
 
 def _faiss():
-    try:
-        import faiss
-    except ImportError as e:  # pragma: no cover - depends on the extras
-        raise DependencyError(
-            'approximate search needs faiss: pip install "prvr_mm[search]" '
-            '(faiss-cpu)') from e
-    return faiss
+    return require('faiss', 'approximate search (ClipANN)')
 
 
 def fused_vectors(vectors: Mapping[str, Tensor],

@@ -9,6 +9,7 @@ fingerprint (and the evaluator's fusion weights), optionally builds a
 faiss :class:`~prvr_mm.apis.ClipANN` under those weights, and saves it.
 """
 import copy
+import os.path as osp
 from typing import Dict, List, Optional, Union
 
 import torch
@@ -18,7 +19,8 @@ from torch.nn.utils.rnn import pad_sequence
 
 from ..datasets.feature_spec import check_files, text_encoder_clip_spec
 from ..datasets.feature_times import segment_spans
-from ..errors import PRVRConfigError
+from ..datasets.layout import find_videos
+from ..errors import PRVRConfigError, PRVRDataError
 from ..evaluation.metrics import PRVRMetric
 from ..evaluation.moments import uniform_clip_spans
 from .ann import ClipANN
@@ -114,6 +116,7 @@ class VideoIndexer:
             ])
             return split_collection(dataset, clip_seconds, video_dir)
         if isinstance(collection, str):
+            _refuse_raw_videos(collection)
             self.check_clip_spec([(collection, 'video features', False)])
             return FeatureCollection.from_files(
                 collection,
@@ -271,6 +274,31 @@ class VideoIndexer:
         if out:
             save_index(index, out)
         return index
+
+
+def _refuse_raw_videos(path: str) -> None:
+    """A folder of raw videos (not a BigFile folder) given as a collection:
+    the error names the extraction command that makes its features.
+
+    Raises:
+        PRVRDataError: ``path`` is a folder of videos without ``shape.txt``.
+    """
+    if not osp.isdir(path) or osp.exists(osp.join(path, 'shape.txt')):
+        return
+    try:
+        videos = find_videos(path)
+    except PRVRDataError:
+        return  # not a video folder: the feature reader names the problem
+    if videos:
+        raise PRVRDataError(
+            f'{path} is a folder of {len(videos)} raw videos, not features: '
+            'the index is built from the clip features the model was '
+            'trained on. Extract them first, e.g. for a CLIP-only model '
+            f'python tools/data/extract_clip_features.py {path} ROOT NAME '
+            '--fps 0.6667 --pretrained openai --no-text --video-out '
+            'ROOT/NAME/clip_frames.hdf5, then --build-index '
+            'ROOT/NAME/clip_frames.hdf5 --clip-seconds 1.5 --video-dir '
+            f'{path} (docs/search.md)')
 
 
 def index_collection(model: torch.nn.Module,

@@ -4,17 +4,25 @@ encoder, or precomputed per-token features checked against the model.
 The student's query input is per-token text features ``(L, Dq)``; a
 sentence must be encoded by the encoder that produced the training query
 features (the config's ``text_encoder``, see ``docs/search.md``).
+
+A query longer than the model's ``max_desc_l`` tokens (the test pipeline's
+``TruncateTokens``) is cut there, as in training; the cut is never silent:
+:func:`note_truncation` puts ``query_tokens``, ``truncated_tokens`` and a
+``note`` into the query's prediction.
 """
 import copy
-from typing import List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from mmaction.registry import MODELS
 
-from ..errors import PRVRConfigError
+from ..errors import PRVRConfigError, PRVRDataError
 
-__all__ = ['QueryType', 'QueryTokenizer', 'describe_query']
+__all__ = [
+    'QueryType', 'QueryTokenizer', 'describe_query', 'query_token_limit',
+    'note_truncation'
+]
 
 QueryType = Union[str, np.ndarray, torch.Tensor]
 
@@ -24,6 +32,43 @@ def describe_query(query: QueryType) -> str:
     if isinstance(query, str):
         return query
     return f'<token features {tuple(np.shape(query))}>'
+
+
+def query_token_limit(pipeline: Sequence[dict]) -> Optional[int]:
+    """The tokens a query keeps (``max_len`` of the ``TruncateTokens`` step
+    of a test pipeline, the config's ``max_desc_l``), None without one."""
+    for step in pipeline:
+        kind = step.get('type')
+        name = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+        if name.split('.')[-1] == 'TruncateTokens':
+            return int(step['max_len'])
+    return None
+
+
+def note_truncation(pred: Dict, num_tokens: int,
+                    max_tokens: Optional[int]) -> Dict:
+    """Record in a prediction that its query was cut to ``max_tokens``.
+
+    Args:
+        pred (dict): one query's prediction (modified in place).
+        num_tokens (int): tokens of the encoded query, L.
+        max_tokens (int, optional): tokens the model reads (None: all).
+
+    Returns:
+        dict: ``pred``; when ``num_tokens > max_tokens`` with
+        ``query_tokens`` (L), ``truncated_tokens`` (L - max_tokens) and the
+        sentence about it prepended to ``note``.
+    """
+    if max_tokens is None or num_tokens <= max_tokens:
+        return pred
+    cut = num_tokens - max_tokens
+    text = (f'the query has {num_tokens} tokens; the model reads the first '
+            f'{max_tokens} (max_desc_l), so the last {cut} were left out: '
+            'shorten the query to search with all of it')
+    pred['query_tokens'] = int(num_tokens)
+    pred['truncated_tokens'] = int(cut)
+    pred['note'] = f'{text}. {pred["note"]}' if pred.get('note') else text
+    return pred
 
 
 class QueryTokenizer:
@@ -71,7 +116,7 @@ class QueryTokenizer:
             dtype=np.float32)
         if feats.ndim != 2 or feats.shape[0] == 0 or \
                 feats.shape[1] != self.query_dim:
-            raise ValueError(
+            raise PRVRDataError(
                 f'query {i}: token features have shape {feats.shape}, '
                 f'expected (L, {self.query_dim}) with L >= 1')
         return feats
@@ -95,12 +140,18 @@ class QueryTokenizer:
             if not isinstance(query, str):
                 out[i] = self._features(first + i, query)
             elif not query.strip():
-                raise ValueError(f'query {first + i} is empty: type a '
-                                 'sentence to search for')
+                raise PRVRDataError(f'query {first + i} is empty: type a '
+                                    'sentence to search for')
             else:
                 texts.append(i)
         if texts:
-            feats, mask = self.text_encoder.encode([queries[i] for i in texts])
+            encoder = self.text_encoder
+            try:
+                feats, mask = encoder.encode([queries[i] for i in texts])
+            except ValueError as err:  # a sentence the encoder refuses
+                if isinstance(err, PRVRDataError):
+                    raise
+                raise PRVRDataError(str(err)) from err
             feats = feats.detach().float().cpu()
             if feats.shape[-1] != self.query_dim:
                 raise PRVRConfigError(
@@ -112,7 +163,7 @@ class QueryTokenizer:
             for j, i in enumerate(texts):
                 tokens = feats[j][mask[j]].numpy()
                 if len(tokens) == 0:
-                    raise ValueError(f'query {first + i} ({queries[i]!r}) '
-                                     'encodes to no token')
+                    raise PRVRDataError(f'query {first + i} ({queries[i]!r}) '
+                                        'encodes to no token')
                 out[i] = tokens
         return out

@@ -5,6 +5,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from mmaction.registry import DATASETS
 
+from ..utils.dependencies import require_video_decoder
 from .layout import VIDEO_EXTENSIONS, find_videos, frame_files, frame_pattern
 from .prvr_dataset import PRVRFeatureDataset
 from .readers import PRVRDataError
@@ -115,6 +116,8 @@ class PRVRRawVideoDataset(PRVRFeatureDataset):
         """Group the queries by video and attach each video's file."""
         data_list = super().load_data_list()
         files = self._index_videos()
+        require_video_decoder(files.values(),
+                              f'PRVRRawVideoDataset ({self.ann_file})')
         missing = [
             d['video_id'] for d in data_list if d['video_id'] not in files
         ]

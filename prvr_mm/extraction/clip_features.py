@@ -22,12 +22,13 @@ from ..datasets.feature_times import h5_time_attrs
 from ..datasets.layout import (SPLITS, collection_paths, find_videos,
                                parse_caption_file, teacher_text_key)
 from ..datasets.readers import build_feature_reader
-from .checker import run_checker as _run_checker
+from ..utils.dependencies import require_video_decoder
 from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
                      auto_workers, barrier, check_key, dist_info,
                      init_distributed, plan_on_rank0, progress_bar,
                      resolve_device, round_robin, video_loader)
 from .decoding import FrameChunks
+from .teacher_check import check_written, run_checker
 
 #: how to fix an output made with another CLIP (check_spec message)
 FIX = ('pass the --model / --model-config / --pretrained / --quick-gelu of '
@@ -149,6 +150,9 @@ def extract_clip_features(video_dir: str,
                          'per video gives the frames) or fps')
     if fps is not None and fps <= 0:
         raise ValueError(f'fps must be > 0, got {fps}')
+    if do_videos:  # a missing decoder stops here, not video by video
+        require_video_decoder(
+            find_videos(video_dir).values(), 'extract_clip_features')
     device = resolve_device(device)
     init_distributed(device)
     rank, world, _ = dist_info()
@@ -243,10 +247,14 @@ def extract_clip_features(video_dir: str,
             f"{len(lines)} videos skipped (list: {skip_path})")
         for line in lines[:10]:
             say(f'  skipped {line}')
-        if check:
-            summary['check_ok'] = _run_checker(root, collection,
-                                               student_features, base, model,
-                                               say)
+        if check and captions and video_out == paths['teacher_video'] \
+                and text_out == paths['teacher_text']:
+            summary['check_ok'] = run_checker(root, collection,
+                                              student_features, base, model,
+                                              say, do_videos, do_text)
+        elif check:  # the checker reads the collection's own files only
+            summary['check_ok'] = check_written(video_dir, vout, lines,
+                                                do_videos, say)
     return summary
 
 

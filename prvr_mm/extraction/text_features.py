@@ -66,6 +66,9 @@ def extract_text_features(captions: Sequence[str],
     if encoder not in ('hf', 'open_clip'):
         raise ValueError(
             f"encoder must be 'hf' or 'open_clip', got {encoder!r}")
+    if encoder == 'hf':
+        from ..utils.dependencies import require
+        require('transformers', 'extract_text_features (encoder hf)')
     device = resolve_device(device)
     init_distributed(device)
     rank, world, _ = dist_info()

@@ -25,6 +25,7 @@ import torch
 from ..datasets.feature_times import (h5_time_attrs, read_times,
                                       write_times_sidecar)
 from ..datasets.layout import find_videos
+from ..utils.dependencies import require_video_decoder
 from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
                      auto_workers, barrier, check_key, dist_info,
                      init_distributed, plan_on_rank0, progress_bar,
@@ -211,6 +212,9 @@ def extract_video_features(config: str,
     Returns:
         dict: counts, throughput, ``dim``, ``interrupted`` and paths.
     """
+    # a missing decoder stops here, not video by video
+    require_video_decoder(
+        find_videos(video_dir).values(), 'extract_video_features')
     device = resolve_device(device)
     init_distributed(device)
     rank, world, _ = dist_info()

@@ -46,6 +46,28 @@ def add_debug_flag(parser) -> None:
         'config value or checkpoint prints one error line by default)')
 
 
+def json_option(text: str) -> dict:
+    """An ``argparse`` type: a JSON object (``--options '{"a": 1}'``).
+
+    Raises:
+        argparse.ArgumentTypeError: not JSON, or not an object (argparse
+            prints it as a usage error, exit 2).
+    """
+    import argparse
+    import json
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not JSON ({err}); expected an object such as '
+            '\'{"seed": 1}\' (quote it for the shell)') from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is a JSON {type(value).__name__}, expected an object '
+            'such as \'{"seed": 1}\'')
+    return value
+
+
 def run_tool(main: Callable[[], Any],
              argv: Optional[Sequence[str]] = None) -> Any:
     """Run a tool's ``main()`` with the tools' one rule for user errors.

@@ -307,8 +307,11 @@ def test_demo_terminal_table(work, tiny_toy_root, tmp_path, capsys):
         ([work['ckpt'], '--index',
           str(tmp_path / 'no.h5'), '--query', 'x'], 'index not found'),
     ]
+    from prvr_mm.utils.cli import run_tool as run_cli
     for args, message in cases:
-        assert demo.main([CFG, *args]) == 2
+        with pytest.raises(SystemExit) as stop:  # as `python demo/...` runs
+            run_cli(lambda: demo.main([CFG, *args]), argv=[])
+        assert stop.value.code == 2
         err = capsys.readouterr().err
         assert message in err, err
 

@@ -26,6 +26,7 @@ from prvr_mm.datasets.feature_times import read_times
 from prvr_mm.datasets.layout import teacher_text_key
 from prvr_mm.datasets.readers import BigFileReader, parse_caption_file
 from prvr_mm.datasets.toy_videos import make_toy_videos
+from prvr_mm.errors import PRVRConfigError
 from prvr_mm.extraction.clip_features import extract_clip_features
 from prvr_mm.extraction.common import ShardedH5Output
 from prvr_mm.extraction.decoding import clip_indices
@@ -484,8 +485,7 @@ def test_open_clip_token_features_for_clip_only_configs(tmp_path):
             assert f[f'v{i}#enc#0'].shape == (n, enc.dim)
             np.testing.assert_allclose(
                 f[f'v{i}#enc#0'][()], feats[0, :n].numpy(), atol=1e-5)
-    # a RoBERTa-only option with the CLIP encoder is a usage error
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = tool['main']([str(root), COLL, '--pretrained', 'openai'])
-    assert code == 2 and '--encoder open_clip' in err.getvalue()
+    # an open_clip-only option without --encoder open_clip is a user error
+    # (the command line prints it as one error line, exit 2)
+    with pytest.raises(PRVRConfigError, match='--encoder open_clip'):
+        tool['main']([str(root), COLL, '--pretrained', 'openai'])

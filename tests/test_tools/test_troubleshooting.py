@@ -771,3 +771,76 @@ def _h5_locked(env):
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+# ------------------------------------------------ search, optional packages
+def _demo():
+    spec = importlib.util.spec_from_file_location(
+        '_demo_prvr_search', osp.join(ROOT, 'demo', 'prvr_search.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@case('S1')
+def _search_with_another_architecture(env):
+    from prvr_mm.apis import PRVRInferencer
+    PRVRInferencer(env.cfg(), env.checkpoint(inheritance=dict(hidden_dim=32)))
+
+
+@case('S2')
+def _index_raw_videos(env):
+    from prvr_mm.apis import PRVRInferencer
+    from prvr_mm.datasets.toy_videos import make_toy_videos
+    make_toy_videos(
+        str(env.tmp / 'mine'), num_videos=3, seed=0, duration=(1.0, 1.5))
+    PRVRInferencer(env.cfg(),
+                   env.checkpoint()).index(str(env.tmp / 'mine' / 'videos'))
+
+
+@case('S3')
+def _long_query(env):
+    from prvr_mm.apis import PRVRInferencer
+    inferencer = PRVRInferencer(
+        env.cfg(),
+        env.checkpoint(),
+        text_encoder=dict(type='ToyTextEncoder', data_root=env.toy_root))
+    inferencer.index('test')
+    print(
+        inferencer.search(' '.join(['someone carries the cup'] *
+                                   5))[0]['note'])
+
+
+@case('S4')
+def _missing_package(env):
+    import subprocess
+    hidden = env.tmp / 'not_installed'
+    hidden.mkdir()
+    (hidden / 'av.py').write_text(
+        'raise ModuleNotFoundError("No module named \'av\'", name="av")\n')
+    videos = env.tmp / 'videos'
+    videos.mkdir()
+    (videos / 'v0.mp4').write_bytes(b'not decoded: PyAV is checked first')
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'data', 'extract_clip_features.py'),
+        str(videos),
+        str(env.tmp), 'mine', '--fps', '1'
+    ],
+                          env=dict(
+                              os.environ,
+                              PYTHONPATH=os.pathsep.join([str(hidden), ROOT])),
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    print(proc.stderr)
+
+
+@case('S5')
+def _port_in_use(env):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(('127.0.0.1', 0))
+        busy.listen()
+        _demo().check_port('127.0.0.1', busy.getsockname()[1])

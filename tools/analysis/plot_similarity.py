@@ -19,7 +19,9 @@ import os.path as osp
 
 from mmengine.config import Config
 
+from prvr_mm.errors import PRVRConfigError, PRVRDataError
 from prvr_mm.utils.cfg_options import CfgOptionsAction
+from prvr_mm.utils.cli import add_debug_flag, run_tool
 
 
 def parse_args():
@@ -48,6 +50,7 @@ def parse_args():
         action=CfgOptionsAction,
         help='override settings of the config, key=value (a top-level '
         'data_root=... also moves every dataset)')
+    add_debug_flag(parser)
     return parser.parse_args()
 
 
@@ -124,21 +127,30 @@ def main():
     from prvr_mm.evaluation import PRVRMetric
     from prvr_mm.utils import merge_config_options, resolve_dataloaders
 
+    if not osp.isfile(args.config):
+        raise PRVRConfigError(f'config file not found: {args.config}')
     cfg = Config.fromfile(args.config)
     merge_config_options(cfg, args.cfg_options, args.config)
     resolve_dataloaders(cfg)
     loader = cfg.get(f'{args.split}_dataloader')
     if loader is None:
-        raise ValueError(f'the config has no {args.split}_dataloader')
-    model = init_model(cfg, args.checkpoint)
+        raise PRVRConfigError(f'{args.config} has no {args.split}_dataloader:'
+                              ' pick another --split')
+    model = init_model(cfg, args.checkpoint)  # strict: same error as test.py
     dataset = DATASETS.build(loader.dataset)
     weights = PRVRMetric.from_config(cfg).fusion_weights
 
     encoded = encode_split(model, dataset, batch_size=args.batch_size)
-    curves = query_curves(encoded, args.query, weights, topk=args.topk)
+    try:
+        curves = query_curves(encoded, args.query, weights, topk=args.topk)
+    except KeyError as err:  # a cap_id that is not in the split
+        raise PRVRDataError(
+            f'--query {args.query}: {err.args[0]} ({args.split} split of '
+            f'{args.config}); pass a cap_id of its caption file, e.g. '
+            f'{encoded[0]["query_ids"][0]}') from None
     plot(curves, args.out, args.split, weights)
     print(f'GT rank {curves["gt_rank"]}; figure written to {args.out}')
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

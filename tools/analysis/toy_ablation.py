@@ -23,6 +23,9 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
+from prvr_mm.errors import PRVRDataError, PRVRError
+from prvr_mm.utils.cli import add_debug_flag, run_tool
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: (row label, config under configs/toy), in table order.
 ROWS = (
@@ -59,7 +62,16 @@ def parse_args(argv: Optional[List[str]] = None):
         nargs='+',
         default=[],
         help='passed on to every tools/train.py run, e.g. data_root=...')
+    add_debug_flag(parser)
     return parser.parse_args(argv)
+
+
+class TrainingRunError(PRVRError, RuntimeError):
+    """A training run of the ablation failed; its log names the cause."""
+
+
+class MissingRunError(PRVRDataError, FileNotFoundError):
+    """``--no-train`` without the results of an earlier run."""
 
 
 def branches_of(config: str) -> Sequence[str]:
@@ -91,8 +103,9 @@ def train(config: str, out_dir: str, seed: Optional[int],
     with open(osp.join(out_dir, 'train.log'), 'w') as log:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
-        raise RuntimeError(f'{" ".join(cmd)} failed (exit {proc.returncode})'
-                           f'; see {osp.join(out_dir, "train.log")}')
+        raise TrainingRunError(
+            f'{" ".join(cmd)} failed (exit {proc.returncode}); its error is '
+            f'at the end of {osp.join(out_dir, "train.log")}')
     return time.time() - start
 
 
@@ -151,8 +164,9 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
                 print(f'{label} (seed {seed}): {wall:.0f} s', flush=True)
             path = osp.join(out_dir, 'test_metrics.json')
             if not osp.isfile(path):
-                raise FileNotFoundError(
-                    f'{path} not found: train first (without --no-train)')
+                raise MissingRunError(
+                    f'{path} not found: train first (without --no-train), '
+                    'or pass the --work-dir of the earlier run')
             with open(path) as f:
                 row['runs'].append(row_values(json.load(f), branches))
         table.append(row)
@@ -169,4 +183,4 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

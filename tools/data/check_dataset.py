@@ -6,15 +6,23 @@ the student inputs, no RoBERTa file)
 
 Prints videos and queries per split, feature dimensions, frames per video,
 queries per video, the coverage of every cap_id and video id in every
-feature file and teacher vs student frame counts, then every problem found;
-exits with 1 when there is any problem, 0 otherwise.
+feature file and teacher vs student frame counts, then every problem found.
+
+Exit status: 0 the data root is fine, 1 the check found problems in the
+data (a report, printed in full: a missing collection folder or file is one
+of them), 2 a mistake in the command line itself (one ``error: ...`` line,
+e.g. ``--sample 0`` or a ``--json`` file that cannot be written; ``--debug``
+for the traceback).
 """
 import argparse
 import json
+import os.path as osp
 import sys
 
 from prvr_mm.datasets.check import check_dataset
 from prvr_mm.datasets.layout import COLLECTIONS, INPUTS, SPLITS
+from prvr_mm.errors import PRVRConfigError
+from prvr_mm.utils.cli import add_debug_flag, run_tool
 
 
 def parse_args(argv=None):
@@ -70,11 +78,22 @@ def parse_args(argv=None):
         'feature file instead of all of them')
     parser.add_argument(
         '--json', help='also write the statistics and problems to this file')
-    return parser.parse_args(argv)
+    add_debug_flag(parser)
+    args = parser.parse_args(argv)
+    if args.sample is not None and args.sample < 1:
+        parser.error(f'--sample must be >= 1 (items scanned per feature '
+                     f'file), got {args.sample}; omit it to scan all')
+    return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.json:
+        parent = osp.dirname(osp.abspath(args.json))
+        if not osp.isdir(parent):
+            raise PRVRConfigError(
+                f'--json {args.json}: folder {parent} does not exist; '
+                'create it or write the report elsewhere')
     report = check_dataset(
         args.root,
         args.collection,
@@ -100,4 +119,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main))

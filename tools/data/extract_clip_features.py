@@ -12,14 +12,18 @@ dataset checker.  Resumable (keys already written are skipped), Ctrl-C
 keeps what was written, unreadable videos go to a skip list.  Under
 ``torchrun --nproc_per_node N`` the videos are split across processes.
 Exit code: 0 done, 1 the checker found problems in the teacher files,
-130 interrupted.
+2 a mistake in the command line, the folders or a missing package (one
+``error: ...`` line; ``--debug`` for the traceback), 130 interrupted.
 """
 import argparse
 import json
 import sys
 
+from prvr_mm.datasets.layout import find_videos
 from prvr_mm.extraction.clip_features import extract_clip_features
 from prvr_mm.utils import finish_distributed
+from prvr_mm.utils.cli import add_debug_flag, run_tool
+from prvr_mm.utils.dependencies import require_video_decoder
 
 
 def parse_args(argv=None):
@@ -106,11 +110,17 @@ def parse_args(argv=None):
         action='store_true',
         help='do not run the dataset checker at the end')
     parser.add_argument('--summary', help='write the run summary JSON here')
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if not args.no_videos and args.student_features is None and \
             args.fps is None:
         parser.error('pass --student-features or --fps (how many CLIP '
                      'frames per video)')
+    if args.fps is not None and args.fps <= 0:
+        parser.error(f'--fps must be > 0 (CLIP frames per second), got '
+                     f'{args.fps}')
+    if args.no_videos and args.no_text:
+        parser.error('--no-videos and --no-text: nothing to extract')
     return args
 
 
@@ -128,6 +138,10 @@ def clip_spec_of(args) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if not args.no_videos:  # before any model is built
+        require_video_decoder(
+            find_videos(args.videos).values(),
+            'tools/data/extract_clip_features.py')
     summary = extract_clip_features(
         args.videos,
         args.root,
@@ -157,6 +171,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    code = main()
+    code = run_tool(main)
     finish_distributed()  # every rank got here: no collective is pending
     sys.exit(code)

@@ -9,7 +9,9 @@ Writes ``ROOT/COLLECTION/TextData/roberta_<c>_query_feat.hdf5`` (or, with
 input of the CLIP-only configs): cap_id -> (L, D) float32 hidden states of
 the real tokens (special tokens included).
 Resumable, Ctrl-C keeps what was written, ``torchrun`` splits the captions.
-Exit code: 0 done, 130 interrupted.
+Exit code: 0 done, 2 a mistake in the command line, the files or a missing
+package (one ``error: ...`` line; ``--debug`` for the traceback), 130
+interrupted.
 """
 import argparse
 import json
@@ -19,7 +21,10 @@ import sys
 import prvr_mm  # noqa: F401  (stack fixes + registration)
 from prvr_mm.datasets.layout import collection_paths
 from prvr_mm.extraction.text_features import extract_text_features
+from prvr_mm.errors import PRVRConfigError, PRVRDataError
 from prvr_mm.utils import finish_distributed
+from prvr_mm.utils.cli import add_debug_flag, run_tool
+from prvr_mm.utils.dependencies import require
 
 
 def parse_args(argv=None):
@@ -76,6 +81,7 @@ def parse_args(argv=None):
         help='never contact the model hub')
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument('--summary', help='write the run summary JSON here')
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -87,19 +93,23 @@ def main(argv=None) -> int:
         for s in ('train', 'val', 'test') if osp.isfile(paths[f'caption_{s}'])
     ]
     if not captions:
-        print(
-            f'no caption file found in {paths["dir"]}/TextData '
-            '(pass --captions)',
-            file=sys.stderr)
-        return 2
+        raise PRVRDataError(
+            f'no caption file found in {paths["dir"]}/TextData (expected '
+            f'{args.collection}{{train,val,test}}.caption.txt): pass '
+            '--captions FILE ...')
+    missing = [c for c in captions if not osp.isfile(c)]
+    if missing:
+        raise PRVRDataError(f'caption file not found: {missing[0]} '
+                            '(--captions)')
     clip = args.encoder == 'open_clip'
     if (args.pretrained or args.model_config
             or args.quick_gelu is not None) and not clip:
-        print(
+        raise PRVRConfigError(
             '--pretrained, --model-config and --quick-gelu are open_clip '
-            'options (--encoder open_clip)',
-            file=sys.stderr)
-        return 2
+            'options: add --encoder open_clip, or drop them for a '
+            'transformers model')
+    if not clip:
+        require('transformers', 'tools/data/extract_text_features.py')
     summary = extract_text_features(
         captions,
         args.out or paths['clip_tokens' if clip else 'text'],
@@ -121,6 +131,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    code = main()
+    code = run_tool(main)
     finish_distributed()  # every rank got here: no collective is pending
     sys.exit(code)

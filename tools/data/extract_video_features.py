@@ -10,15 +10,22 @@ recognizer, in the MS-SL layout (BigFile folder or h5).
 the recognizer averaged over time, space, frames and crops.  Resumable,
 Ctrl-C keeps what was written, unreadable videos go to a skip list,
 ``torchrun --nproc_per_node N`` splits the videos across processes.
-Exit code: 0 done, 130 interrupted.
+Exit code: 0 done, 2 a mistake in the command line, the files or a missing
+package (one ``error: ...`` line; ``--debug`` for the traceback), 130
+interrupted.
 """
 import argparse
 import json
+import os.path as osp
 import sys
 
 import prvr_mm  # noqa: F401  (stack fixes + registration)
+from prvr_mm.datasets.layout import find_videos
 from prvr_mm.extraction.video_features import extract_video_features
+from prvr_mm.errors import PRVRConfigError
 from prvr_mm.utils import finish_distributed
+from prvr_mm.utils.cli import add_debug_flag, run_tool
+from prvr_mm.utils.dependencies import require_video_decoder
 
 
 def parse_args(argv=None):
@@ -73,11 +80,22 @@ def parse_args(argv=None):
     parser.add_argument('--skip-list', help='default: <OUT>.skipped.txt')
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument('--summary', help='write the run summary JSON here')
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if not osp.isfile(args.config):
+        raise PRVRConfigError(
+            f'config file not found: {args.config} (an mmaction2 recognizer '
+            'config, e.g. from mmaction2/configs/recognition/)')
+    if args.checkpoint and not osp.isfile(args.checkpoint):
+        raise PRVRConfigError(f'--checkpoint {args.checkpoint}: file not '
+                              'found (the recognizer weights, .pth)')
+    require_video_decoder(  # before the recognizer is built
+        find_videos(args.videos).values(),
+        'tools/data/extract_video_features.py')
     summary = extract_video_features(
         args.config,
         args.videos,
@@ -100,6 +118,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    code = main()
+    code = run_tool(main)
     finish_distributed()  # every rank got here: no collective is pending
     sys.exit(code)

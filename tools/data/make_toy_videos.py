@@ -7,6 +7,8 @@ import argparse
 import json
 
 from prvr_mm.datasets.toy_videos import make_toy_videos
+from prvr_mm.errors import PRVRConfigError
+from prvr_mm.utils.cli import add_debug_flag, json_option, run_tool
 
 
 def main(argv=None):
@@ -28,20 +30,24 @@ def main(argv=None):
     parser.add_argument('--collection', default='toyvid')
     parser.add_argument(
         '--options',
-        type=json.loads,
+        type=json_option,
         default={},
         help='JSON dict of overrides of prvr_mm.datasets.toy_videos.DEFAULTS, '
         'e.g. \'{"size": 96, "fps": 10}\'')
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
-    stats = make_toy_videos(
-        args.root,
-        num_videos=args.num_videos,
-        seed=args.seed,
-        frame_folders=args.frame_folders,
-        collection=args.collection,
-        **args.options)
+    try:
+        stats = make_toy_videos(
+            args.root,
+            num_videos=args.num_videos,
+            seed=args.seed,
+            frame_folders=args.frame_folders,
+            collection=args.collection,
+            **args.options)
+    except (FileExistsError, ValueError) as err:  # ROOT or the options
+        raise PRVRConfigError(str(err)) from None
     print(json.dumps(stats, indent=2))
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -27,15 +27,15 @@ message names the global; nothing is executed).
 import argparse
 import os.path as osp
 import pickle
-import sys
 from collections.abc import Mapping
 from typing import Dict, Optional, Sequence
 
 import torch
 
-from prvr_mm.utils.checkpoint_loader import (CheckpointFileError,
-                                             UnsafeCheckpointError,
+from prvr_mm.errors import PRVRConfigError
+from prvr_mm.utils.checkpoint_loader import (UnsafeCheckpointError,
                                              load_local_checkpoint, mismatches)
+from prvr_mm.utils.cli import add_debug_flag, run_tool
 from prvr_mm.utils.convert_dldkd import (CheckpointConversionError,
                                          convert_state_dict, detect_naming)
 
@@ -216,18 +216,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '(share_query_proj=True; needed for the ICCV A_/B_ naming)')
     parser.add_argument(
         '--config', help='prvr_mm config whose model must match exactly')
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
-    try:
-        state = convert(args.src, args.dst, args.iccv, args.config)
-    except (CheckpointConversionError, CheckpointFileError,
-            FileNotFoundError) as err:
-        sys.exit(f'error: {err}')
+    if args.config and not osp.isfile(args.config):
+        raise PRVRConfigError(f'--config {args.config}: file not found')
+    out_dir = osp.dirname(osp.abspath(args.dst))
+    if not osp.isdir(out_dir):
+        raise PRVRConfigError(f'OUT {args.dst}: folder {out_dir} does not '
+                              'exist; create it first')
+    state = convert(args.src, args.dst, args.iccv, args.config)
     print(f'converted {len(state)} tensors: {args.src} -> {args.dst}')
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

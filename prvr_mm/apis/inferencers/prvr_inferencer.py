@@ -32,9 +32,10 @@ from ...evaluation.metrics import PRVRMetric
 from ..fingerprint import model_fingerprint
 from ..index_io import load_index
 from ..indexing import VideoIndexer
-from ..model import model_device
+from ..model import init_model, model_device
 from ..pipelines import search_pipelines, test_pipeline_of
-from ..queries import QueryTokenizer, QueryType, describe_query
+from ..queries import (QueryTokenizer, QueryType, describe_query,
+                       note_truncation, query_token_limit)
 from ..results import format_predictions, prediction_to_dict
 from ..search import search_videos
 from ..search_index import SearchIndex
@@ -120,6 +121,7 @@ class PRVRInferencer(BaseInferencer):
             text_encoder or self.cfg.get('text_encoder'),
             device=model_device(self.model),
             config_name=str(self.config_name))
+        self.max_query_tokens = query_token_limit(test_pipeline_of(self.cfg))
         self.search_index: Optional[SearchIndex] = None
         if index is not None:
             self.load_index(index)
@@ -130,15 +132,14 @@ class PRVRInferencer(BaseInferencer):
                     weights: Optional[str],
                     device: str = 'cpu') -> torch.nn.Module:
         """Build the student without its teacher (search never needs it;
-        a real CLIP teacher would only cost memory)."""
-        cfg = copy.deepcopy(cfg)
-        if 'teacher' in cfg.model:
-            cfg.model.teacher = None
+        a real CLIP teacher would only cost memory) and load the checkpoint
+        strictly (:func:`~prvr_mm.apis.init_model`: a checkpoint of another
+        architecture is refused, like ``tools/test.py`` refuses it)."""
         if weights is not None and not osp.isfile(weights):
             raise CheckpointError(f'checkpoint not found: {weights}')
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', UserWarning)
-            model = super()._init_model(cfg, weights, device)
+        model = init_model(
+            copy.deepcopy(cfg), weights, device=device, with_teacher=False)
+        model.cfg = cfg
         if weights is None and any(True for _ in model.parameters()):
             warnings.warn('PRVRInferencer: no checkpoint given, the model '
                           'has random weights')
@@ -232,10 +233,13 @@ class PRVRInferencer(BaseInferencer):
         for start in range(0, len(inputs), batch_size):
             chunk = inputs[start:start + batch_size]
             tokens = self.tokenizer(chunk, first=start)
-            yield self.collate_fn([
+            packed = [
                 self.pipeline(dict(query_feats=[t], query=describe_query(q)))
                 for q, t in zip(chunk, tokens)
-            ])
+            ]
+            for item, t in zip(packed, tokens):  # before any truncation
+                item['data_samples'].set_metainfo(dict(num_tokens=len(t)))
+            yield self.collate_fn(packed)
 
     @torch.no_grad()
     def encode_queries(self, data: dict) -> Dict[str, torch.Tensor]:
@@ -269,6 +273,7 @@ class PRVRInferencer(BaseInferencer):
         preds = format_predictions(self.search_index, result, top_k)
         for pred, sample in zip(preds, inputs['data_samples']):
             pred['query'] = sample.query
+            note_truncation(pred, sample.num_tokens, self.max_query_tokens)
         return preds
 
     def visualize(self,
@@ -336,8 +341,11 @@ class PRVRInferencer(BaseInferencer):
             ``<branch>_score``, ``clip``, ``moment`` [start, end],
             ``moment_clips``, ``unit`` (``'s'`` or ``'clip'``),
             ``video_path``, ``video_available`` and optionally ``curves``),
-            ``num_videos`` and, when ``top_k`` exceeds the index, a
-            ``note``; ``visualization``: from :meth:`visualize`.
+            ``num_videos`` and a ``note`` when ``top_k`` exceeds the index
+            or the query was cut to ``max_desc_l`` tokens (then also
+            ``query_tokens`` and ``truncated_tokens``, see
+            :func:`~prvr_mm.apis.queries.note_truncation`);
+            ``visualization``: from :meth:`visualize`.
         """
         if not return_datasample:
             preds = [prediction_to_dict(p, return_curves) for p in preds]

@@ -48,6 +48,8 @@ class HFTextEncoder(BaseModule):
                  local_files_only: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        from ...utils.dependencies import require
+        require('transformers', 'HFTextEncoder')
         from transformers import AutoConfig, AutoModel, AutoTokenizer
         if max_len < 2:
             raise ValueError(f'max_len must be >= 2, got {max_len}')
