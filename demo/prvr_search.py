@@ -20,6 +20,7 @@ import sys
 from mmengine.config import Config
 
 from prvr_mm.utils.cfg_options import CfgOptionsAction
+from prvr_mm.utils.hardware import PRECISIONS
 
 
 def parse_args(argv=None):
@@ -50,6 +51,13 @@ def parse_args(argv=None):
     parser.add_argument('--host', default='127.0.0.1')
     parser.add_argument('--port', type=int, default=7860)
     parser.add_argument('--device', default=None, help="'cpu', 'cuda'...")
+    parser.add_argument(
+        '--precision',
+        choices=PRECISIONS,
+        default='auto',
+        help='precision of the query encoding and the exact search: auto '
+        '(default: bf16 where this machine runs it faster, e.g. CPUs with '
+        'AMX), fp32 or bf16 (same videos and float32 scores either way)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -143,7 +151,8 @@ def main(argv=None) -> int:
             cfg.merge_from_dict(args.cfg_options)
         move_data_root(
             cfg, args.data_root or (args.cfg_options or {}).get('data_root'))
-        inferencer = PRVRInferencer(cfg, args.checkpoint, device=args.device)
+        inferencer = PRVRInferencer(
+            cfg, args.checkpoint, device=args.device, precision=args.precision)
         if args.build_index:
             index = inferencer.index(
                 args.build_index,

@@ -13,6 +13,7 @@ import torch
 from mmaction.registry import MODELS
 
 from ..errors import PRVRConfigError
+from ..utils.hardware import autocast_context, cast_frozen
 
 __all__ = ['QueryType', 'QueryTokenizer', 'describe_query']
 
@@ -37,17 +38,23 @@ class QueryTokenizer:
         device (torch.device | str): where the encoder runs. Defaults to
             ``'cpu'``.
         config_name (str): the config (messages).
+        precision (str): precision of the text encoder: ``'auto'``
+            (default: bf16 where the device runs it faster), ``'fp32'`` or
+            ``'bf16'`` (:func:`~prvr_mm.utils.hardware.cast_frozen`; token
+            features are float32 either way).
     """
 
     def __init__(self,
                  query_dim: int,
                  text_encoder: Optional[dict] = None,
                  device: Union[str, torch.device] = 'cpu',
-                 config_name: str = '<config>') -> None:
+                 config_name: str = '<config>',
+                 precision: str = 'auto') -> None:
         self.query_dim = int(query_dim)
         self.text_encoder_cfg = text_encoder
         self.device = device
         self.config_name = config_name
+        self.precision = precision
         self._encoder: Optional[torch.nn.Module] = None
 
     @property
@@ -62,7 +69,10 @@ class QueryTokenizer:
                     'query features -- or search with precomputed token '
                     f'features of shape (L, {self.query_dim})')
             encoder = MODELS.build(copy.deepcopy(self.text_encoder_cfg))
-            self._encoder = encoder.eval().to(self.device)
+            encoder = encoder.eval().requires_grad_(False).to(self.device)
+            self.precision = cast_frozen(encoder, self.precision,
+                                         str(self.device))
+            self._encoder = encoder
         return self._encoder
 
     def _features(self, i: int, query) -> np.ndarray:
@@ -100,7 +110,9 @@ class QueryTokenizer:
             else:
                 texts.append(i)
         if texts:
-            feats, mask = self.text_encoder.encode([queries[i] for i in texts])
+            encoder = self.text_encoder
+            with autocast_context(self.precision, str(self.device)):
+                feats, mask = encoder.encode([queries[i] for i in texts])
             feats = feats.detach().float().cpu()
             if feats.shape[-1] != self.query_dim:
                 raise PRVRConfigError(

@@ -6,6 +6,8 @@ import torch
 from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 
+from ...errors import PRVRConfigError
+from ...utils.hardware import PRECISIONS, autocast_context, cast_frozen
 from ..similarity import clip_scores
 from .open_clip_utils import build_clip
 
@@ -46,14 +48,24 @@ class CLIPTeacherHead(BaseModule):
             ``dict(model_cfg=dict(...))`` for a randomly initialised
             ``open_clip.model.CLIP``. ``None`` (default) = precomputed
             features only.
+        precision (str): precision of the online CLIP towers: ``'auto'``
+            (default: bf16 where the device runs it faster, see
+            :func:`~prvr_mm.utils.hardware.resolve_precision`), ``'fp32'``
+            or ``'bf16'`` (weights cast once, autocast; features float32).
+            An outer autocast (``--amp``) does not change it.
         init_cfg (dict, optional): unused, for the BaseModule API.
     """
 
     def __init__(self,
                  feature_dim: int = 512,
                  clip_model: Optional[dict] = None,
+                 precision: str = 'auto',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if precision not in PRECISIONS:
+            raise PRVRConfigError(f'teacher precision must be one of '
+                                  f'{PRECISIONS}, got {precision!r}')
+        self.precision = precision
         self.feature_dim = feature_dim
         self.clip_cfg = copy.deepcopy(clip_model) if clip_model else None
         # not a submodule on purpose (never trained, never saved)
@@ -75,6 +87,9 @@ class CLIPTeacherHead(BaseModule):
             self._tokenizer = bundle.tokenizer
             self._preprocess_cfg = bundle.preprocess_cfg
             clip.to(self._device_anchor.device)
+            # resolved once, with the model: 'fp32' or 'bf16'
+            self.precision = cast_frozen(clip, self.precision,
+                                         str(self._device_anchor.device))
             object.__setattr__(self, '_clip', clip)
         return self._clip
 
@@ -161,7 +176,8 @@ class CLIPTeacherHead(BaseModule):
         picked = frames[valid]
         if picked.dtype == torch.uint8:
             picked = self.normalize_frames(picked)
-        feats = clip.encode_image(picked).float()
+        with autocast_context(self.precision, str(picked.device)):
+            feats = clip.encode_image(picked).float()
         out = feats.new_zeros(b, t, feats.shape[-1])
         out[valid] = feats
         return out
@@ -188,7 +204,8 @@ class CLIPTeacherHead(BaseModule):
                 'model must use the tokenizer\'s vocabulary (49408 for '
                 'ViT-B-32)')
         device = next(clip.parameters()).device
-        return clip.encode_text(texts.to(device)).float()
+        with autocast_context(self.precision, str(device)):
+            return clip.encode_text(texts.to(device)).float()
 
     def teacher_features(
         self, inputs: Dict[str, torch.Tensor]
