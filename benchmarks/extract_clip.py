@@ -1,4 +1,5 @@
-"""Teacher extraction throughput vs the image tower alone, in one run.
+"""Teacher extraction throughput vs the image tower alone, in one run,
+in each precision (``--precisions fp32,bf16``).
 
 Builds a randomly initialised open_clip ViT-B/32 (the real architecture;
 weights do not change the speed), then
@@ -12,13 +13,20 @@ weights do not change the speed), then
    one CLIP frame per 1.5 s of video (``--fps 0.6667``, TVR's student
    rate), decoding in DataLoader workers.
 
-Usage::
+Each precision times the tower with the same rule as the tool
+(:func:`~prvr_mm.utils.hardware.cast_frozen` + ``autocast_context``) and
+runs the tool with ``precision=...``; its line ends with
+``benchmarks.roofline.host_fields(precision)`` (the host's matrix-unit
+flags), and a last ``extract_clip_precision`` line gives the bf16 / fp32
+speed of the tower and the tool.
 
-    python benchmarks/extract_clip.py [--input mp4|frames] [--videos 6]
+Usage (checkout root)::
+
+    python -m benchmarks.extract_clip [--input mp4|frames] [--videos 6]
         [--batch-size 32] [--workers 1] [--tower-frames 192] [--threads N]
-        [--work-dir work_dirs/bench_extract]
+        [--precisions fp32,bf16] [--work-dir work_dirs/bench_extract]
 
-The last line is ``extract_clip <model> <device> input=<mp4|frames>:
+Each precision prints ``extract_clip <model> <device> input=<mp4|frames>:
 tower_fps=<frames/s> tool_fps=<frames/s> tool_videos_s=<videos/s>
 ratio=<tool_fps / tower_fps> tower_cpu_ms=<CPU ms per frame>
 tool_cpu_ms=<CPU ms per frame, decoding workers included>
@@ -35,11 +43,13 @@ import shutil
 import time
 
 import torch
-from long_video import make_long_video
 
+from benchmarks.long_video import make_long_video
+from benchmarks.roofline import host_fields
 from prvr_mm.datasets import toy_videos, video_io
 from prvr_mm.extraction import clip_features
 from prvr_mm.models.teachers.open_clip_utils import build_clip
+from prvr_mm.utils.hardware import autocast_context, cast_frozen
 
 
 def cpu_seconds() -> float:
@@ -55,10 +65,12 @@ def tower_fps(model,
               frames: int,
               size: int,
               device: str,
-              warmup: int = 1):
-    """Frames/s and CPU ms per frame of the image tower alone."""
+              warmup: int = 1,
+              precision: str = 'fp32'):
+    """Frames/s and CPU ms per frame of the image tower alone (``model``
+    already cast by :func:`cast_frozen` for ``precision``)."""
     x = torch.randn(batch, 3, size, size, device=device)
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast_context(precision, device):
         for _ in range(warmup):
             model.encode_image(x)
         if device.startswith('cuda'):
@@ -109,6 +121,10 @@ def main():
     parser.add_argument('--device', default='auto')
     parser.add_argument('--model', default='ViT-B-32')
     parser.add_argument('--work-dir', default='work_dirs/bench_extract')
+    parser.add_argument(
+        '--precisions',
+        default='fp32,bf16',
+        help='comma-separated precisions to measure (fp32, bf16, auto)')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -117,11 +133,36 @@ def main():
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
     os.makedirs(args.work_dir, exist_ok=True)
     folder = prepare(args.work_dir, args.input, args.videos)
+    speed = {}
+    for precision in args.precisions.split(','):
+        speed[precision] = run_precision(args, folder, device, precision)
+    if {'fp32', 'bf16'} <= set(speed):
+        (t32, f32), (t16, f16) = speed['fp32'], speed['bf16']
+        print(
+            f'extract_clip_precision {args.model} {device}: '
+            f'tower_bf16_over_fp32={t16 / t32:.3f} '
+            f'tool_bf16_over_fp32={f16 / f32:.3f} '
+            f"{host_fields('bf16')}",
+            flush=True)
+
+
+def run_precision(args, folder: str, device: str, precision: str):
+    """Tower alone, then the tool, in ``precision``; prints one line.
+
+    Returns:
+        tuple[float, float]: tower and tool frames/s.
+    """
     model = build_clip(dict(model_name=args.model), device=device).model
+    precision = cast_frozen(model, precision, device)
     size = model.visual.image_size
     size = size[0] if isinstance(size, (tuple, list)) else size
-    tower, tower_cpu = tower_fps(model, args.batch_size, args.tower_frames,
-                                 size, device)
+    tower, tower_cpu = tower_fps(
+        model,
+        args.batch_size,
+        args.tower_frames,
+        size,
+        device,
+        precision=precision)
     del model  # the tool builds the same architecture (random weights)
     root = osp.join(args.work_dir, 'out')
     shutil.rmtree(root, ignore_errors=True)
@@ -136,6 +177,7 @@ def main():
         batch_size=args.batch_size,
         workers=args.workers,
         device=device,
+        precision=precision,
         do_text=False,
         progress=False,
         check=False,
@@ -150,8 +192,10 @@ def main():
         f"tool_cpu_ms={tool_cpu:.1f} "
         f"cpu_ratio={tower_cpu / tool_cpu:.3f} "
         f"videos={summary['videos_encoded']} frames={summary['frames']} "
-        f"threads={torch.get_num_threads()} load={os.getloadavg()[0]:.1f}",
+        f"threads={torch.get_num_threads()} load={os.getloadavg()[0]:.1f} "
+        f"{host_fields(summary['precision'])}",
         flush=True)
+    return tower, tool
 
 
 if __name__ == '__main__':

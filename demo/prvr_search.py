@@ -26,6 +26,7 @@ from mmengine.config import Config
 from prvr_mm.errors import CheckpointError
 from prvr_mm.utils.cfg_options import CfgOptionsAction
 from prvr_mm.utils.cli import add_debug_flag, run_tool
+from prvr_mm.utils.hardware import PRECISIONS
 
 
 def parse_args(argv=None):
@@ -60,6 +61,13 @@ def parse_args(argv=None):
     parser.add_argument('--host', default='127.0.0.1')
     parser.add_argument('--port', type=int, default=7860)
     parser.add_argument('--device', default=None, help="'cpu', 'cuda'...")
+    parser.add_argument(
+        '--precision',
+        choices=PRECISIONS,
+        default='auto',
+        help='precision of the query encoding and the exact search: auto '
+        '(default: bf16 where this machine runs it faster, e.g. CPUs with '
+        'AMX), fp32 or bf16 (same videos and float32 scores either way)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -214,7 +222,8 @@ def main(argv=None) -> int:
     options = args.cfg_options or {}
     move_data_root(cfg, args.data_root or options.get('data_root'),
                    options.get('collection'))
-    inferencer = PRVRInferencer(cfg, args.checkpoint, device=args.device)
+    inferencer = PRVRInferencer(
+        cfg, args.checkpoint, device=args.device, precision=args.precision)
     if args.checkpoint is None and any(True
                                        for _ in inferencer.model.parameters()):
         raise CheckpointError(

@@ -18,6 +18,7 @@ import torch
 from mmaction.registry import MODELS
 
 from ..errors import PRVRConfigError, PRVRDataError
+from ..utils.hardware import autocast_context, cast_frozen
 
 __all__ = [
     'QueryType', 'QueryTokenizer', 'describe_query', 'query_token_limit',
@@ -82,17 +83,23 @@ class QueryTokenizer:
         device (torch.device | str): where the encoder runs. Defaults to
             ``'cpu'``.
         config_name (str): the config (messages).
+        precision (str): precision of the text encoder: ``'auto'``
+            (default: bf16 where the device runs it faster), ``'fp32'`` or
+            ``'bf16'`` (:func:`~prvr_mm.utils.hardware.cast_frozen`; token
+            features are float32 either way).
     """
 
     def __init__(self,
                  query_dim: int,
                  text_encoder: Optional[dict] = None,
                  device: Union[str, torch.device] = 'cpu',
-                 config_name: str = '<config>') -> None:
+                 config_name: str = '<config>',
+                 precision: str = 'auto') -> None:
         self.query_dim = int(query_dim)
         self.text_encoder_cfg = text_encoder
         self.device = device
         self.config_name = config_name
+        self.precision = precision
         self._encoder: Optional[torch.nn.Module] = None
 
     @property
@@ -107,7 +114,10 @@ class QueryTokenizer:
                     'query features -- or search with precomputed token '
                     f'features of shape (L, {self.query_dim})')
             encoder = MODELS.build(copy.deepcopy(self.text_encoder_cfg))
-            self._encoder = encoder.eval().to(self.device)
+            encoder = encoder.eval().requires_grad_(False).to(self.device)
+            self.precision = cast_frozen(encoder, self.precision,
+                                         str(self.device))
+            self._encoder = encoder
         return self._encoder
 
     def _features(self, i: int, query) -> np.ndarray:
@@ -147,7 +157,8 @@ class QueryTokenizer:
         if texts:
             encoder = self.text_encoder
             try:
-                feats, mask = encoder.encode([queries[i] for i in texts])
+                with autocast_context(self.precision, str(self.device)):
+                    feats, mask = encoder.encode([queries[i] for i in texts])
             except ValueError as err:  # a sentence the encoder refuses
                 if isinstance(err, PRVRDataError):
                     raise

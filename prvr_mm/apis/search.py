@@ -5,10 +5,17 @@ it.
 
 * exact: :func:`~prvr_mm.evaluation.scoring.max_over_clips` on the flat
   clips with their offsets (equally long videos are contiguous: one GEMM
-  per block, no copy), fused by :func:`~prvr_mm.evaluation.scoring.fuse`;
+  per block, no copy), fused by :func:`~prvr_mm.evaluation.scoring.fuse`,
+  in ``precision`` (``'auto'``: bf16 products where this device runs them
+  faster, :func:`~prvr_mm.utils.hardware.resolve_precision`); in bf16 the
+  videos within :data:`BF16_SCORE_TOL` twice of every query's k-th score
+  are re-scored in float32 and the best k kept, so a bf16 search returns
+  the float32 search's videos and scores;
 * approximate: the videos of the best clips of the index's
   :class:`~prvr_mm.apis.ClipANN` are re-scored exactly
-  (:func:`~prvr_mm.evaluation.moments.pair_clip_scores`, then ``fuse``);
+  (:func:`~prvr_mm.evaluation.moments.pair_clip_scores`, then ``fuse``),
+  always in float32, as are the returned scores and clip curves of the
+  top-k videos;
 * the moment hint of every result is the best run of clips of the fused
   clip curve (:func:`~prvr_mm.evaluation.moments.best_runs`).
 
@@ -25,9 +32,19 @@ from torch import Tensor
 
 from ..evaluation.moments import DEFAULT_RUN_RATIO, best_runs, pair_clip_scores
 from ..evaluation.scoring import NORM_EPS, fuse, max_over_clips
+from ..utils.hardware import resolve_precision
 from .search_index import SearchIndex
 
-__all__ = ['row_scorer', 'video_scores', 'ann_candidates', 'search_videos']
+__all__ = [
+    'BF16_SCORE_TOL', 'row_scorer', 'video_scores', 'bf16_shortlist',
+    'ann_candidates', 'search_videos'
+]
+
+#: bound on |bf16 score - float32 score| of unit vectors: inputs rounded to
+#: bf16 (unit roundoff u = 2^-8) move a cosine by at most 2u + u^2, the
+#: bf16 result by u more, float32 accumulation by far less than u; the max
+#: over clips and a convex fusion keep the bound: 4u leaves room
+BF16_SCORE_TOL = 4 * 2.0**-8
 
 Scorer = Callable[[Tensor, Tensor], Tensor]
 
@@ -73,8 +90,10 @@ def row_scorer(clips: Tensor) -> Optional[Scorer]:
 
 
 @torch.no_grad()
-def video_scores(index: SearchIndex, queries: Mapping[str, Tensor],
-                 weights: Mapping[str, float]) -> Dict[str, Tensor]:
+def video_scores(index: SearchIndex,
+                 queries: Mapping[str, Tensor],
+                 weights: Mapping[str, float],
+                 precision: str = 'auto') -> Dict[str, Tensor]:
     """Exact max-over-clips cosine of every query to every video.
 
     Args:
@@ -82,6 +101,8 @@ def video_scores(index: SearchIndex, queries: Mapping[str, Tensor],
         queries (dict[str, Tensor]): per branch (q, H) L2-normalised
             query vectors.
         weights (dict[str, float]): fusion weight of every branch.
+        precision (str): precision of the products: ``'auto'`` (default),
+            ``'fp32'`` or ``'bf16'`` (float32 results either way).
 
     Returns:
         dict[str, Tensor]: per branch (q, V) float32 scores and, with
@@ -93,12 +114,36 @@ def video_scores(index: SearchIndex, queries: Mapping[str, Tensor],
             queries[name].float(),
             index.clips[name],
             offsets=index.offsets,
-            normalize=False)
+            normalize=False,
+            precision=precision)
         for name in index.branches
     }
     if len(index.branches) > 1:
         out['fused'] = fuse(out, weights)
     return out
+
+
+def bf16_shortlist(scores: Tensor, k: int, scale: float = 1.0) -> Tensor:
+    """The videos that can be among a query's float32 top k, from its
+    bf16 scores: those within ``2 * scale * BF16_SCORE_TOL`` of its k-th
+    best.
+
+    Args:
+        scores (Tensor): (q, V) bf16-computed scores of unit vectors (or a
+            fusion of them).
+        k (int): videos kept per query (``1 <= k <= V``).
+        scale (float): the sum of the absolute fusion weights (1 for one
+            branch). Defaults to 1.
+
+    Returns:
+        Tensor: (q, n) int64 video indices, best first, -1 = empty slot
+        (``n >= k``: the longest shortlist).
+    """
+    kth = torch.topk(scores, k, dim=1).values[:, -1:]
+    keep = scores >= kth - 2 * scale * BF16_SCORE_TOL
+    num = int(keep.sum(1).max())
+    top = torch.topk(scores.masked_fill(~keep, float('-inf')), num, dim=1)
+    return top.indices.masked_fill(torch.isinf(top.values), -1)
 
 
 def ann_candidates(index: SearchIndex, queries: Mapping[str, Tensor], num: int,
@@ -134,7 +179,8 @@ def search_videos(index: SearchIndex,
                   weights: Mapping[str, float],
                   top_k: int = 10,
                   candidates: Optional[int] = None,
-                  run_ratio: float = DEFAULT_RUN_RATIO) -> Dict[str, object]:
+                  run_ratio: float = DEFAULT_RUN_RATIO,
+                  precision: str = 'auto') -> Dict[str, object]:
     """Top-k videos of every query with scores and moment hints.
 
     Args:
@@ -147,6 +193,10 @@ def search_videos(index: SearchIndex,
             videos of the best ``candidates`` clips of every query;
             ``None`` (default) = exact search over all videos.
         run_ratio (float): run ratio of the moment hint (:func:`best_runs`).
+        precision (str): precision of the exact search's products over all
+            videos: ``'auto'`` (default: bf16 where this device runs it
+            faster), ``'fp32'`` or ``'bf16'``. The top-k videos' scores and
+            curves (and the ANN re-scoring) are float32 always.
 
     Returns:
         dict: ``videos`` (q, k) int64 (-1 where fewer candidates than k
@@ -166,10 +216,17 @@ def search_videos(index: SearchIndex,
         for b in index.branches
     }
     k = min(top_k, len(index))
+    # the ANN's candidates and the bf16 shortlist are re-scored in float32
+    rescore = candidates is not None
     if candidates is None:
-        scores = video_scores(index, query, weights)
+        scores = video_scores(index, query, weights, precision)
         main = scores.get('fused', scores[index.branches[0]])
-        videos = torch.topk(main, k, dim=1).indices
+        if resolve_precision(precision) == 'bf16':
+            scale = sum(map(abs, weights.values())) \
+                if 'fused' in scores else 1.0
+            videos, rescore = bf16_shortlist(main, k, scale), True
+        else:
+            videos = torch.topk(main, k, dim=1).indices
     else:
         videos = ann_candidates(index, query, candidates, weights)
     curves = {
@@ -185,7 +242,7 @@ def search_videos(index: SearchIndex,
     }
     per_branch = {b: c.amax(-1) for b, c in curves.items()}
     fused = fuse(per_branch, weights)
-    if candidates is not None:  # re-scored: keep the best k
+    if rescore:  # keep the best k
         fused = fused.masked_fill(videos < 0, float('-inf'))
         top = torch.topk(fused, min(k, videos.shape[1]), dim=1)
         pick, fused = top.indices, top.values

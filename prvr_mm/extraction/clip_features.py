@@ -23,6 +23,7 @@ from ..datasets.layout import (SPLITS, collection_paths, find_videos,
                                parse_caption_file, teacher_text_key)
 from ..datasets.readers import build_feature_reader
 from ..utils.dependencies import require_video_decoder
+from ..utils.hardware import autocast_context, cast_frozen
 from .common import (GracefulInterrupt, ShardedH5Output, SkipList,
                      auto_workers, barrier, check_key, dist_info,
                      init_distributed, plan_on_rank0, progress_bar,
@@ -95,6 +96,7 @@ def extract_clip_features(video_dir: str,
                           text_batch_size: int = 256,
                           workers: Optional[int] = None,
                           device: str = 'auto',
+                          precision: str = 'auto',
                           video_out: Optional[str] = None,
                           text_out: Optional[str] = None,
                           skip_list: Optional[str] = None,
@@ -128,6 +130,8 @@ def extract_clip_features(video_dir: str,
             the main process); default: the process' share of the CPU cores
             (one left to the model without a GPU), at most 8.
         device (str): ``auto`` (CUDA when present), ``cpu``, ``cuda:0``...
+        precision (str): ``auto`` (bf16 where faster: ``resolve_precision``),
+            ``fp32`` or ``bf16`` (both towers); features are float32.
         video_out (str, optional): video output; default
             ``FeatureData/new_clip_vit_32_<c>_vid_features.hdf5``.
         text_out (str, optional): text output; default
@@ -143,7 +147,7 @@ def extract_clip_features(video_dir: str,
         dict: counts (``videos_encoded``, ``videos_done_before``,
         ``videos_skipped``, ``frames``, ``captions_encoded``,
         ``captions_done_before``), ``seconds``, ``videos_per_s``,
-        ``frames_per_s``, ``interrupted``, ``check_ok`` and the paths.
+        ``frames_per_s``, ``interrupted``, ``check_ok``, ``precision``, paths.
     """
     if student_features is None and fps is None and do_videos:
         raise ValueError('pass student_features (BigFile/h5 whose row count '
@@ -171,7 +175,9 @@ def extract_clip_features(video_dir: str,
     model, preprocess, tokenizer, _ = build_clip(clip_model, device=device)
     # every file made with this CLIP records its spec (datasets/feature_spec)
     record = clip_spec_record(clip_model, model)
+    precision = cast_frozen(model, precision, device)
     summary = dict(
+        precision=precision,
         video_out=video_out,
         text_out=text_out,
         skip_list=skip_path,
@@ -208,9 +214,10 @@ def extract_clip_features(video_dir: str,
         f"{len(plan['videos'])} to encode; captions: "
         f"{plan['counts']['captions_found']} found, "
         f"{plan['counts']['captions_done_before']} already in {text_out}, "
-        f"{len(plan['captions'])} to encode")
+        f"{len(plan['captions'])} to encode; precision {precision}")
 
-    with GracefulInterrupt() as stop, torch.inference_mode():
+    with GracefulInterrupt() as stop, torch.inference_mode(), \
+            autocast_context(precision, device):
         caps = round_robin(plan['captions'], rank, world)
         summary['captions_encoded'] = _encode_captions(caps, model, tokenizer,
                                                        tout, text_batch_size,

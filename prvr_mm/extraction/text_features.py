@@ -11,6 +11,7 @@ import torch
 from ..datasets.feature_spec import (SPEC_ATTR, check_spec, clip_spec_record,
                                      spec_file_attrs)
 from ..datasets.readers import parse_caption_file
+from ..utils.hardware import autocast_context, cast_frozen
 from .common import (GracefulInterrupt, ShardedH5Output, barrier, check_key,
                      dist_info, init_distributed, plan_on_rank0, progress_bar,
                      resolve_device, round_robin)
@@ -24,6 +25,7 @@ def extract_text_features(captions: Sequence[str],
                           layer: int = -1,
                           batch_size: int = 64,
                           device: str = 'auto',
+                          precision: str = 'auto',
                           local_files_only: bool = False,
                           encoder: str = 'hf',
                           pretrained: Optional[str] = None,
@@ -43,6 +45,9 @@ def extract_text_features(captions: Sequence[str],
         layer (int): hidden state (-1 last, -2 the one before, ...).
         batch_size (int): captions per forward pass.
         device (str): ``auto``, ``cpu``, ``cuda:0``, ...
+        precision (str): ``auto`` (bf16 where this device runs it faster,
+            :func:`prvr_mm.utils.hardware.resolve_precision`), ``fp32`` or
+            ``bf16``; the features are written as float32.
         local_files_only (bool): never contact the model hub.
         encoder (str): ``'hf'`` (a ``transformers`` model, default) or
             ``'open_clip'`` (the text tower of the open_clip architecture
@@ -60,7 +65,8 @@ def extract_text_features(captions: Sequence[str],
 
     Returns:
         dict: ``captions_found``, ``captions_done_before``,
-        ``captions_encoded``, ``dim``, ``seconds``, ``interrupted``.
+        ``captions_encoded``, ``dim``, ``seconds``, ``interrupted``,
+        ``precision`` (resolved).
     """
     from ..models.text_encoders import HFTextEncoder, OpenCLIPTextEncoder
     if encoder not in ('hf', 'open_clip'):
@@ -121,6 +127,7 @@ def extract_text_features(captions: Sequence[str],
             layer=layer,
             local_files_only=local_files_only)
     encoder.to(device)
+    precision = cast_frozen(encoder, precision, device)
     # longest first: less padding per batch
     mine = round_robin(
         plan['todo'], rank, world, weights=[len(s) for _, s in plan['todo']])
@@ -130,12 +137,14 @@ def extract_text_features(captions: Sequence[str],
         captions_done_before=plan['done'],
         captions_encoded=0,
         dim=encoder.dim,
+        precision=precision,
         interrupted=False)
     bar = progress_bar(
         len(mine), 'query tokens', 'caption', progress and rank == 0
         and bool(mine))
     t0 = time.perf_counter()
-    with GracefulInterrupt() as stop, torch.inference_mode():
+    with GracefulInterrupt() as stop, torch.inference_mode(), \
+            autocast_context(precision, device):
         try:
             for start in range(0, len(mine), batch_size):
                 chunk = mine[start:start + batch_size]
@@ -164,7 +173,8 @@ def extract_text_features(captions: Sequence[str],
     if rank == 0:
         h5out.merge()
         say(f"encoded {summary['captions_encoded']} captions in "
-            f"{summary['seconds']:.1f} s: ({encoder.dim}-d tokens) -> {out}")
+            f"{summary['seconds']:.1f} s: ({encoder.dim}-d tokens, precision "
+            f'{precision}) -> {out}')
     return summary
 
 

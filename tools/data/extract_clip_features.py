@@ -24,6 +24,7 @@ from prvr_mm.extraction.clip_features import extract_clip_features
 from prvr_mm.utils import finish_distributed
 from prvr_mm.utils.cli import add_debug_flag, run_tool
 from prvr_mm.utils.dependencies import require_video_decoder
+from prvr_mm.utils.hardware import PRECISIONS
 
 
 def parse_args(argv=None):
@@ -94,6 +95,13 @@ def parse_args(argv=None):
         '--device',
         default='auto',
         help='auto (CUDA when present), cpu, cuda:0, ...')
+    parser.add_argument(
+        '--precision',
+        choices=PRECISIONS,
+        default='auto',
+        help='precision of the image and text towers: auto (default: bf16 '
+        'where this machine runs it faster, e.g. CPUs with AMX), fp32 or '
+        'bf16; the features are written as float32 either way')
     parser.add_argument('--video-out', help='override the video h5 path')
     parser.add_argument('--text-out', help='override the caption h5 path')
     parser.add_argument(
@@ -155,6 +163,7 @@ def main(argv=None) -> int:
         text_batch_size=args.text_batch_size,
         workers=args.workers,
         device=args.device,
+        precision=args.precision,
         video_out=args.video_out,
         text_out=args.text_out,
         skip_list=args.skip_list,

@@ -25,6 +25,7 @@ from prvr_mm.errors import PRVRConfigError, PRVRDataError
 from prvr_mm.utils import finish_distributed
 from prvr_mm.utils.cli import add_debug_flag, run_tool
 from prvr_mm.utils.dependencies import require
+from prvr_mm.utils.hardware import PRECISIONS
 
 
 def parse_args(argv=None):
@@ -76,6 +77,13 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--device', default='auto')
     parser.add_argument(
+        '--precision',
+        choices=PRECISIONS,
+        default='auto',
+        help='precision of the encoder: auto (default: bf16 where this '
+        'machine runs it faster, e.g. CPUs with AMX), fp32 or bf16; the '
+        'features are written as float32 either way')
+    parser.add_argument(
         '--local-files-only',
         action='store_true',
         help='never contact the model hub')
@@ -122,6 +130,7 @@ def main(argv=None) -> int:
         layer=args.layer,
         batch_size=args.batch_size,
         device=args.device,
+        precision=args.precision,
         local_files_only=args.local_files_only,
         progress=not args.no_progress)
     if args.summary:

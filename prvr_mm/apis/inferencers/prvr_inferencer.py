@@ -29,6 +29,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from ...errors import CheckpointError, SearchIndexError
 from ...evaluation.metrics import PRVRMetric
+from ...utils.hardware import autocast_context
 from ..fingerprint import model_fingerprint
 from ..index_io import load_index
 from ..indexing import VideoIndexer
@@ -80,6 +81,10 @@ class PRVRInferencer(BaseInferencer):
         scope (str): registry scope. Defaults to ``'mmaction'``.
         show_progress (bool): progress bars while searching and indexing.
             Defaults to False.
+        precision (str): precision of the query encoding and of the exact
+            search's products: ``'auto'`` (default: bf16 where the device
+            runs it faster), ``'fp32'`` or ``'bf16'``
+            (:func:`~prvr_mm.apis.search.search_videos`).
     """
 
     preprocess_kwargs: set = set()
@@ -96,12 +101,14 @@ class PRVRInferencer(BaseInferencer):
                  device: Optional[str] = None,
                  text_encoder: Optional[dict] = None,
                  scope: str = 'mmaction',
-                 show_progress: bool = False) -> None:
+                 show_progress: bool = False,
+                 precision: str = 'auto') -> None:
         import prvr_mm  # noqa: F401  (stack fixes + registration)
         init_default_scope(scope)
         self.config_name = model if isinstance(model, str) else (
             getattr(model, 'filename', None) or '<config object>')
         self.checkpoint = weights
+        self.precision = precision
         self.num_visualized = 0
         super().__init__(
             model=model,
@@ -120,7 +127,8 @@ class PRVRInferencer(BaseInferencer):
             self.query_dim,
             text_encoder or self.cfg.get('text_encoder'),
             device=model_device(self.model),
-            config_name=str(self.config_name))
+            config_name=str(self.config_name),
+            precision=precision)
         self.max_query_tokens = query_token_limit(test_pipeline_of(self.cfg))
         self.search_index: Optional[SearchIndex] = None
         if index is not None:
@@ -250,10 +258,11 @@ class PRVRInferencer(BaseInferencer):
         query = pad_sequence(tokens, batch_first=True).to(device)
         mask = (torch.arange(query.shape[1])[None]
                 < lengths[:, None]).float().to(device)
-        return {
-            name: branch.encode_query(query, mask).float().cpu()
-            for name, branch in self.model.branches.items()
-        }
+        with autocast_context(self.precision, str(device)):
+            return {
+                name: branch.encode_query(query, mask).float().cpu()
+                for name, branch in self.model.branches.items()
+            }
 
     @torch.no_grad()
     def forward(self,
@@ -269,7 +278,7 @@ class PRVRInferencer(BaseInferencer):
         """
         result = search_videos(self.search_index, self.encode_queries(inputs),
                                self.fusion_weights, top_k, candidates,
-                               self.run_ratio)
+                               self.run_ratio, self.precision)
         preds = format_predictions(self.search_index, result, top_k)
         for pred, sample in zip(preds, inputs['data_samples']):
             pred['query'] = sample.query

@@ -7,6 +7,8 @@ from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 
 from ...datasets.feature_spec import check_files
+from ...errors import PRVRConfigError
+from ...utils.hardware import PRECISIONS, autocast_context, cast_frozen
 from ..similarity import clip_scores
 from .open_clip_utils import build_clip
 
@@ -51,6 +53,11 @@ class CLIPTeacherHead(BaseModule):
             that must have been extracted with ``clip_model``: checked, the
             weights hash included, when the model is built
             (:mod:`prvr_mm.datasets.feature_spec`). Defaults to none.
+        precision (str): precision of the online CLIP towers: ``'auto'``
+            (default: bf16 where the device runs it faster, see
+            :func:`~prvr_mm.utils.hardware.resolve_precision`), ``'fp32'``
+            or ``'bf16'`` (weights cast once, autocast; features float32).
+            An outer autocast (``--amp``) does not change it.
         init_cfg (dict, optional): unused, for the BaseModule API.
     """
 
@@ -58,8 +65,13 @@ class CLIPTeacherHead(BaseModule):
                  feature_dim: int = 512,
                  clip_model: Optional[dict] = None,
                  spec_files: Sequence[str] = (),
+                 precision: str = 'auto',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if precision not in PRECISIONS:
+            raise PRVRConfigError(f'teacher precision must be one of '
+                                  f'{PRECISIONS}, got {precision!r}')
+        self.precision = precision
         self.feature_dim = feature_dim
         self.clip_cfg = copy.deepcopy(clip_model) if clip_model else None
         self.spec_files = list(spec_files)
@@ -86,6 +98,9 @@ class CLIPTeacherHead(BaseModule):
             self._tokenizer = bundle.tokenizer
             self._preprocess_cfg = bundle.preprocess_cfg
             clip.to(self._device_anchor.device)
+            # resolved once, with the model: 'fp32' or 'bf16'
+            self.precision = cast_frozen(clip, self.precision,
+                                         str(self._device_anchor.device))
             object.__setattr__(self, '_clip', clip)
         return self._clip
 
@@ -172,7 +187,8 @@ class CLIPTeacherHead(BaseModule):
         picked = frames[valid]
         if picked.dtype == torch.uint8:
             picked = self.normalize_frames(picked)
-        feats = clip.encode_image(picked).float()
+        with autocast_context(self.precision, str(picked.device)):
+            feats = clip.encode_image(picked).float()
         out = feats.new_zeros(b, t, feats.shape[-1])
         out[valid] = feats
         return out
@@ -199,7 +215,8 @@ class CLIPTeacherHead(BaseModule):
                 'model must use the tokenizer\'s vocabulary (49408 for '
                 'ViT-B-32)')
         device = next(clip.parameters()).device
-        return clip.encode_text(texts.to(device)).float()
+        with autocast_context(self.precision, str(device)):
+            return clip.encode_text(texts.to(device)).float()
 
     def teacher_features(
         self, inputs: Dict[str, torch.Tensor]
