@@ -213,6 +213,16 @@ def check_inputs(args) -> None:
 
 
 def main(argv=None) -> int:
+    """The command line (``argv``: its arguments), with the tools' error
+    contract (:func:`~prvr_mm.utils.cli.run_tool`) also in-process.
+
+    Returns:
+        int: 0 when done (a user error exits with status 2).
+    """
+    return run_tool(lambda: _main(argv), argv)
+
+
+def _main(argv) -> int:
     args = parse_args(argv)
     check_inputs(args)
     from prvr_mm.apis import PRVRInferencer
@@ -267,4 +277,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(run_tool(main))
+    sys.exit(main())

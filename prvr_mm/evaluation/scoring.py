@@ -107,9 +107,12 @@ def max_over_clips(queries: Tensor,
         offsets (Tensor, optional): (V + 1,) int64 row offsets (flat clips).
         normalize (bool): cosine when True, raw dot product otherwise.
             Defaults to True.
-        precision (str): ``'fp32'`` (default), ``'bf16'`` (bfloat16
-            products, float32 accumulation and results) or ``'auto'``
-            (bf16 where this device runs it faster).
+        precision (str): ``'fp32'`` (default), ``'bf16'`` or ``'auto'``
+            (bf16 where this device runs it faster). In bf16 the GEMM
+            accumulates in float32 but each score is rounded to bfloat16
+            (8 significant bits, steps of 2**-8 near 1) before the max, so
+            near-equal videos can tie or swap; the returned tensor is
+            float32.
         device (str | torch.device, optional): where to compute. Defaults
             to ``queries.device``.
         query_chunk (int, optional): queries per block. Defaults to 2048.

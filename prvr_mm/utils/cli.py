@@ -68,6 +68,21 @@ def json_option(text: str) -> dict:
     return value
 
 
+class UserErrorExit(int):
+    """The exit status of a user error (:data:`USER_ERROR_STATUS`) that also
+    carries the error line: ``str(code)`` is ``'error: ...'``, so a caller
+    that runs a tool's ``main()`` in-process reads the message from
+    ``SystemExit.code`` while the process still exits with status 2."""
+
+    def __new__(cls, status: int, message: str) -> 'UserErrorExit':
+        code = super().__new__(cls, status)
+        code.message = message
+        return code
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def run_tool(main: Callable[[], Any],
              argv: Optional[Sequence[str]] = None) -> Any:
     """Run a tool's ``main()`` with the tools' one rule for user errors.
@@ -99,7 +114,7 @@ def run_tool(main: Callable[[], Any],
         if DEBUG_FLAG in argv:
             raise
         print(f'error: {err}', file=sys.stderr, flush=True)
-        sys.exit(USER_ERROR_STATUS)
+        raise SystemExit(UserErrorExit(USER_ERROR_STATUS, f'error: {err}'))
 
 
 def merge_config_options(cfg: Config,

@@ -153,4 +153,6 @@ def test_real_clip_sentence_path_end_to_end(tmp_path):
         assert json.load(f)[0]['results'][0]['video_id'] == 'vid3'
     # a trained model's config without its checkpoint is refused
     trained = osp.join(ROOT, 'configs', 'dlkd_toy.py')
-    assert demo.main([trained, '--index', index, '--query', 'x']) == 2
+    with pytest.raises(SystemExit) as err:
+        demo.main([trained, '--index', index, '--query', 'x'])
+    assert err.value.code == 2 and 'checkpoint' in str(err.value.code)

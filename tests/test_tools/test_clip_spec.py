@@ -182,11 +182,14 @@ def test_search_index_refuses_another_text_encoder(data, capsys):
     for name, qg, code in (('search_qg', True, 2), ('search_same', False, 0)):
         cfg = _config(data, name, search_qg=qg)
         ckpt = save_random_checkpoint(str(data['base'] / f'{name}.pth'), cfg)
-        got = _main('demo', 'prvr_search.py')([
-            cfg, ckpt, '--index',
-            str(data['base'] / f'{name}.index.h5'), '--build-index', 'test',
-            '--query', 'a red circle'
-        ])
+        try:
+            got = _main('demo', 'prvr_search.py')([
+                cfg, ckpt, '--index',
+                str(data['base'] / f'{name}.index.h5'), '--build-index',
+                'test', '--query', 'a red circle'
+            ])
+        except SystemExit as exit_:  # a user error: status 2
+            got = exit_.code
         err = capsys.readouterr().err
         assert got == code, err[-3000:]
         if code:

@@ -221,6 +221,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Convert, with the tools' error contract (:func:`run_tool`) also when
+    called in-process."""
+    run_tool(lambda: _convert(argv), argv)
+
+
+def _convert(argv: Optional[Sequence[str]]) -> None:
     args = parse_args(argv)
     if args.config and not osp.isfile(args.config):
         raise PRVRConfigError(f'--config {args.config}: file not found')
@@ -233,4 +239,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    run_tool(main)
+    main()

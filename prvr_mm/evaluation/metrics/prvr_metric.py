@@ -69,8 +69,9 @@ class PRVRMetric(BaseMetric):
         video_chunk (int): videos scored at once. Defaults to 1024.
         precision (str): precision of the query x clip products:
             ``'fp32'`` (default: the published numbers), ``'bf16'`` or
-            ``'auto'`` (bf16 where the device runs it faster); ranking is
-            float32 always.
+            ``'auto'`` (bf16 where the device runs it faster; scores
+            rounded to bfloat16, so near ties can change ranks, see
+            docs/speed.md); ranking is float32 always.
         device (str, optional): where to score; None = CUDA when available.
         collect_device (str): ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
         prefix (str, optional): defaults to ``'prvr'``.
