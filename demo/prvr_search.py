@@ -120,22 +120,6 @@ def parse_args(argv=None):
     return args
 
 
-def move_data_root(cfg: Config, data_root, collection=None) -> None:
-    """A new data root (and collection name) moves the config's datasets and
-    a text encoder that reads from it (the toy's)."""
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        if cfg.get(loader) is None:
-            continue
-        if collection:
-            cfg[loader].dataset.collection = collection
-        if data_root:
-            cfg[loader].dataset.data_root = data_root
-    if not data_root:
-        return
-    if 'data_root' in (cfg.get('text_encoder') or {}):
-        cfg.text_encoder.data_root = data_root
-
-
 def print_table(pred: dict) -> None:
     """A ranked table of one query's results."""
     from rich.console import Console
@@ -226,12 +210,12 @@ def _main(argv) -> int:
     args = parse_args(argv)
     check_inputs(args)
     from prvr_mm.apis import PRVRInferencer
+    from prvr_mm.utils.cli import merge_config_options
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    options = args.cfg_options or {}
-    move_data_root(cfg, args.data_root or options.get('data_root'),
-                   options.get('collection'))
+    options = dict(args.cfg_options or {})
+    if args.data_root:  # --data-root is data_root=... for every dataset
+        options['data_root'] = args.data_root
+    merge_config_options(cfg, options, args.config)
     inferencer = PRVRInferencer(
         cfg, args.checkpoint, device=args.device, precision=args.precision)
     if args.checkpoint is None and any(True

@@ -127,7 +127,8 @@ def merge_config_options(cfg: Config,
     * ``--cfg-options``; a top-level ``data_root=...`` or
       ``collection=...`` also reaches every dataloader's dataset (config
       variables are resolved when the file is parsed, so the plain override
-      alone would not reach them; :data:`MOVED_KEYS`);
+      alone would not reach them; :data:`MOVED_KEYS`), and a new
+      ``data_root`` also moves a text encoder that reads from it;
     * ``--work-dir`` (default ``./work_dirs/<config name>``).
 
     Args:
@@ -147,6 +148,11 @@ def merge_config_options(cfg: Config,
             for loader in _LOADERS:
                 if cfg.get(loader) is not None:
                     cfg[loader].dataset[key] = cfg_options[key]
+        # a text encoder that reads its files from the data root (the
+        # toy's vocabulary) moves with it
+        if 'data_root' in cfg_options and 'data_root' in (
+                cfg.get('text_encoder') or {}):
+            cfg.text_encoder.data_root = cfg_options['data_root']
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:

@@ -55,3 +55,24 @@ def test_start_launcher_records_the_launcher():
     cfg = Config(dict())
     assert start_launcher(cfg, 'none') is False
     assert cfg.launcher == 'none'
+
+
+def test_data_root_moves_datasets_and_the_text_encoder_with_spaces():
+    """``--cfg-options "data_root=/data/my videos"``: every dataset and a
+    text encoder reading from the root (the toy's vocabulary) move, the
+    value intact; a text encoder without a root is left alone."""
+    from mmengine.config import Config
+
+    from prvr_mm.utils.cli import merge_config_options
+    cfg = Config(
+        dict(
+            train_dataloader=dict(dataset=dict(data_root='data/toy')),
+            test_dataloader=dict(dataset=dict(data_root='data/toy')),
+            text_encoder=dict(type='ToyTextEncoder', data_root='data/toy')))
+    merge_config_options(cfg, {'data_root': '/data/my videos'}, 'c.py')
+    assert cfg.train_dataloader.dataset.data_root == '/data/my videos'
+    assert cfg.test_dataloader.dataset.data_root == '/data/my videos'
+    assert cfg.text_encoder.data_root == '/data/my videos'
+    other = Config(dict(text_encoder=dict(type='OpenCLIPTextEncoder')))
+    merge_config_options(other, {'data_root': '/x'}, 'c.py')
+    assert 'data_root' not in other.text_encoder
