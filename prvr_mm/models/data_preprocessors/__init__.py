@@ -1,3 +1,4 @@
-from .prvr_data_preprocessor import PRVRDataPreprocessor
+from .prvr_data_preprocessor import (PRVRDataPreprocessor,
+                                     build_data_preprocessor)
 
-__all__ = ['PRVRDataPreprocessor']
+__all__ = ['PRVRDataPreprocessor', 'build_data_preprocessor']

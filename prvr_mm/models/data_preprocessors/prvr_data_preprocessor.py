@@ -1,10 +1,11 @@
 """Batches PRVR samples: pads videos, flattens queries, indexes videos."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from mmaction.registry import MODELS
 from mmengine.model import BaseDataPreprocessor
+from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
 from ...datasets.collate import ITEM_SIZES
@@ -174,3 +175,22 @@ class PRVRDataPreprocessor(BaseDataPreprocessor):
                     f'{self.mean.shape[0]}')
             clips.sub_(self.mean).div_(self.std)  # in place: clips are big
         return clips
+
+
+def build_data_preprocessor(cfg: Optional[Union[dict, nn.Module]] = None
+                            ) -> nn.Module:
+    """The data preprocessor of a PRVR model: ``cfg`` built in the
+    mmaction scope (a :class:`PRVRDataPreprocessor` when None; a module is
+    returned as is), before ``BaseModel.__init__`` (which would build it
+    in MMEngine's scope).
+
+    Args:
+        cfg (dict | nn.Module, optional): the model's
+            ``data_preprocessor``.
+
+    Returns:
+        nn.Module: the preprocessor.
+    """
+    if cfg is None:
+        cfg = dict(type='PRVRDataPreprocessor')
+    return MODELS.build(cfg) if isinstance(cfg, dict) else cfg

@@ -23,6 +23,7 @@ from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from ...errors import PRVRConfigError
+from ..data_preprocessors import build_data_preprocessor
 
 #: the branch name of the frozen CLIP (predictions ``clip_clips``, metric
 #: ``prvr/clip/...``, search results ``clip_score``)
@@ -89,12 +90,9 @@ class CLIPZeroShotRetriever(BaseModel):
                  embed_dim: int = 512,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='PRVRDataPreprocessor')
-        if isinstance(data_preprocessor, dict):  # resolve in mmaction scope
-            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+            data_preprocessor=build_data_preprocessor(data_preprocessor),
+            init_cfg=init_cfg)
         if embed_dim < 1:
             raise PRVRConfigError(f'embed_dim must be >= 1, got {embed_dim}')
         self.embed_dim = int(embed_dim)

@@ -10,6 +10,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 
 from ...errors import PRVRConfigError
+from ..data_preprocessors import build_data_preprocessor
 from ..losses.precision import at_least_fp32
 from ..similarity import clip_scores
 from .global_batch import GlobalBatch
@@ -115,12 +116,9 @@ class DualStudentRecognizer(BaseModel):
                  compile_branches: Optional[Union[bool, dict]] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='PRVRDataPreprocessor')
-        if isinstance(data_preprocessor, dict):  # resolve in mmaction scope
-            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+            data_preprocessor=build_data_preprocessor(data_preprocessor),
+            init_cfg=init_cfg)
         if label_style not in ('hard', 'soft'):
             raise PRVRConfigError(
                 f"label_style must be 'hard' or 'soft', got {label_style!r}")
