@@ -7,13 +7,13 @@ import os
 import os.path as osp
 import shutil
 import socket
-import subprocess
 import time
 
 import numpy as np
 import pytest
 
 from prvr_mm.apis import PRVRInferencer
+from tests.helpers.browser import headless_chrome
 from tests.helpers.tools import ROOT
 from tests.helpers.tools import TINY_TOY_CFG as CFG
 from tests.helpers.tools import save_random_checkpoint
@@ -121,8 +121,6 @@ def test_page_in_headless_chromium(inferencer, tmp_path):
     if chromium is None or driver_path is None:
         pytest.skip('chromium / chromedriver not installed (CI installs '
                     'them: apt-get install chromium chromium-driver)')
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
@@ -130,19 +128,8 @@ def test_page_in_headless_chromium(inferencer, tmp_path):
     port = _free_port()
     page = search_page.launch_search_page(
         inferencer, port=port, top_k=4, block=False)
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ('--headless', '--no-sandbox', '--disable-gpu',
-                 '--disable-quic', '--no-first-run',
-                 '--disable-background-networking',
-                 '--disable-component-update', '--disable-sync',
-                 '--disable-dev-shm-usage', '--autoplay-policy='
-                 'no-user-gesture-required', '--window-size=1280,1400',
-                 f'--user-data-dir={tmp_path / "chrome-profile"}'):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(
-        service=Service(driver_path, log_output=subprocess.DEVNULL),
-        options=options)
+    driver = headless_chrome(chromium, driver_path,
+                             str(tmp_path / 'chrome-profile'))
     try:
         driver.set_page_load_timeout(60)
         driver.get(f'http://127.0.0.1:{port}/')

@@ -21,6 +21,7 @@ from prvr_mm.apis import load_index
 from prvr_mm.datasets.layout import parse_caption_file
 from prvr_mm.datasets.toy_videos import make_toy_videos
 from prvr_mm.models.teachers.open_clip_utils import TINY_CLIP_CFG, build_clip
+from tests.helpers.browser import headless_chrome
 from tests.helpers.tiny_models import write_tiny_clip_config
 from tests.helpers.tools import ROOT
 
@@ -179,8 +180,6 @@ def _check_results(base: str, meta: dict) -> None:
 
 
 def _screenshot(chromium, driver_path, port, tmp_path, server) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
@@ -193,16 +192,8 @@ def _screenshot(chromium, driver_path, port, tmp_path, server) -> None:
         except OSError:
             assert time.time() < deadline, 'the page never came up'
             time.sleep(0.5)
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ('--headless', '--no-sandbox', '--disable-gpu',
-                 '--no-first-run', '--disable-dev-shm-usage',
-                 '--window-size=1280,1400',
-                 f'--user-data-dir={tmp_path / "chrome-profile"}'):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(
-        service=Service(driver_path, log_output=subprocess.DEVNULL),
-        options=options)
+    driver = headless_chrome(chromium, driver_path,
+                             str(tmp_path / 'chrome-profile'))
     try:
         driver.set_page_load_timeout(60)
         driver.get(f'http://127.0.0.1:{port}/')
