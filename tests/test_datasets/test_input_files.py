@@ -22,6 +22,7 @@ from prvr_mm.datasets.layout import (frame_files, frame_pattern,
                                      parse_caption_file, write_captions,
                                      write_h5)
 from prvr_mm.datasets.video_io import open_video
+from tests.helpers.locks import h5_held_open
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOY = dict(visual_feature='toy_i3d', video_dim=32, query_dim=16, teacher_dim=8)
@@ -321,24 +322,12 @@ def test_hash_inside_a_video_id_is_refused_with_the_reason(tmp_path):
 def test_h5_locked_by_another_process_says_so(tmp_path):
     path = str(tmp_path / 'text.hdf5')
     write_h5(path, {'v1#enc#0': np.ones((2, 4))})
-    holder = subprocess.Popen([
-        sys.executable, '-c', 'import sys, h5py; '
-        f'f = h5py.File({path!r}, "a"); print("open", flush=True); '
-        'sys.stdin.read()'
-    ],
-                              stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE,
-                              text=True)
-    try:
-        assert holder.stdout.readline().strip() == 'open'
+    with h5_held_open(path):
         with pytest.raises(
                 PRVRDataError,
                 match=r'text.hdf5: it is locked by another process .*'
                 r'HDF5_USE_FILE_LOCKING=FALSE') as err:
             H5FeatureReader(path).file
         assert 'truncated' not in str(err.value)
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
     with h5py.File(path, 'r') as f:  # the lock went with the process
         assert list(f) == ['v1#enc#0']

@@ -755,22 +755,10 @@ def _hash_in_video_id(env):
 
 @case('D23')
 def _h5_locked(env):
-    import subprocess
+    from tests.helpers.locks import h5_held_open
     path = osp.join(env.toy_root, 'TextData', 'roberta_toy_query_feat.hdf5')
-    holder = subprocess.Popen([
-        sys.executable, '-c', 'import sys, h5py; '
-        f'f = h5py.File({path!r}, "a"); print("open", flush=True); '
-        'sys.stdin.read()'
-    ],
-                              stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE,
-                              text=True)
-    try:
-        assert holder.stdout.readline().strip() == 'open'
+    with h5_held_open(path):
         env.dataset()
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
 
 
 # ------------------------------------------------ search, optional packages
